@@ -1,0 +1,205 @@
+/**
+ * Configuration: the only module that reads the environment.
+ *
+ * Sources, lowest first: schema defaults, config file, environment, live
+ * overrides (stored in Redis by the config center). A load builds a fresh
+ * convict instance from all layers, validates it as a whole (strict: unknown
+ * keys are errors) and returns a deep-frozen snapshot plus where each value
+ * came from. A reload swaps the whole snapshot; nothing mutates a live one.
+ */
+import { readFileSync } from 'node:fs';
+import convict from 'convict';
+import YAML from 'yaml';
+import { CrawlError } from '../errors/index.js';
+import { registerFormats } from './formats.js';
+import { schema, type Settings } from './schema.js';
+
+export type { Settings } from './schema.js';
+export { schema } from './schema.js';
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+export type Config = DeepReadonly<Settings>;
+export type Origin = 'default' | 'file' | 'env' | 'override';
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Dotted key → the layer its value came from. */
+  readonly origins: Readonly<Record<string, Origin>>;
+}
+
+export interface ConfigSources {
+  /** Environment to read; defaults to process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Values from the config file (already parsed); read from CONFIG_FILE when omitted. */
+  file?: Record<string, unknown> | null;
+  /** Live overrides from the config center. */
+  overrides?: Record<string, unknown> | null;
+}
+
+export interface SchemaEntry {
+  key: string;
+  doc: string;
+  format: string;
+  default: unknown;
+  env: string | undefined;
+  sensitive: boolean;
+}
+
+/** Flattened schema: every setting with its dotted key, for docs, CLI and validation of keys. */
+export function schemaEntries(): SchemaEntry[] {
+  const out: SchemaEntry[] = [];
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const [name, value] of Object.entries(node)) {
+      const key = prefix ? `${prefix}.${name}` : name;
+      const v = value as Record<string, unknown>;
+      if (v && typeof v === 'object' && 'doc' in v && 'default' in v) {
+        const format = v.format;
+        out.push({
+          key,
+          doc: String(v.doc),
+          format: Array.isArray(format)
+            ? format.join('|')
+            : typeof format === 'function'
+              ? format.name.toLowerCase()
+              : String(format),
+          default: v.default,
+          env: typeof v.env === 'string' ? v.env : undefined,
+          sensitive: v.sensitive === true,
+        });
+      } else {
+        walk(v, key);
+      }
+    }
+  };
+  walk(schema as unknown as Record<string, unknown>, '');
+  return out;
+}
+
+function flatten(obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) flatten(v as Record<string, unknown>, key, out);
+    else out[key] = v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Parses a JSON or YAML config file; throws config_invalid with the path on failure. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CrawlError('config_invalid', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = /\.ya?ml$/i.test(path) ? YAML.parse(text) : JSON.parse(text);
+  } catch (err) {
+    throw new CrawlError('config_invalid', `config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`, { cause: err });
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new CrawlError('config_invalid', `config file ${path} must hold an object of settings`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function applyLayer(instance: convict.Config<Settings>, layer: Record<string, unknown>, origin: Origin, origins: Record<string, Origin>, known: Set<string>): void {
+  for (const [key, value] of Object.entries(flatten(layer))) {
+    if (!known.has(key)) {
+      throw new CrawlError('config_invalid', `${key}: unknown setting (from ${origin})`, { details: { key, origin } });
+    }
+    try {
+      instance.set(key as never, value as never);
+    } catch (err) {
+      throw new CrawlError('config_invalid', `${key}: ${(err as Error).message} (from ${origin})`, { cause: err, details: { key, origin } });
+    }
+    origins[key] = origin;
+  }
+}
+
+/**
+ * Builds and validates the effective configuration from all layers. Throws a
+ * CrawlError('config_invalid') naming the key and the rule on the first
+ * problem; nothing partial is ever returned.
+ */
+export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
+  registerFormats();
+  const env = sources.env ?? process.env;
+  const entries = schemaEntries();
+  const known = new Set(entries.map((e) => e.key));
+  const instance = convict(schema, { env: {}, args: [] });
+  const origins: Record<string, Origin> = Object.fromEntries(entries.map((e) => [e.key, 'default' as Origin]));
+
+  const envFile = env.CONFIG_FILE;
+  const file = sources.file !== undefined ? sources.file : envFile ? readConfigFile(envFile) : null;
+  if (file) applyLayer(instance, file, 'file', origins, known);
+
+  const fromEnv: Record<string, unknown> = {};
+  for (const e of entries) {
+    const raw = e.env ? env[e.env] : undefined;
+    if (raw !== undefined && raw !== '') fromEnv[e.key] = raw;
+  }
+  for (const [key, raw] of Object.entries(fromEnv)) {
+    try {
+      instance.set(key as never, raw as never);
+    } catch (err) {
+      const name = entries.find((e) => e.key === key)?.env;
+      throw new CrawlError('config_invalid', `${key}: ${(err as Error).message} (from env ${name})`, { cause: err, details: { key, origin: 'env' } });
+    }
+    origins[key] = 'env';
+  }
+
+  if (sources.overrides) applyLayer(instance, sources.overrides, 'override', origins, known);
+
+  try {
+    instance.validate({ allowed: 'strict' });
+  } catch (err) {
+    // convict reports "key: rule: value" lines; keep the first, it names the key.
+    const first = String((err as Error).message).split('\n')[0] ?? 'invalid configuration';
+    throw new CrawlError('config_invalid', first, { cause: err });
+  }
+  const config = deepFreeze(instance.getProperties() as Settings) as Config;
+  return { config, origins: Object.freeze(origins) };
+}
+
+/** Reads one dotted key from a snapshot (for `crawlctl config get` and the API). */
+export function getKey(config: Config, key: string): unknown {
+  let node: unknown = config;
+  for (const part of key.split('.')) {
+    if (!node || typeof node !== 'object' || !Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/** The snapshot with sensitive values masked, safe to print or serve. */
+export function redacted(config: Config): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  for (const e of schemaEntries()) {
+    if (!e.sensitive) continue;
+    const parts = e.key.split('.');
+    let node = copy as Record<string, unknown>;
+    for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>;
+    const last = parts[parts.length - 1] as string;
+    const value = node[last];
+    if (typeof value === 'string' && value !== '') {
+      node[last] = /^[a-z]+:\/\//.test(value) ? value.replace(/\/\/([^@/]*)@/, '//***@') : '***';
+    }
+  }
+  return copy;
+}

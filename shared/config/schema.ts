@@ -1,0 +1,388 @@
+/**
+ * Every setting of every crawlfleet service, declared once: doc, format,
+ * default and environment variable. `crawlctl config schema` prints this table
+ * and docs/configuration.md is checked against it by a test.
+ *
+ * Settings marked `live: true` in their doc are applied by running services
+ * when the config center pushes a change; the others take effect at start.
+ */
+import convict from 'convict';
+
+export type QueueType = 'quorum' | 'classic';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Settings {
+  namespace: string;
+  amqp: { url: string; queueType: QueueType; deliveryLimit: number; heartbeatS: number };
+  redis: { url: string };
+  log: { level: LogLevel };
+  http: { host: string; port: number };
+  controller: { host: string; port: number };
+  api: { token: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number };
+  fetch: {
+    concurrency: number;
+    prefetch: number;
+    userAgent: string;
+    connectTimeoutMs: number;
+    headersTimeoutMs: number;
+    bodyIdleTimeoutMs: number;
+    totalTimeoutMs: number;
+    maxBytes: number;
+    maxRedirects: number;
+    allowedNetworks: string[];
+    htmlTypes: string[];
+  };
+  rate: { global: number; perHost: number };
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  extract: { concurrency: number; maxLinksPerPage: number; followNofollow: boolean };
+  deliver: { concurrency: number; resultsDir: string; webhookTimeoutMs: number; webhookSecret: string };
+  task: { leaseMs: number; admitLeaseMs: number };
+  session: {
+    defaultTimeoutMs: number;
+    maxTimeoutMs: number;
+    closeAfterMs: number;
+    retentionMs: number;
+    defaultMaxPages: number;
+    maxPagesLimit: number;
+    defaultMaxDepth: number;
+  };
+  cleaner: { intervalMs: number; batchSize: number };
+  configFile: string;
+}
+
+const positiveInt = 'nat';
+
+export const schema: convict.Schema<Settings> = {
+  namespace: {
+    doc: 'Prefix of every queue, exchange and Redis key, so several stacks share one broker and one Redis.',
+    format: 'namespace',
+    default: 'crawlfleet',
+    env: 'CRAWLER_NAMESPACE',
+  },
+  amqp: {
+    url: {
+      doc: 'RabbitMQ URL.',
+      format: 'amqp-url',
+      default: 'amqp://guest:guest@127.0.0.1:5672',
+      env: 'AMQP_URL',
+      sensitive: true,
+    },
+    queueType: {
+      doc: 'Type of the work queues: quorum (replicated, default) or classic.',
+      format: ['quorum', 'classic'],
+      default: 'quorum',
+      env: 'AMQP_QUEUE_TYPE',
+    },
+    deliveryLimit: {
+      doc: 'Deliveries of one message before it is dead-lettered as poison (x-delivery-limit).',
+      format: positiveInt,
+      default: 5,
+      env: 'AMQP_DELIVERY_LIMIT',
+    },
+    heartbeatS: {
+      doc: 'AMQP heartbeat in seconds.',
+      format: positiveInt,
+      default: 15,
+      env: 'AMQP_HEARTBEAT_S',
+    },
+  },
+  redis: {
+    url: {
+      doc: 'Redis URL.',
+      format: 'redis-url',
+      default: 'redis://127.0.0.1:6379',
+      env: 'REDIS_URL',
+      sensitive: true,
+    },
+  },
+  log: {
+    level: {
+      doc: 'Log level (live).',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      env: 'LOG_LEVEL',
+    },
+  },
+  http: {
+    host: {
+      doc: 'Address the health and metrics server of a worker service listens on.',
+      format: String,
+      default: '127.0.0.1',
+      env: 'HTTP_HOST',
+    },
+    port: {
+      doc: 'Port of the health and metrics server of a worker service (0 picks a free one).',
+      format: 'port',
+      default: 8081,
+      env: 'HTTP_PORT',
+    },
+  },
+  controller: {
+    host: {
+      doc: 'Address the controller API listens on.',
+      format: String,
+      default: '127.0.0.1',
+      env: 'CONTROLLER_HOST',
+    },
+    port: {
+      doc: 'Port of the controller API.',
+      format: 'port',
+      default: 8080,
+      env: 'CONTROLLER_PORT',
+    },
+  },
+  api: {
+    token: {
+      doc: 'Bearer token required by every mutating endpoint when set.',
+      format: String,
+      default: '',
+      env: 'API_TOKEN',
+      sensitive: true,
+    },
+    bodyLimitBytes: {
+      doc: 'Largest request body the API accepts.',
+      format: positiveInt,
+      default: 1_048_576,
+      env: 'API_BODY_LIMIT_BYTES',
+    },
+    maxSeeds: {
+      doc: 'Most seed URLs one session may name.',
+      format: positiveInt,
+      default: 10_000,
+      env: 'API_MAX_SEEDS',
+    },
+    maxUrlLength: {
+      doc: 'Longest URL accepted as a seed or admitted from a page.',
+      format: positiveInt,
+      default: 2048,
+      env: 'API_MAX_URL_LENGTH',
+    },
+  },
+  fetch: {
+    concurrency: {
+      doc: 'Requests in flight per fetcher replica (live).',
+      format: 'positive-int',
+      default: 32,
+      env: 'FETCH_CONCURRENCY',
+    },
+    prefetch: {
+      doc: 'Unacknowledged fetch tasks held per replica; 0 means twice the concurrency (live).',
+      format: positiveInt,
+      default: 0,
+      env: 'FETCH_PREFETCH',
+    },
+    userAgent: {
+      doc: 'User-Agent header; include a way to contact the operator.',
+      format: String,
+      default: 'crawlfleet/0.1 (+https://github.com/crawlfleet/crawlfleet)',
+      env: 'FETCH_USER_AGENT',
+    },
+    connectTimeoutMs: {
+      doc: 'TCP/TLS connect timeout (live).',
+      format: 'positive-int',
+      default: 10_000,
+      env: 'FETCH_CONNECT_TIMEOUT_MS',
+    },
+    headersTimeoutMs: {
+      doc: 'Time allowed until the response headers are complete (live).',
+      format: 'positive-int',
+      default: 15_000,
+      env: 'FETCH_HEADERS_TIMEOUT_MS',
+    },
+    bodyIdleTimeoutMs: {
+      doc: 'Longest pause between two chunks of the body (live).',
+      format: 'positive-int',
+      default: 15_000,
+      env: 'FETCH_BODY_IDLE_TIMEOUT_MS',
+    },
+    totalTimeoutMs: {
+      doc: 'Deadline for one whole fetch, redirects included (live).',
+      format: 'positive-int',
+      default: 30_000,
+      env: 'FETCH_TOTAL_TIMEOUT_MS',
+    },
+    maxBytes: {
+      doc: 'Largest response body kept, in bytes (live).',
+      format: 'positive-int',
+      default: 10_485_760,
+      env: 'FETCH_MAX_BYTES',
+    },
+    maxRedirects: {
+      doc: 'Redirect hops followed per fetch (live).',
+      format: positiveInt,
+      default: 10,
+      env: 'FETCH_MAX_REDIRECTS',
+    },
+    allowedNetworks: {
+      doc: 'CIDRs that may be fetched although private or loopback, e.g. 127.0.0.0/8 for a local test site (live).',
+      format: 'cidr-list',
+      default: [],
+      env: 'FETCH_ALLOWED_NETWORKS',
+    },
+    htmlTypes: {
+      doc: 'Content types that are parsed for fields and links; others are recorded unparsed (live).',
+      format: 'string-list',
+      default: ['text/html', 'application/xhtml+xml'],
+      env: 'FETCH_HTML_TYPES',
+    },
+  },
+  rate: {
+    global: {
+      doc: 'Pages per second for the whole cluster, 0 = unlimited (live).',
+      format: 'non-negative-number',
+      default: 0,
+      env: 'RATE_GLOBAL',
+    },
+    perHost: {
+      doc: 'Pages per second per host for the whole cluster, 0 = unlimited (live).',
+      format: 'non-negative-number',
+      default: 0,
+      env: 'RATE_PER_HOST',
+    },
+  },
+  retry: {
+    maxAttempts: {
+      doc: 'Fetch attempts of one URL before a transient failure becomes final (live).',
+      format: 'positive-int',
+      default: 3,
+      env: 'RETRY_MAX_ATTEMPTS',
+    },
+    baseDelayMs: {
+      doc: 'Delay before the first retry; doubles each attempt, with jitter (live).',
+      format: 'positive-int',
+      default: 1000,
+      env: 'RETRY_BASE_DELAY_MS',
+    },
+    maxDelayMs: {
+      doc: 'Longest delay between two attempts (live).',
+      format: 'positive-int',
+      default: 60_000,
+      env: 'RETRY_MAX_DELAY_MS',
+    },
+  },
+  extract: {
+    concurrency: {
+      doc: 'Pages parsed at once per extractor replica (live).',
+      format: 'positive-int',
+      default: 4,
+      env: 'EXTRACT_CONCURRENCY',
+    },
+    maxLinksPerPage: {
+      doc: 'Links taken from one page; the rest are ignored (live).',
+      format: 'positive-int',
+      default: 1000,
+      env: 'EXTRACT_MAX_LINKS_PER_PAGE',
+    },
+    followNofollow: {
+      doc: 'Follow links marked rel=nofollow (live).',
+      format: Boolean,
+      default: false,
+      env: 'EXTRACT_FOLLOW_NOFOLLOW',
+    },
+  },
+  deliver: {
+    concurrency: {
+      doc: 'Records handled at once per delivery replica (live).',
+      format: 'positive-int',
+      default: 32,
+      env: 'DELIVER_CONCURRENCY',
+    },
+    resultsDir: {
+      doc: 'Directory where a finished session is written as <id>.jsonl.',
+      format: String,
+      default: './results',
+      env: 'RESULTS_DIR',
+    },
+    webhookTimeoutMs: {
+      doc: 'Timeout of one webhook call (live).',
+      format: 'positive-int',
+      default: 10_000,
+      env: 'WEBHOOK_TIMEOUT_MS',
+    },
+    webhookSecret: {
+      doc: 'Key of the HMAC-SHA256 signature sent with every webhook (X-Crawlfleet-Signature).',
+      format: String,
+      default: '',
+      env: 'WEBHOOK_SECRET',
+      sensitive: true,
+    },
+  },
+  task: {
+    leaseMs: {
+      doc: 'Lease of a task in one stage; an expired lease lets the cleaner re-drive it. Keep far below RabbitMQ consumer_timeout (live).',
+      format: 'positive-int',
+      default: 120_000,
+      env: 'TASK_LEASE_MS',
+    },
+    admitLeaseMs: {
+      doc: 'Time an admitted link may stay unconfirmed on the queue before the cleaner publishes it again (live).',
+      format: 'positive-int',
+      default: 60_000,
+      env: 'TASK_ADMIT_LEASE_MS',
+    },
+  },
+  session: {
+    defaultTimeoutMs: {
+      doc: 'Deadline of a session that names no timeoutMs (live).',
+      format: 'positive-int',
+      default: 3_600_000,
+      env: 'SESSION_DEFAULT_TIMEOUT_MS',
+    },
+    maxTimeoutMs: {
+      doc: 'Longest timeoutMs a session may ask for (live).',
+      format: 'positive-int',
+      default: 7 * 86_400_000,
+      env: 'SESSION_MAX_TIMEOUT_MS',
+    },
+    closeAfterMs: {
+      doc: 'After a partial delivery, how long late results are still delivered as supplements (live).',
+      format: 'positive-int',
+      default: 600_000,
+      env: 'SESSION_CLOSE_AFTER_MS',
+    },
+    retentionMs: {
+      doc: 'How long a finished session and its results are kept (live).',
+      format: 'positive-int',
+      default: 7 * 86_400_000,
+      env: 'SESSION_RETENTION_MS',
+    },
+    defaultMaxPages: {
+      doc: 'Page limit of a session that names no maxPages (live).',
+      format: 'positive-int',
+      default: 10_000,
+      env: 'SESSION_DEFAULT_MAX_PAGES',
+    },
+    maxPagesLimit: {
+      doc: 'Largest maxPages a session may ask for (live).',
+      format: 'positive-int',
+      default: 10_000_000,
+      env: 'SESSION_MAX_PAGES_LIMIT',
+    },
+    defaultMaxDepth: {
+      doc: 'Link depth limit of a session that names no maxDepth; seeds are depth 0 (live).',
+      format: positiveInt,
+      default: 16,
+      env: 'SESSION_DEFAULT_MAX_DEPTH',
+    },
+  },
+  cleaner: {
+    intervalMs: {
+      doc: 'Time between two cleaner sweeps (live).',
+      format: 'positive-int',
+      default: 5000,
+      env: 'CLEANER_INTERVAL_MS',
+    },
+    batchSize: {
+      doc: 'Items one cleaner step handles in one Redis call, so no call blocks Redis for long (live).',
+      format: 'positive-int',
+      default: 500,
+      env: 'CLEANER_BATCH_SIZE',
+    },
+  },
+  configFile: {
+    doc: 'JSON or YAML file with settings, watched for changes (a mounted ConfigMap works).',
+    format: String,
+    default: '',
+    env: 'CONFIG_FILE',
+  },
+};

@@ -1,0 +1,123 @@
+/**
+ * What travels on the queues. The state travels with the task: every message
+ * names its session and carries all a stateless consumer needs to do its step.
+ * `v` is the message format version; consumers refuse versions they do not know.
+ */
+
+export const MESSAGE_VERSION = 1;
+
+/** One URL to fetch (fetch queue). `taskId` is the URL fingerprint within the session. */
+export interface FetchTask {
+  v: 1;
+  kind: 'fetch';
+  sessionId: string;
+  taskId: string;
+  url: string;
+  depth: number;
+  /** Fetch attempts already made (0 for a new task). */
+  attempt: number;
+  /** URL of the page the link was found on; absent for seeds. */
+  parent?: string;
+  admittedAt: number;
+}
+
+/** A fetched response (extract queue). Body is base64 of the (decoded) bytes. */
+export interface ExtractTask {
+  v: 1;
+  kind: 'extract';
+  sessionId: string;
+  taskId: string;
+  url: string;
+  finalUrl: string;
+  depth: number;
+  attempt: number;
+  parent?: string;
+  status: number;
+  contentType: string;
+  headers: Record<string, string>;
+  fetchedAt: number;
+  fetchMs: number;
+  body: string;
+}
+
+export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
+
+/** One line of a session's results. */
+export interface ResultRecord {
+  url: string;
+  finalUrl: string;
+  status: number | null;
+  depth: number;
+  parent: string | null;
+  outcome: Outcome;
+  /** Stable error code (see shared/errors) when the outcome is failed or skipped. */
+  reason: string | null;
+  error: string | null;
+  title: string | null;
+  contentType: string | null;
+  fields: Record<string, string | null>;
+  links: number;
+  canonical: string | null;
+  fetchedAt: string | null;
+  attempts: number;
+  /** Set on results delivered after the session went partial. */
+  supplement?: boolean;
+}
+
+/** A terminal result for one task (deliver queue). `children` are task ids this page admitted. */
+export interface DeliverRecord {
+  v: 1;
+  kind: 'record';
+  sessionId: string;
+  taskId: string;
+  record: ResultRecord;
+  children: string[];
+}
+
+/** Hand a finished session over: results file and webhook (deliver queue). */
+export interface FinalizeSession {
+  v: 1;
+  kind: 'finalize';
+  sessionId: string;
+  /** The status the session reached: completed, partial or cancelled. */
+  status: SessionStatus;
+}
+
+export type DeliverMessage = DeliverRecord | FinalizeSession;
+
+export type SessionStatus = 'running' | 'completed' | 'partial' | 'cancelled' | 'closed';
+
+/** What a client asks for in POST /sessions, after defaults are applied. */
+export interface SessionSpec {
+  seeds: string[];
+  maxPages: number;
+  maxDepth: number;
+  timeoutMs: number;
+  allowedHosts: string[];
+  include: string[];
+  exclude: string[];
+  fields: Record<string, string>;
+  webhook: string | null;
+  label: string | null;
+}
+
+export interface SessionCounts {
+  admitted: number;
+  fetched: number;
+  delivered: number;
+  failed: number;
+  skipped: number;
+  cancelled: number;
+  supplements: number;
+}
+
+export interface SessionView {
+  id: string;
+  status: SessionStatus;
+  createdAt: string;
+  deadlineAt: string;
+  finishedAt: string | null;
+  counts: SessionCounts;
+  spec: SessionSpec;
+  resultsFile: string | null;
+}
