@@ -47,6 +47,7 @@ export interface Settings {
     defaultMaxDepth: number;
   };
   cleaner: { intervalMs: number; batchSize: number };
+  shutdown: { graceMs: number };
   configFile: string;
 }
 
@@ -377,6 +378,14 @@ export const schema: convict.Schema<Settings> = {
       format: 'positive-int',
       default: 500,
       env: 'CLEANER_BATCH_SIZE',
+    },
+  },
+  shutdown: {
+    graceMs: {
+      doc: 'On SIGTERM, how long a service drains in-flight work before it exits.',
+      format: 'positive-int',
+      default: 20_000,
+      env: 'SHUTDOWN_GRACE_MS',
     },
   },
   configFile: {

@@ -21,7 +21,7 @@ export interface FetchTask {
   admittedAt: number;
 }
 
-/** A fetched response (extract queue). Body is base64 of the (decoded) bytes. */
+/** A fetched response (extract queue). The body travels as the message body (see codec.ts). */
 export interface ExtractTask {
   v: 1;
   kind: 'extract';
@@ -37,7 +37,7 @@ export interface ExtractTask {
   headers: Record<string, string>;
   fetchedAt: number;
   fetchMs: number;
-  body: string;
+  body: Buffer;
 }
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';

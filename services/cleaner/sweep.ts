@@ -1,0 +1,90 @@
+/**
+ * One cleaner sweep, in batches so no Lua call blocks Redis for long:
+ *  1. sessions whose deadline passed become partial (delivery hands over what is there);
+ *     partial ones past closeAt become closed; finished ones leave the due index;
+ *  2. tasks whose lease expired are published to the fetch queue again (the claim script
+ *     bounds attempts and turns an exhausted task into failed(timeout)).
+ * A Redis lock with a fencing token keeps one sweep at a time across cleaner replicas.
+ */
+import { randomUUID } from 'node:crypto';
+import { fetchTask } from '../../shared/admission/index.js';
+import { parseLedgerEntry } from '../../shared/ledger/index.js';
+import type { ServiceContext } from '../../shared/service/runtime.js';
+import type { FinalizeSession } from '../../shared/tasks/types.js';
+
+export interface SweepReport {
+  partial: number;
+  closed: number;
+  forgotten: number;
+  redriven: number;
+  sessions: number;
+}
+
+const FINISHED = new Set(['completed', 'cancelled', 'closed']);
+
+export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
+  const { ledger, keys, redis, broker, topology } = ctx;
+  const cfg = ctx.config();
+  const report: SweepReport = { partial: 0, closed: 0, forgotten: 0, redriven: 0, sessions: 0 };
+  const finalize = (sessionId: string, status: FinalizeSession['status']): Promise<void> =>
+    broker.publishJson(topology.deliver, { v: 1, kind: 'finalize', sessionId, status } satisfies FinalizeSession);
+
+  // 1. deadlines
+  const due = await redis.zrangebyscore(keys.sessionsDue, '-inf', Date.now(), 'LIMIT', 0, cfg.cleaner.batchSize);
+  for (const id of due) {
+    const result = await ledger.expireSession(id);
+    if (result === 'partial') {
+      const s = await ledger.getSession(id);
+      await redis.zadd(keys.sessionsDue, s ? Date.parse(s.closeAt) : Date.now(), id);
+      await finalize(id, 'partial');
+      report.partial++;
+    } else if (result === 'closed') {
+      await redis.zrem(keys.sessionsDue, id);
+      await finalize(id, 'closed');
+      report.closed++;
+    } else {
+      const s = await ledger.getSession(id);
+      if (!s || FINISHED.has(s.status)) {
+        await redis.zrem(keys.sessionsDue, id);
+        report.forgotten++;
+      }
+    }
+  }
+
+  // 2. expired leases of live sessions
+  const live = await redis.zrange(keys.sessionsDue, 0, -1);
+  report.sessions = live.length;
+  for (const id of live) {
+    const expired = await ledger.expiredLeases(id, cfg.cleaner.batchSize, cfg.task.leaseMs);
+    if (expired.length === 0) continue;
+    const requeue: { taskId: string; entry: string }[] = [];
+    for (const { taskId, entry } of expired) {
+      const e = parseLedgerEntry(entry);
+      if (!e) continue;
+      const parent = e.parent ? await ledger.task(id, e.parent) : null;
+      const task = { ...fetchTask(id, { taskId, depth: e.depth, url: e.url }, parent?.url), attempt: e.attempt };
+      await broker.publishJson(topology.fetch, task);
+      requeue.push({ taskId, entry });
+    }
+    await ledger.requeueIfUnchanged(id, requeue);
+    report.redriven += requeue.length;
+    ctx.metrics.cleanerActions.inc({ action: 'redriven' }, requeue.length);
+  }
+  if (report.partial) ctx.metrics.cleanerActions.inc({ action: 'partial' }, report.partial);
+  if (report.closed) ctx.metrics.cleanerActions.inc({ action: 'closed' }, report.closed);
+  return report;
+}
+
+/** A lock held for one sweep; the fencing token orders holders if one stalls past expiry. */
+export async function withSweepLock<T>(ctx: ServiceContext, ttlMs: number, fn: (fence: number) => Promise<T>): Promise<T | null> {
+  const token = randomUUID();
+  const ok = await ctx.redis.set(ctx.keys.cleanerLock, token, 'PX', ttlMs, 'NX');
+  if (ok !== 'OK') return null;
+  const fence = await ctx.redis.incr(ctx.keys.cleanerFence);
+  try {
+    return await fn(fence);
+  } finally {
+    // Release only our own lock.
+    await ctx.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, ctx.keys.cleanerLock, token);
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The sessions API: validation of a crawl request (schema first, then the rules a schema
+ * cannot express, each error naming its field), creation and seeding through the shared
+ * admission path, status, NDJSON results, cancellation.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import * as cheerio from 'cheerio';
+import type { FastifyInstance } from 'fastify';
+import { admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
+import type { Config } from '../../shared/config/index.js';
+import { CrawlError } from '../../shared/errors/index.js';
+import type { Ledger, SessionRecord } from '../../shared/ledger/index.js';
+import type { Broker } from '../../shared/messaging/broker.js';
+import { AddressPolicy } from '../../shared/net/ssrf.js';
+import type { FinalizeSession, SessionSpec } from '../../shared/tasks/types.js';
+import { normalizeUrl } from '../../shared/url/normalize.js';
+import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
+
+export interface CreateSessionBody {
+  seeds: string[];
+  maxPages?: number;
+  maxDepth?: number;
+  timeoutMs?: number;
+  allowedHosts?: string[];
+  include?: string[];
+  exclude?: string[];
+  fields?: Record<string, string>;
+  webhook?: string;
+  label?: string;
+}
+
+/** JSON schema of POST /sessions; limits that come from config are checked in `buildSpec`. */
+export const createSessionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['seeds'],
+  properties: {
+    seeds: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    maxPages: { type: 'integer', minimum: 1 },
+    maxDepth: { type: 'integer', minimum: 0, maximum: 1000 },
+    timeoutMs: { type: 'integer', minimum: 1000 },
+    allowedHosts: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 260 }, maxItems: 1000 },
+    include: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100 },
+    exclude: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100 },
+    fields: { type: 'object', additionalProperties: { type: 'string', minLength: 1, maxLength: 500 }, maxProperties: 100 },
+    webhook: { type: 'string', minLength: 1, maxLength: 2048 },
+    label: { type: 'string', maxLength: 200 },
+  },
+} as const;
+
+function invalid(field: string, message: string): CrawlError {
+  return new CrawlError('validation', `body/${field} ${message}`, { details: { field } });
+}
+
+/** The request plus defaults → a session spec, or a validation error naming the field. */
+export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
+  if (body.seeds.length > cfg.api.maxSeeds) throw invalid('seeds', `must NOT have more than ${cfg.api.maxSeeds} items`);
+  const policy = new AddressPolicy(cfg.fetch.allowedNetworks);
+  const seeds: string[] = [];
+  body.seeds.forEach((raw, i) => {
+    if (raw.length > cfg.api.maxUrlLength) throw invalid(`seeds/${i}`, `must NOT be longer than ${cfg.api.maxUrlLength} characters`);
+    const url = normalizeUrl(raw);
+    if (url === null) throw invalid(`seeds/${i}`, `must be an absolute http or https URL, got ${JSON.stringify(raw)}`);
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (net.isIP(host) !== 0 && !policy.permits(host)) {
+      throw invalid(`seeds/${i}`, `points to a forbidden address (${host}); see fetch.allowedNetworks`);
+    }
+    seeds.push(url);
+  });
+  const maxPages = body.maxPages ?? cfg.session.defaultMaxPages;
+  if (maxPages > cfg.session.maxPagesLimit) throw invalid('maxPages', `must be <= ${cfg.session.maxPagesLimit}`);
+  const timeoutMs = body.timeoutMs ?? cfg.session.defaultTimeoutMs;
+  if (timeoutMs > cfg.session.maxTimeoutMs) throw invalid('timeoutMs', `must be <= ${cfg.session.maxTimeoutMs}`);
+  const scopeSpec = {
+    allowedHosts: body.allowedHosts ?? defaultAllowedHosts(seeds),
+    include: body.include ?? [],
+    exclude: body.exclude ?? [],
+  };
+  try {
+    compileScope(scopeSpec);
+  } catch (err) {
+    if (err instanceof ScopeError) throw invalid(`${err.field}/${err.index}`, err.message.replace(/^[^:]+: /, ''));
+    throw err;
+  }
+  const fields = body.fields ?? {};
+  const probe = cheerio.load('<html></html>');
+  for (const [name, selector] of Object.entries(fields)) {
+    try {
+      probe(selector);
+    } catch (err) {
+      throw invalid(`fields/${name}`, `is not a valid CSS selector: ${(err as Error).message}`);
+    }
+  }
+  let webhook: string | null = null;
+  if (body.webhook !== undefined) {
+    const u = normalizeUrl(body.webhook);
+    if (u === null) throw invalid('webhook', 'must be an absolute http or https URL');
+    webhook = body.webhook;
+  }
+  return {
+    seeds,
+    maxPages,
+    maxDepth: body.maxDepth ?? cfg.session.defaultMaxDepth,
+    timeoutMs,
+    ...scopeSpec,
+    fields,
+    webhook,
+    label: body.label ?? null,
+  };
+}
+
+/** Sortable, URL-safe session id: time in base36 + 8 random hex digits. */
+export function newSessionId(): string {
+  return `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+export function sessionJson(s: SessionRecord): Record<string, unknown> {
+  return {
+    id: s.id,
+    status: s.status,
+    createdAt: s.createdAt,
+    deadlineAt: s.deadlineAt,
+    finishedAt: s.finishedAt,
+    counts: s.counts,
+    limited: s.limited,
+    retries: s.retries,
+    resultsFile: s.resultsFile,
+    handedOverAt: s.handedOverAt,
+    spec: s.spec,
+  };
+}
+
+export interface SessionRoutesDeps {
+  ledger: Ledger;
+  broker: Broker;
+  config(): Config;
+}
+
+const ID_PARAMS = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' } }, required: ['id'] } as const;
+const RESULTS_PAGE = 1000;
+
+export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
+  const { ledger, broker } = deps;
+
+  const load = async (id: string): Promise<SessionRecord> => {
+    const s = await ledger.getSession(id);
+    if (!s) throw new CrawlError('not_found', `session ${id} not found`);
+    return s;
+  };
+
+  app.post<{ Body: CreateSessionBody }>('/sessions', { schema: { body: createSessionSchema } }, async (req, reply) => {
+    const cfg = deps.config();
+    const spec = buildSpec(req.body, cfg);
+    const id = newSessionId();
+    await ledger.createSession(id, spec, cfg.session.closeAfterMs);
+    const seeded = await admitSeeds({ ledger, broker, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), { maxUrlLength: cfg.api.maxUrlLength });
+    req.log.info({ sessionId: id, seeds: seeded.admitted }, 'session created');
+    return reply.code(201).send(sessionJson(await load(id)));
+  });
+
+  app.get<{ Querystring: { limit?: number; offset?: number } }>('/sessions', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, offset: { type: 'integer', minimum: 0, default: 0 } } } },
+  }, async (req) => {
+    const ids = await ledger.listSessionIds(req.query.limit ?? 50, req.query.offset ?? 0);
+    const sessions = await Promise.all(ids.map((id) => ledger.getSession(id)));
+    return { sessions: sessions.filter((s): s is SessionRecord => s !== null).map(sessionJson) };
+  });
+
+  app.get<{ Params: { id: string } }>('/sessions/:id', { schema: { params: ID_PARAMS } }, async (req) => sessionJson(await load(req.params.id)));
+
+  app.get<{ Params: { id: string }; Querystring: { from?: number } }>('/sessions/:id/results', {
+    schema: { params: ID_PARAMS, querystring: { type: 'object', additionalProperties: false, properties: { from: { type: 'integer', minimum: 0, default: 0 } } } },
+  }, async (req, reply) => {
+    const id = req.params.id;
+    await load(id);
+    const from = req.query.from ?? 0;
+    async function* lines(): AsyncGenerator<string> {
+      for (let start = from; ; start += RESULTS_PAGE) {
+        const page = await ledger.results(id, start, RESULTS_PAGE);
+        if (page.length === 0) return;
+        yield page.join('\n') + '\n';
+        if (page.length < RESULTS_PAGE) return;
+      }
+    }
+    return reply.type('application/x-ndjson; charset=utf-8').send(Readable.from(lines()));
+  });
+
+  app.delete<{ Params: { id: string } }>('/sessions/:id', { schema: { params: ID_PARAMS } }, async (req) => {
+    const id = req.params.id;
+    const r = await ledger.cancel(id);
+    if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
+    if (r.kind === 'ok') {
+      await broker.publishJson(broker.topology.deliver, { v: 1, kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
+    }
+    return sessionJson(await load(id));
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * Handing a finished session over: its results as one JSONL file (written to a temporary
+ * name and renamed, so a file that exists is complete and a second writer produces the
+ * same file), and a signed webhook when the session names one.
+ */
+import { createHmac } from 'node:crypto';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { request, type Dispatcher } from 'undici';
+import { CrawlError } from '../../shared/errors/index.js';
+import type { Ledger } from '../../shared/ledger/index.js';
+import type { SessionView } from '../../shared/tasks/types.js';
+
+const PAGE = 1000;
+
+/** Streams the session's records from Redis into `<dir>/<id>.jsonl`; returns the path. */
+export async function writeResultsFile(ledger: Ledger, sessionId: string, dir: string): Promise<{ path: string; records: number }> {
+  const absDir = resolve(dir);
+  await mkdir(absDir, { recursive: true });
+  const path = join(absDir, `${sessionId}.jsonl`);
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const fh = await open(tmp, 'w');
+  let records = 0;
+  try {
+    for (let start = 0; ; start += PAGE) {
+      const lines = await ledger.results(sessionId, start, PAGE);
+      if (lines.length === 0) break;
+      await fh.write(lines.join('\n') + '\n');
+      records += lines.length;
+      if (lines.length < PAGE) break;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  return { path, records };
+}
+
+export const SIGNATURE_HEADER = 'x-crawlfleet-signature';
+
+/** `sha256=<hex>` HMAC of the exact body bytes; receivers recompute and compare. */
+export function signBody(secret: string, body: string, timestamp: number): string {
+  return 'sha256=' + createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+}
+
+export interface WebhookOptions {
+  secret: string;
+  timeoutMs: number;
+  dispatcher: Dispatcher;
+  attempts?: number;
+}
+
+/** POSTs an event as JSON, retrying transient failures a few times. */
+export async function sendWebhook(url: string, event: Record<string, unknown>, opts: WebhookOptions): Promise<void> {
+  const body = JSON.stringify(event);
+  const attempts = opts.attempts ?? 3;
+  let lastError: unknown = null;
+  for (let i = 0; i < attempts; i++) {
+    const timestamp = Date.now();
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crawlfleet-timestamp': String(timestamp) };
+    if (opts.secret) headers[SIGNATURE_HEADER] = signBody(opts.secret, body, timestamp);
+    try {
+      const res = await request(url, { method: 'POST', body, headers, dispatcher: opts.dispatcher, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, signal: AbortSignal.timeout(opts.timeoutMs) });
+      await res.body.dump();
+      if (res.statusCode < 300) return;
+      lastError = new CrawlError(res.statusCode >= 500 || res.statusCode === 429 ? 'http_server_error' : 'http_client_error', `webhook ${url} answered ${res.statusCode}`);
+      if (res.statusCode < 500 && res.statusCode !== 429) break;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 250 * 2 ** i));
+  }
+  throw lastError instanceof Error ? lastError : new CrawlError('connect_failed', `webhook ${url} failed`);
+}
+
+export function sessionEvent(type: string, session: SessionView, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { event: type, at: new Date().toISOString(), session, ...extra };
+}

@@ -1,0 +1,188 @@
+/**
+ * One page fetch over undici, safe against a hostile server:
+ * - the DNS lookup hook dials only addresses the SSRF policy permits (the checked IP is the
+ *   one connected to, so DNS rebinding cannot slip through); IP literals are checked first;
+ * - connect, headers and idle-body timeouts, and a total deadline over all redirect hops;
+ * - a byte cap on the wire and after each decompression layer (bomb-safe), and a cap on
+ *   stacked encodings;
+ * - redirects followed by hand, each hop re-checked, loops detected.
+ */
+import net from 'node:net';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { request, type Dispatcher } from 'undici';
+import { CrawlError } from '../../shared/errors/index.js';
+import type { AddressPolicy } from '../../shared/net/ssrf.js';
+
+const gunzip = promisify(zlib.gunzip);
+const inflate = promisify(zlib.inflate);
+const inflateRaw = promisify(zlib.inflateRaw);
+const brotli = promisify(zlib.brotliDecompress);
+
+/** Most content-encoding layers undone on one response. */
+export const MAX_ENCODINGS = 2;
+
+export interface FetchOptions {
+  userAgent: string;
+  headersTimeoutMs: number;
+  bodyIdleTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxBytes: number;
+  maxRedirects: number;
+  /** Called for every redirect target; return false to stop (e.g. out of scope). */
+  allowRedirect?: (url: URL) => boolean;
+}
+
+export interface FetchResponse {
+  status: number;
+  finalUrl: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  redirects: number;
+  ms: number;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function flatHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    const s = headerValue(v);
+    if (s !== undefined) out[k] = s;
+  }
+  return out;
+}
+
+/** Maps an undici/socket/DNS failure to a catalogue error. */
+export function fetchError(err: unknown, url: string): CrawlError {
+  if (err instanceof CrawlError) return err;
+  const e = err as NodeJS.ErrnoException & { name?: string; cause?: unknown };
+  const cause = (e.cause ?? {}) as NodeJS.ErrnoException;
+  if (cause instanceof CrawlError) return cause;
+  const code = e.code ?? cause.code ?? '';
+  const name = e.name ?? '';
+  if (name === 'TimeoutError' || name === 'AbortError' || /TIMEOUT/.test(code)) {
+    return new CrawlError('timeout', `${url}: ${e.message || code || name}`, { cause: err, details: { undici: code } });
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') {
+    return new CrawlError('dns_failed', `${url}: cannot resolve host (${code})`, { cause: err });
+  }
+  if (/^(ECONNREFUSED|ECONNRESET|EPIPE|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|UND_ERR_CLOSED)$/.test(code)) {
+    return new CrawlError('connect_failed', `${url}: ${code}`, { cause: err });
+  }
+  if (/^(HPE_|UND_ERR_INVALID|UND_ERR_RES_CONTENT_LENGTH)/.test(code)) {
+    return new CrawlError('protocol_error', `${url}: ${e.message}`, { cause: err });
+  }
+  return new CrawlError('connect_failed', `${url}: ${e.message || code}`, { cause: err });
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, url: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new CrawlError('too_large', `${url}: body exceeds ${maxBytes} bytes on the wire`, { details: { limit: maxBytes } });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Undoes content encodings, each layer capped at maxBytes of output. */
+export async function decode(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
+  const layers = (encodingHeader ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '' && s !== 'identity');
+  if (layers.length > MAX_ENCODINGS) {
+    throw new CrawlError('protocol_error', `${url}: ${layers.length} stacked content encodings (limit ${MAX_ENCODINGS})`);
+  }
+  let out = body;
+  for (const layer of layers.reverse()) {
+    const opts = { maxOutputLength: maxBytes };
+    try {
+      if (layer === 'gzip' || layer === 'x-gzip') out = await gunzip(out, opts);
+      else if (layer === 'br') out = await brotli(out, opts);
+      else if (layer === 'deflate') out = await inflate(out, opts).catch(() => inflateRaw(out, opts));
+      else throw new CrawlError('protocol_error', `${url}: unsupported content encoding ${layer}`);
+    } catch (err) {
+      if (err instanceof CrawlError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new CrawlError('too_large', `${url}: body exceeds ${maxBytes} bytes after ${layer} decompression`, { cause: err, details: { limit: maxBytes } });
+      }
+      throw new CrawlError('protocol_error', `${url}: bad ${layer} body: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return out;
+}
+
+export async function fetchPage(url: string, agent: Dispatcher, policy: AddressPolicy, opts: FetchOptions): Promise<FetchResponse> {
+  const started = performance.now();
+  const signal = AbortSignal.timeout(opts.totalTimeoutMs);
+  const seen = new Set<string>();
+  let current = new URL(url);
+  for (let hop = 0; ; hop++) {
+    if (current.protocol !== 'http:' && current.protocol !== 'https:') {
+      throw new CrawlError('bad_url', `${current.href}: only http and https are fetched`);
+    }
+    const host = current.hostname.replace(/^\[|\]$/g, '');
+    if (net.isIP(host) !== 0 && !policy.permits(host)) {
+      throw new CrawlError('blocked_address', `${current.href}: address ${host} is forbidden`);
+    }
+    seen.add(current.href);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(current, {
+        dispatcher: agent,
+        method: 'GET',
+        headers: { 'user-agent': opts.userAgent, accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' },
+        headersTimeout: opts.headersTimeoutMs,
+        bodyTimeout: opts.bodyIdleTimeoutMs,
+        signal,
+      });
+    } catch (err) {
+      throw fetchError(err, current.href);
+    }
+    const location = headerValue(res.headers.location);
+    if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304 && location) {
+      res.body.resume();
+      res.body.on('error', () => undefined);
+      if (hop >= opts.maxRedirects) {
+        throw new CrawlError('too_many_redirects', `${url}: more than ${opts.maxRedirects} redirects`);
+      }
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new CrawlError('bad_redirect', `${current.href}: unusable Location ${JSON.stringify(location)}`);
+      }
+      next.hash = '';
+      if (seen.has(next.href)) throw new CrawlError('too_many_redirects', `${url}: redirect loop at ${next.href}`);
+      if (opts.allowRedirect && !opts.allowRedirect(next)) {
+        throw new CrawlError('out_of_scope', `${current.href} redirects out of scope to ${next.href}`);
+      }
+      current = next;
+      continue;
+    }
+    let body: Buffer;
+    try {
+      const raw = await readCapped(res.body, opts.maxBytes, current.href);
+      body = await decode(raw, headerValue(res.headers['content-encoding']), opts.maxBytes, current.href);
+    } catch (err) {
+      res.body.destroy();
+      throw fetchError(err, current.href);
+    }
+    return {
+      status: res.statusCode,
+      finalUrl: current.href,
+      headers: flatHeaders(res.headers),
+      body,
+      redirects: hop,
+      ms: performance.now() - started,
+    };
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Fetcher: consumes the fetch queue. For each task, in order:
+ *   claim (ledger CAS, lease) → rate (cluster-wide buckets) → fetch (SSRF guard, caps,
+ *   timeouts, redirects) → route: HTML to the extract queue; other content, HTTP errors
+ *   and permanent failures to delivery; transient failures to a delayed retry queue.
+ * Every output is confirmed by the broker before the input is acked.
+ */
+import type { Agent } from 'undici';
+import { SessionCache } from '../../shared/admission/index.js';
+import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
+import { Consumer } from '../../shared/messaging/consumer.js';
+import { AddressPolicy } from '../../shared/net/ssrf.js';
+import { RateLimiter } from '../../shared/ratelimit.js';
+import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
+import { decodeFetch, encodeExtract } from '../../shared/tasks/codec.js';
+import { bareRecord, deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
+import type { ExtractTask, FetchTask } from '../../shared/tasks/types.js';
+import { mimeType, parseRetryAfter, retryDelay, statusClass, statusError } from './classify.js';
+import { fetchPage, type FetchResponse } from './http.js';
+import { createGuardedAgent } from '../../shared/net/agent.js';
+
+/** Response headers worth passing on to the extractor. */
+const KEPT_HEADERS = ['content-type', 'content-language', 'last-modified', 'etag', 'x-robots-tag'];
+
+export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> {
+  const { ledger, broker, topology, metrics } = ctx;
+  const sessions = new SessionCache(ledger);
+  const limiter = new RateLimiter(ctx.redis, ctx.keys);
+  let policy = new AddressPolicy(ctx.config().fetch.allowedNetworks);
+  let agent: Agent = createGuardedAgent(policy, ctx.config().fetch.connectTimeoutMs);
+  let agentKey = JSON.stringify([ctx.config().fetch.allowedNetworks, ctx.config().fetch.connectTimeoutMs]);
+
+  /** The agent follows live changes of the network allowlist and connect timeout. */
+  const currentAgent = (): Agent => {
+    const f = ctx.config().fetch;
+    const key = JSON.stringify([f.allowedNetworks, f.connectTimeoutMs]);
+    if (key !== agentKey) {
+      const old = agent;
+      policy = new AddressPolicy(f.allowedNetworks);
+      agent = createGuardedAgent(policy, f.connectTimeoutMs);
+      agentKey = key;
+      void old.close();
+    }
+    return agent;
+  };
+
+  const deliver = (task: FetchTask, record: Parameters<typeof deliverMessage>[1]): Promise<void> =>
+    broker.publishJson(topology.deliver, deliverMessage(taskRef(task), record));
+
+  async function handle(task: FetchTask): Promise<void> {
+    const cfg = ctx.config();
+    const log = ctx.log.child({ sessionId: task.sessionId, taskId: task.taskId });
+
+    // 1. claim
+    const claim = await ledger.claim(task.sessionId, task.taskId, cfg.task.leaseMs, cfg.retry.maxAttempts);
+    if (claim.kind === 'exhausted') {
+      const err = new CrawlError('timeout', `${task.url}: no attempt finished within its lease (${claim.attempt} attempts)`);
+      await deliver(task, failureRecord(taskRef(task), err, { attempts: claim.attempt }));
+      return;
+    }
+    if (claim.kind !== 'ok') {
+      if (claim.kind === 'busy' || claim.kind === 'done') metrics.duplicates.inc({ stage: 'fetch' });
+      return;
+    }
+    const attempt = claim.attempt;
+    const session = await sessions.get(task.sessionId);
+    if (!session) return;
+
+    // 2. rate
+    const host = new URL(task.url).host;
+    const waited = await limiter.acquire(host, () => ctx.config().rate);
+    if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
+
+    // 3. fetch
+    const f = ctx.config().fetch;
+    let res: FetchResponse;
+    const endTimer = metrics.fetchSeconds.startTimer();
+    try {
+      res = await fetchPage(task.url, currentAgent(), policy, {
+        userAgent: f.userAgent,
+        headersTimeoutMs: f.headersTimeoutMs,
+        bodyIdleTimeoutMs: f.bodyIdleTimeoutMs,
+        totalTimeoutMs: f.totalTimeoutMs,
+        maxBytes: f.maxBytes,
+        maxRedirects: f.maxRedirects,
+        allowRedirect: (u) => session.scope.allows(u),
+      });
+    } catch (err) {
+      endTimer();
+      metrics.pagesFetched.inc({ status_class: 'error' });
+      await fail(task, attempt, toCrawlError(err), null, log);
+      return;
+    }
+    endTimer();
+    metrics.pagesFetched.inc({ status_class: statusClass(res.status) });
+    metrics.fetchBytes.inc(res.body.length);
+
+    // 4. route
+    const code = statusError(res.status);
+    if (code) {
+      const err = new CrawlError(code, `${task.url}: HTTP ${res.status}`, { details: { status: res.status } });
+      await fail(task, attempt, err, res, log);
+      return;
+    }
+    const contentType = res.headers['content-type'] ?? '';
+    const mime = mimeType(contentType);
+    const isHtml = mime === '' || cfg.fetch.htmlTypes.includes(mime);
+    const fetchedAt = Date.now();
+    if (!isHtml) {
+      await deliver(task, bareRecord(taskRef(task), 'delivered', {
+        finalUrl: res.finalUrl,
+        status: res.status,
+        contentType,
+        fetchedAt: new Date(fetchedAt).toISOString(),
+        attempts: attempt,
+      }));
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
+    const extract: Omit<ExtractTask, 'body'> = {
+      v: 1,
+      kind: 'extract',
+      sessionId: task.sessionId,
+      taskId: task.taskId,
+      url: task.url,
+      finalUrl: res.finalUrl,
+      depth: task.depth,
+      attempt,
+      ...(task.parent ? { parent: task.parent } : {}),
+      status: res.status,
+      contentType,
+      headers,
+      fetchedAt,
+      fetchMs: Math.round(res.ms),
+    };
+    const { content, options } = encodeExtract(extract, res.body);
+    await broker.publish(topology.extract, content, options);
+  }
+
+  /** A failed attempt: park and retry if transient and attempts remain, else deliver the failure. */
+  async function fail(task: FetchTask, attempt: number, err: CrawlError, res: FetchResponse | null, log: ServiceContext['log']): Promise<void> {
+    const cfg = ctx.config();
+    const extra = {
+      attempts: attempt,
+      ...(res ? { status: res.status, finalUrl: res.finalUrl, contentType: res.headers['content-type'] ?? null, fetchedAt: new Date().toISOString() } : {}),
+    };
+    if (err.retryable) {
+      const retryAfter = res ? parseRetryAfter(res.headers['retry-after'], Date.now()) : null;
+      const delay = retryDelay(attempt, cfg.retry, Math.random(), retryAfter);
+      if (delay !== null) {
+        const parked = await ledger.parkForRetry(task.sessionId, task.taskId, attempt, delay + cfg.task.leaseMs);
+        if (parked) {
+          await broker.publishJson(topology.retry(delay), { ...task, attempt });
+          metrics.retries.inc({ reason: err.code });
+          log.debug({ code: err.code, attempt, delayMs: delay }, 'fetch will be retried');
+        }
+        return;
+      }
+    }
+    log.debug({ code: err.code, attempt }, 'fetch failed');
+    await deliver(task, failureRecord(taskRef(task), err, extra));
+  }
+
+  const consumer = new Consumer<FetchTask>(broker, {
+    name: 'fetch',
+    queue: topology.fetch,
+    concurrency: ctx.config().fetch.concurrency,
+    ...(ctx.config().fetch.prefetch > 0 ? { prefetch: ctx.config().fetch.prefetch } : {}),
+    decode: decodeFetch,
+    handle: (task) => handle(task),
+    log: ctx.log,
+    onSettled: (outcome, ms) => {
+      metrics.messages.inc({ queue: 'fetch', outcome });
+      metrics.stageSeconds.observe({ stage: 'fetch' }, ms / 1000);
+    },
+  });
+  await consumer.start();
+
+  return {
+    async close(graceMs) {
+      await consumer.close(graceMs);
+      await agent.close();
+    },
+  };
+}
+
+/** Entry point: `crawlfleet fetcher`. */
+export const main = (): Promise<unknown> => runService('fetcher', startFetcher);

@@ -1,0 +1,230 @@
+/**
+ * The session store and task ledger: typed calls over the Lua scripts. Every state change
+ * of a task or a session goes through here, as one atomic compare-and-set script, so a
+ * redelivered or stale message can never move a task backwards or count it twice.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys, SessionKeys } from '../redis/keys.js';
+import { callScript } from '../redis/scripts.js';
+import type { Outcome, SessionCounts, SessionSpec, SessionStatus, SessionView } from '../tasks/types.js';
+
+export interface LinkToAdmit {
+  taskId: string;
+  depth: number;
+  url: string;
+}
+
+export type AdmitReply =
+  | { kind: 'ok'; admitted: number[]; limited: number }
+  | { kind: 'closed'; status: string };
+
+export type ExtractedReply = AdmitReply | { kind: 'done'; state: string } | { kind: 'unknown' };
+
+export type ClaimReply =
+  | { kind: 'ok'; attempt: number }
+  | { kind: 'busy' | 'done'; state: string }
+  | { kind: 'cancelled' | 'closed' | 'unknown' }
+  | { kind: 'exhausted'; attempt: number };
+
+export type DeliverReply = { kind: 'ok' | 'completed'; status: string } | { kind: 'duplicate' | 'unknown' };
+
+export interface LedgerEntry {
+  state: string;
+  attempt: number;
+  depth: number;
+  parent: string;
+  url: string;
+}
+
+const TERMINAL_STATE: Record<Outcome, string> = { delivered: 'D', failed: 'X', skipped: 'S', cancelled: 'C' };
+
+export function parseLedgerEntry(value: string): LedgerEntry | null {
+  const m = /^([A-Z])\|(\d+)\|(\d+)\|([^|]*)\|(.*)$/s.exec(value);
+  if (!m) return null;
+  return { state: m[1] as string, attempt: Number(m[2]), depth: Number(m[3]), parent: m[4] as string, url: m[5] as string };
+}
+
+function triplets(links: readonly LinkToAdmit[]): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const l of links) out.push(l.taskId, l.depth, l.url);
+  return out;
+}
+
+function toAdmitReply(raw: unknown): AdmitReply {
+  const r = raw as [string, number | string, number[]?];
+  if (r[0] === 'closed') return { kind: 'closed', status: String(r[1]) };
+  return { kind: 'ok', limited: Number(r[1]), admitted: (r[2] ?? []).map(Number) };
+}
+
+const COUNT_FIELDS = ['admitted', 'fetched', 'delivered', 'failed', 'skipped', 'cancelled', 'supplements'] as const;
+
+export interface SessionRecord extends SessionView {
+  closeAt: string;
+  limited: number;
+  retries: number;
+  handedOverAt: string | null;
+}
+
+function iso(ms: string | undefined): string | null {
+  return ms ? new Date(Number(ms)).toISOString() : null;
+}
+
+export class Ledger {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: Keys,
+  ) {}
+
+  sessionKeys(id: string): SessionKeys {
+    return this.keys.session(id);
+  }
+
+  private sk(id: string): string[] {
+    const k = this.keys.session(id);
+    return [k.session, k.tasks, k.leases];
+  }
+
+  async createSession(id: string, spec: SessionSpec, closeAfterMs: number): Promise<void> {
+    const k = this.keys.session(id);
+    const now = Date.now();
+    const deadline = now + spec.timeoutMs;
+    await this.redis
+      .multi()
+      .hset(k.session, {
+        id,
+        spec: JSON.stringify(spec),
+        status: 'running',
+        maxPages: spec.maxPages,
+        createdAt: now,
+        deadlineAt: deadline,
+        closeAt: deadline + closeAfterMs,
+        admitted: 0,
+      })
+      .exec();
+    await this.redis.pipeline().zadd(this.keys.sessionsIndex, now, id).zadd(this.keys.sessionsDue, deadline, id).exec();
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const h = await this.redis.hgetall(this.keys.session(id).session);
+    if (!h.status || !h.spec) return null;
+    const counts = Object.fromEntries(COUNT_FIELDS.map((f) => [f, Number(h[f] ?? 0)])) as unknown as SessionCounts;
+    return {
+      id,
+      status: h.status as SessionStatus,
+      createdAt: iso(h.createdAt) as string,
+      deadlineAt: iso(h.deadlineAt) as string,
+      closeAt: iso(h.closeAt) as string,
+      finishedAt: iso(h.finishedAt),
+      handedOverAt: iso(h.handedOverAt),
+      counts,
+      limited: Number(h.limited ?? 0),
+      retries: Number(h.retries ?? 0),
+      spec: JSON.parse(h.spec) as SessionSpec,
+      resultsFile: h.resultsFile ?? null,
+    };
+  }
+
+  /** Session ids, newest first. */
+  async listSessionIds(limit: number, offset = 0): Promise<string[]> {
+    return this.redis.zrevrange(this.keys.sessionsIndex, offset, offset + limit - 1);
+  }
+
+  async admitSeeds(sessionId: string, links: readonly LinkToAdmit[], admitLeaseMs: number): Promise<AdmitReply> {
+    return toAdmitReply(await callScript(this.redis, 'admit', this.sk(sessionId), [admitLeaseMs, ...triplets(links)]));
+  }
+
+  async extracted(sessionId: string, taskId: string, links: readonly LinkToAdmit[], resultLeaseMs: number, admitLeaseMs: number): Promise<ExtractedReply> {
+    const raw = (await callScript(this.redis, 'extracted', this.sk(sessionId), [taskId, resultLeaseMs, admitLeaseMs, ...triplets(links)])) as unknown[];
+    if (raw[0] === 'unknown') return { kind: 'unknown' };
+    if (raw[0] === 'done') return { kind: 'done', state: String(raw[1]) };
+    return toAdmitReply(raw);
+  }
+
+  async confirmQueued(sessionId: string, taskIds: readonly string[]): Promise<number> {
+    if (taskIds.length === 0) return 0;
+    return Number(await callScript(this.redis, 'confirm-queued', this.sk(sessionId), [...taskIds]));
+  }
+
+  /** P/F/R/W → Q only where the entry still equals what the cleaner saw. */
+  async requeueIfUnchanged(sessionId: string, entries: readonly { taskId: string; entry: string }[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const args: string[] = ['cas'];
+    for (const e of entries) args.push(e.taskId, e.entry);
+    return Number(await callScript(this.redis, 'confirm-queued', this.sk(sessionId), args));
+  }
+
+  async claim(sessionId: string, taskId: string, leaseMs: number, maxAttempts: number): Promise<ClaimReply> {
+    const r = (await callScript(this.redis, 'claim', this.sk(sessionId), [taskId, leaseMs, maxAttempts])) as [string, (string | number)?];
+    switch (r[0]) {
+      case 'ok':
+      case 'exhausted':
+        return { kind: r[0], attempt: Number(r[1]) };
+      case 'busy':
+      case 'done':
+        return { kind: r[0], state: String(r[1]) };
+      case 'cancelled':
+      case 'closed':
+        return { kind: r[0] };
+      default:
+        return { kind: 'unknown' };
+    }
+  }
+
+  async parkForRetry(sessionId: string, taskId: string, attempt: number, leaseMs: number): Promise<boolean> {
+    const r = (await callScript(this.redis, 'retry', this.sk(sessionId), [taskId, attempt, leaseMs])) as string[];
+    return r[0] === 'ok';
+  }
+
+  async deliver(sessionId: string, taskId: string, outcome: Outcome, fetched: boolean, recordJson: string, children: readonly string[]): Promise<DeliverReply> {
+    const k = this.keys.session(sessionId);
+    const r = (await callScript(this.redis, 'deliver', [k.session, k.tasks, k.leases, k.results], [taskId, TERMINAL_STATE[outcome], fetched ? '1' : '0', recordJson, ...children])) as string[];
+    if (r[0] === 'ok' || r[0] === 'completed') return { kind: r[0], status: String(r[1]) };
+    return { kind: r[0] === 'duplicate' ? 'duplicate' : 'unknown' };
+  }
+
+  async cancel(sessionId: string): Promise<{ kind: 'ok' | 'unchanged' | 'unknown'; status?: string }> {
+    const r = (await callScript(this.redis, 'cancel', [this.keys.session(sessionId).session], [])) as string[];
+    return { kind: r[0] as 'ok' | 'unchanged' | 'unknown', ...(r[1] ? { status: r[1] } : {}) };
+  }
+
+  async expireSession(sessionId: string): Promise<'partial' | 'closed' | 'unchanged' | 'unknown'> {
+    const r = (await callScript(this.redis, 'expire-session', [this.keys.session(sessionId).session], [])) as string[];
+    return r[0] as 'partial' | 'closed' | 'unchanged' | 'unknown';
+  }
+
+  async expiredLeases(sessionId: string, batch: number, extendMs: number): Promise<{ taskId: string; entry: string }[]> {
+    const k = this.keys.session(sessionId);
+    const flat = (await callScript(this.redis, 'expired-leases', [k.tasks, k.leases], [batch, extendMs])) as string[];
+    const out: { taskId: string; entry: string }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ taskId: flat[i] as string, entry: flat[i + 1] as string });
+    return out;
+  }
+
+  async task(sessionId: string, taskId: string): Promise<LedgerEntry | null> {
+    const v = await this.redis.hget(this.keys.session(sessionId).tasks, taskId);
+    return v === null ? null : parseLedgerEntry(v);
+  }
+
+  async markHandedOver(sessionId: string, resultsFile: string | null): Promise<void> {
+    const fields: Record<string, string | number> = { handedOverAt: Date.now() };
+    if (resultsFile) fields.resultsFile = resultsFile;
+    await this.redis.hset(this.keys.session(sessionId).session, fields);
+  }
+
+  /** Result records from `start` (0-based), at most `count`, as raw JSON lines. */
+  async results(sessionId: string, start: number, count: number): Promise<string[]> {
+    return this.redis.lrange(this.keys.session(sessionId).results, start, start + count - 1);
+  }
+
+  async resultCount(sessionId: string): Promise<number> {
+    return this.redis.llen(this.keys.session(sessionId).results);
+  }
+
+  /** Keeps a finished session's keys for `retentionMs` more, then Redis drops them. */
+  async expireSessionKeys(sessionId: string, retentionMs: number): Promise<void> {
+    const k = this.keys.session(sessionId);
+    const p = this.redis.pipeline();
+    for (const key of [k.session, k.tasks, k.leases, k.results]) p.pexpire(key, retentionMs);
+    await p.exec();
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The connection to RabbitMQ, owned by one service process.
+ *
+ * Two connections: one publishes (a confirm channel), one consumes, so a flow-controlled
+ * publisher never stalls deliveries. On loss of either, both are dropped and rebuilt with
+ * backoff; the topology is declared again and every registered setup (consumers) is
+ * replayed on the new connection. Nothing here exits the process on a broker blip.
+ */
+import { EventEmitter } from 'node:events';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import { CrawlError } from '../errors/index.js';
+import type { Logger } from '../observability/log.js';
+import { declareTopology, type Topology, type TopologyOptions } from './topology.js';
+
+export interface BrokerOptions extends TopologyOptions {
+  url: string;
+  name: string;
+  heartbeatS: number;
+  topology: Topology;
+  log: Logger;
+  /** How long a publish waits for the broker to come back before failing. */
+  publishWaitMs?: number;
+}
+
+/** Set up consumers on a fresh channel; called after every (re)connect. */
+export type ChannelSetup = (channel: Channel) => Promise<void>;
+
+interface BrokerEvents {
+  ready: [];
+  down: [Error | undefined];
+}
+
+export class Broker extends EventEmitter<BrokerEvents> {
+  private pubConn: ChannelModel | null = null;
+  private subConn: ChannelModel | null = null;
+  private pubChannel: ConfirmChannel | null = null;
+  private readonly setups: ChannelSetup[] = [];
+  private ready = false;
+  private closing = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private connecting: Promise<void> | null = null;
+
+  constructor(private readonly opts: BrokerOptions) {
+    super();
+    this.setMaxListeners(100);
+  }
+
+  get topology(): Topology {
+    return this.opts.topology;
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Connects (retrying until it succeeds or the broker is closed). */
+  async start(): Promise<void> {
+    await this.connectLoop();
+  }
+
+  /** Registers a setup that runs now (if connected) and after every reconnect. */
+  async addSetup(setup: ChannelSetup): Promise<void> {
+    this.setups.push(setup);
+    if (this.ready && this.subConn) {
+      const ch = await this.subConn.createChannel();
+      await setup(ch);
+    }
+  }
+
+  private connectLoop(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = (async () => {
+      while (!this.closing) {
+        try {
+          await this.connectOnce();
+          this.attempt = 0;
+          return;
+        } catch (err) {
+          await this.dropConnections();
+          const delay = Math.min(200 * 2 ** this.attempt, 5000) * (0.8 + Math.random() * 0.4);
+          this.attempt++;
+          this.opts.log.warn({ err: (err as Error).message, retryInMs: Math.round(delay) }, 'broker connect failed');
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connectOnce(): Promise<void> {
+    const socketOpts = { clientProperties: { connection_name: this.opts.name } };
+    const url = withHeartbeat(this.opts.url, this.opts.heartbeatS);
+    this.pubConn = await amqp.connect(url, socketOpts);
+    this.subConn = await amqp.connect(url, socketOpts);
+    for (const conn of [this.pubConn, this.subConn]) {
+      conn.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'broker connection error'));
+      conn.on('close', (err?: Error) => this.onLost(conn, err));
+      conn.on('blocked', (reason: string) => this.opts.log.warn({ reason }, 'broker blocked publishing (resource alarm)'));
+    }
+    const setupChannel = await this.pubConn.createChannel();
+    await declareTopology(setupChannel, this.opts.topology, this.opts);
+    await setupChannel.close();
+    this.pubChannel = await this.pubConn.createConfirmChannel();
+    this.pubChannel.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'publish channel error'));
+    this.pubChannel.on('close', () => {
+      if (this.pubConn && !this.closing) this.pubConn.close().catch(() => undefined);
+    });
+    for (const setup of this.setups) {
+      const ch = await this.subConn.createChannel();
+      await setup(ch);
+    }
+    this.ready = true;
+    this.opts.log.info('broker connected');
+    this.emit('ready');
+  }
+
+  private onLost(conn: ChannelModel, err?: Error): void {
+    if (conn !== this.pubConn && conn !== this.subConn) return;
+    const wasReady = this.ready;
+    this.ready = false;
+    this.pubChannel = null;
+    if (wasReady) {
+      this.opts.log.warn({ err: err?.message }, 'broker connection lost');
+      this.emit('down', err);
+    }
+    void this.dropConnections();
+    if (!this.closing && !this.reconnectTimer && !this.connecting) {
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        void this.connectLoop();
+      }, 100);
+    }
+  }
+
+  private async dropConnections(): Promise<void> {
+    const conns = [this.pubConn, this.subConn];
+    this.pubConn = null;
+    this.subConn = null;
+    this.pubChannel = null;
+    for (const c of conns) {
+      if (c) await c.close().catch(() => undefined);
+    }
+  }
+
+  private waitReady(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    const waitMs = this.opts.publishWaitMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('ready', onReady);
+        reject(new CrawlError('unavailable', `broker not reachable for ${waitMs} ms`));
+      }, waitMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.once('ready', onReady);
+    });
+  }
+
+  /** Publishes a persistent message and resolves when the broker confirmed it. */
+  async publish(queue: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
+    if (this.closing) throw new CrawlError('unavailable', 'broker is closing');
+    await this.waitReady();
+    const ch = this.pubChannel;
+    if (!ch) throw new CrawlError('unavailable', 'broker publish channel not open');
+    await new Promise<void>((resolve, reject) => {
+      try {
+        ch.sendToQueue(queue, content, { persistent: true, ...options }, (err: unknown) => {
+          if (err) reject(new CrawlError('unavailable', `publish to ${queue} not confirmed`, { cause: err }));
+          else resolve();
+        });
+      } catch (err) {
+        reject(new CrawlError('unavailable', `publish to ${queue} failed: ${(err as Error).message}`, { cause: err }));
+      }
+    });
+  }
+
+  /** Publishes JSON. */
+  publishJson(queue: string, body: unknown, options: Options.Publish = {}): Promise<void> {
+    return this.publish(queue, Buffer.from(JSON.stringify(body)), { contentType: 'application/json', ...options });
+  }
+
+  /** A plain channel on the publishing connection for management calls (queue depth, purge). */
+  async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
+    await this.waitReady();
+    if (!this.pubConn) throw new CrawlError('unavailable', 'broker not connected');
+    const ch = await this.pubConn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      return await fn(ch);
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.ready = false;
+    if (this.pubChannel) await this.pubChannel.waitForConfirms().catch(() => undefined);
+    await this.dropConnections();
+  }
+}
+
+function withHeartbeat(url: string, heartbeatS: number): string {
+  const u = new URL(url);
+  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(heartbeatS));
+  return u.toString();
+}

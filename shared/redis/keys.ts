@@ -1,0 +1,66 @@
+/**
+ * Every Redis key crawlfleet uses comes from here.
+ *
+ * Keys of one session share the `{<sessionId>}` hash tag, so every multi-key
+ * script on a session lands in one slot and works on Redis Cluster. Keys that
+ * span sessions (indexes, rate buckets, config) carry their own tags and are
+ * never mixed with session keys in one script.
+ */
+
+export interface SessionKeys {
+  /** Hash: spec, status, timestamps and counters of the session. */
+  readonly session: string;
+  /** Hash: task id (URL fingerprint) → ledger entry `state|attempt|depth|parent|url`. Doubles as the dedup set. */
+  readonly tasks: string;
+  /** Sorted set: task id → lease expiry (ms, Redis clock) of tasks in a leased state. */
+  readonly leases: string;
+  /** List: result records (JSON), in delivery order. */
+  readonly results: string;
+}
+
+export interface Keys {
+  readonly namespace: string;
+  /** Sorted set: session id → creation time. */
+  readonly sessionsIndex: string;
+  /** Sorted set: session id → next time the cleaner must look at it (deadline, close, retention). */
+  readonly sessionsDue: string;
+  session(id: string): SessionKeys;
+  /** Rate buckets share the `{rate}` tag: one script checks the global and a host bucket together. */
+  rateGlobal(): string;
+  rateHost(host: string): string;
+  /** Config center: current overrides + version, history, change channel. */
+  readonly config: string;
+  readonly configHistory: string;
+  readonly configChannel: string;
+  /** Cleaner: lock with fencing token so one sweep runs at a time. */
+  readonly cleanerLock: string;
+  readonly cleanerFence: string;
+  /** Prefix of BullMQ queues of the control plane. */
+  readonly bullPrefix: string;
+}
+
+export function redisKeys(namespace: string): Keys {
+  const ns = namespace;
+  return {
+    namespace: ns,
+    sessionsIndex: `${ns}:sessions`,
+    sessionsDue: `${ns}:sessions:due`,
+    session(id: string): SessionKeys {
+      const base = `${ns}:s:{${id}}`;
+      return {
+        session: `${base}:session`,
+        tasks: `${base}:tasks`,
+        leases: `${base}:leases`,
+        results: `${base}:results`,
+      };
+    },
+    rateGlobal: () => `${ns}:rate:{rate}:global`,
+    rateHost: (host: string) => `${ns}:rate:{rate}:host:${host}`,
+    config: `${ns}:config`,
+    configHistory: `${ns}:config:history`,
+    configChannel: `${ns}:config:changed`,
+    cleanerLock: `${ns}:cleaner:lock`,
+    cleanerFence: `${ns}:cleaner:fence`,
+    bullPrefix: `${ns}:bull`,
+  };
+}

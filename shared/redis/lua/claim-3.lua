@@ -1,0 +1,50 @@
+--[[
+  A fetcher claims a task before fetching it: compare-and-set to F with a fresh lease and
+  the next attempt number. The lease covers the fetch, the wait on the extract queue and the
+  parse; when it expires the cleaner re-drives the task.
+  KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
+  ARGV[1] task id   ARGV[2] lease (ms)   ARGV[3] max attempts
+  Returns
+    {'ok', attempt}        fetch it
+    {'busy', state}        another consumer holds a live lease: drop this copy
+    {'done', state}        already terminal: drop
+    {'cancelled'}          session cancelled: the task is now C
+    {'closed'}             session closed: the task is now S(deadline)
+    {'exhausted', attempt} every attempt was used by stages that never finished: the task
+                           is now R and the caller delivers failed(timeout)
+    {'unknown'}            no such session or task (expired): drop
+]]
+--- @include "includes/ledger"
+
+local id = ARGV[1]
+local status = redis.call('HGET', KEYS[1], 'status')
+local v = redis.call('HGET', KEYS[2], id)
+if not status or not v then return { 'unknown' } end
+local s, a, d, p, u = parseTask(v)
+if isTerminal(s) then return { 'done', s } end
+local now = nowMs()
+
+if status == 'cancelled' or status == 'closed' then
+  local final = status == 'cancelled' and 'C' or 'S'
+  redis.call('HSET', KEYS[2], id, packTask(final, a, d, p, u))
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HINCRBY', KEYS[1], COUNTER[final], 1)
+  return { status }
+end
+
+if s == 'F' or s == 'R' then
+  local lease = tonumber(redis.call('ZSCORE', KEYS[3], id))
+  if lease and lease > now then return { 'busy', s } end
+end
+
+local leaseUntil = now + tonumber(ARGV[2])
+if a >= tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u))
+  redis.call('ZADD', KEYS[3], leaseUntil, id)
+  return { 'exhausted', a }
+end
+
+a = a + 1
+redis.call('HSET', KEYS[2], id, packTask('F', a, d, p, u))
+redis.call('ZADD', KEYS[3], leaseUntil, id)
+return { 'ok', a }

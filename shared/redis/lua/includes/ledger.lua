@@ -1,0 +1,37 @@
+-- Shared pieces of the task ledger, inlined by the script loader.
+-- A ledger entry is `state|attempt|depth|parent|url`:
+--   state   P pending publish (leased)   Q queued            F fetching (leased)
+--           W waiting for retry (leased) R result on its way to delivery (leased)
+--           D delivered  X failed  S skipped  C cancelled   (terminal)
+--   attempt fetch attempts started; depth link depth; parent task id or ''; url normalized URL.
+-- Times come from the Redis clock (TIME), so replicas with skewed clocks agree on leases.
+
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function parseTask(v)
+  local s, a, d, p, u = string.match(v, '^(%u)|(%d+)|(%d+)|([^|]*)|(.*)$')
+  return s, tonumber(a), tonumber(d), p, u
+end
+
+local function packTask(s, a, d, p, u)
+  return s .. '|' .. a .. '|' .. d .. '|' .. p .. '|' .. u
+end
+
+local function isTerminal(s)
+  return s == 'D' or s == 'X' or s == 'S' or s == 'C'
+end
+
+local COUNTER = { D = 'delivered', X = 'failed', S = 'skipped', C = 'cancelled' }
+
+-- Marks a running session completed when every admitted task is terminal. Returns true if it did.
+local function completeIfDone(sessionKey, now)
+  local c = redis.call('HMGET', sessionKey, 'status', 'admitted', 'delivered', 'failed', 'skipped', 'cancelled')
+  if c[1] ~= 'running' then return false end
+  local terminal = (tonumber(c[3]) or 0) + (tonumber(c[4]) or 0) + (tonumber(c[5]) or 0) + (tonumber(c[6]) or 0)
+  if terminal < (tonumber(c[2]) or 0) then return false end
+  redis.call('HSET', sessionKey, 'status', 'completed', 'finishedAt', now)
+  return true
+end

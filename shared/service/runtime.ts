@@ -1,0 +1,158 @@
+/**
+ * What every service process shares: configuration, logger, metrics, Redis, the broker,
+ * the ops HTTP endpoints, and the signal handling. A service's entry point is
+ * `runService(name, start)`; `start` wires its stages and returns how to close them.
+ *
+ * Ownership: the runtime creates Redis and the broker and closes them last, after the
+ * service drained its consumers (SIGTERM → stop consuming → finish in-flight within
+ * shutdown.graceMs → flush confirms → exit 0).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../config/index.js';
+import { toCrawlError } from '../errors/index.js';
+import { Ledger } from '../ledger/index.js';
+import { Broker } from '../messaging/broker.js';
+import { topology, type Topology } from '../messaging/topology.js';
+import { createLogger, type Logger } from '../observability/log.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { createRedis } from '../redis/client.js';
+import { redisKeys, type Keys } from '../redis/keys.js';
+
+export type ServiceName = 'controller' | 'fetcher' | 'extractor' | 'delivery' | 'cleaner';
+
+export interface ServiceContext {
+  readonly name: ServiceName;
+  /** The current frozen configuration snapshot; read it again for live values. */
+  config(): Config;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly redis: Redis;
+  readonly broker: Broker;
+  readonly keys: Keys;
+  readonly ledger: Ledger;
+  readonly topology: Topology;
+  /** True when the broker and Redis are both connected. */
+  ready(): boolean;
+}
+
+export interface ServiceHandle {
+  /** Stop taking work and drain in-flight work within graceMs. */
+  close(graceMs: number): Promise<void>;
+  /** The HTTP server of the service, if it has its own (the controller); else the runtime serves ops endpoints. */
+  http?: FastifyInstance;
+}
+
+/** Adds /healthz, /readyz and /metrics to a fastify app. */
+export function registerOpsRoutes(app: FastifyInstance, ctx: Pick<ServiceContext, 'ready' | 'metrics' | 'name'>): void {
+  app.get('/healthz', async () => ({ status: 'ok', service: ctx.name }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = ctx.ready();
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', service: ctx.name });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+}
+
+export interface RunOptions {
+  /** Environment to read (tests); defaults to process.env. */
+  env?: Record<string, string | undefined>;
+  /** Install signal handlers and exit the process when closed (default true). */
+  manageProcess?: boolean;
+}
+
+export interface RunningService {
+  ctx: ServiceContext;
+  /** Address of the ops or API server. */
+  address: string;
+  stop(): Promise<void>;
+}
+
+export async function runService(name: ServiceName, start: (ctx: ServiceContext) => Promise<ServiceHandle>, opts: RunOptions = {}): Promise<RunningService> {
+  const manageProcess = opts.manageProcess ?? true;
+  let current = loadConfig(opts.env ? { env: opts.env } : {}).config;
+  const log = createLogger(name, current.log.level);
+  const metrics = createMetrics(name);
+  const keys = redisKeys(current.namespace);
+  const topo = topology(current.namespace);
+  const redis = createRedis(current.redis.url, { name: `${current.namespace}:${name}` });
+  let redisUp = false;
+  redis.on('ready', () => {
+    redisUp = true;
+  });
+  redis.on('close', () => {
+    redisUp = false;
+  });
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+  const broker = new Broker({
+    url: current.amqp.url,
+    name: `${current.namespace}:${name}:${process.pid}`,
+    heartbeatS: current.amqp.heartbeatS,
+    topology: topo,
+    queueType: current.amqp.queueType,
+    deliveryLimit: current.amqp.deliveryLimit,
+    log,
+  });
+  const ctx: ServiceContext = {
+    name,
+    config: () => current,
+    log,
+    metrics,
+    redis,
+    broker,
+    keys,
+    ledger: new Ledger(redis, keys),
+    topology: topo,
+    ready: () => redisUp && broker.isReady(),
+  };
+  void current;
+  const setConfig = (c: Config): void => {
+    current = c;
+    log.level = c.log.level;
+  };
+  void setConfig;
+
+  if (manageProcess) {
+    process.on('unhandledRejection', (err) => {
+      log.fatal({ err: toCrawlError(err).message }, 'unhandled rejection');
+      process.exit(1);
+    });
+  }
+
+  await broker.start();
+  const handle = await start(ctx);
+  let http = handle.http;
+  if (!http) {
+    http = Fastify({ logger: false });
+    registerOpsRoutes(http, ctx);
+  }
+  const port = name === 'controller' ? current.controller.port : current.http.port;
+  const host = name === 'controller' ? current.controller.host : current.http.host;
+  const address = await http.listen({ port, host });
+  log.info({ address }, `${name} started`);
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      const grace = current.shutdown.graceMs;
+      log.info({ graceMs: grace }, `${name} stopping`);
+      await handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed'));
+      await http.close().catch(() => undefined);
+      await broker.close();
+      await redis.quit().catch(() => redis.disconnect());
+      log.info(`${name} stopped`);
+    })();
+    return stopping;
+  };
+
+  if (manageProcess) {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        void stop().then(() => process.exit(0));
+      });
+    }
+  }
+  return { ctx, address, stop };
+}
