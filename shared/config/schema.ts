@@ -6,7 +6,7 @@
  * Settings marked `live: true` in their doc are applied by running services
  * when the config center pushes a change; the others take effect at start.
  */
-import convict from 'convict';
+import type convict from 'convict';
 
 export type QueueType = 'quorum' | 'classic';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

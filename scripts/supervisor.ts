@@ -1,0 +1,150 @@
+/**
+ * Runs crawlfleet services as child processes, the way compose or Kubernetes would: one
+ * process per service replica, started with the image's command (`bin/crawlfleet.js
+ * <service>`), configured only by environment, restarted with backoff when it crashes,
+ * stopped with SIGTERM (then SIGKILL after a grace period). Used by `npm start` and by the
+ * end-to-end and chaos tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { packageRoot } from '../shared/paths.js';
+import type { ServiceName } from '../shared/service/runtime.js';
+
+export interface ProcessSpec {
+  /** Unique label, e.g. `fetcher.2`. */
+  label: string;
+  service: ServiceName;
+  env: Record<string, string>;
+}
+
+export interface SupervisorOptions {
+  /** Restart a process that exits on its own (default true). */
+  restart?: boolean;
+  /** Where each output line goes; defaults to stdout with a `[label]` prefix. */
+  onLine?: (label: string, line: string, stream: 'stdout' | 'stderr') => void;
+  /** Grace before SIGKILL when stopping (default 25 s). */
+  stopGraceMs?: number;
+}
+
+interface Managed {
+  spec: ProcessSpec;
+  child: ChildProcess | null;
+  restarts: number;
+  stopping: boolean;
+  exited: Promise<void>;
+  timer: NodeJS.Timeout | null;
+}
+
+export const LAUNCHER = join(packageRoot, 'bin', 'crawlfleet.js');
+
+export class Supervisor extends EventEmitter<{ exit: [string, number | null, NodeJS.Signals | null]; spawn: [string, number] }> {
+  private readonly procs = new Map<string, Managed>();
+  private closed = false;
+
+  constructor(private readonly opts: SupervisorOptions = {}) {
+    super();
+  }
+
+  start(spec: ProcessSpec): void {
+    const m: Managed = { spec, child: null, restarts: 0, stopping: false, exited: Promise.resolve(), timer: null };
+    this.procs.set(spec.label, m);
+    this.launch(m);
+  }
+
+  private launch(m: Managed): void {
+    const child = spawn(process.execPath, ['--enable-source-maps', LAUNCHER, m.spec.service], {
+      env: { PATH: process.env.PATH ?? '', ...m.spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    m.child = child;
+    m.stopping = false;
+    const onLine = this.opts.onLine ?? ((label: string, line: string) => process.stdout.write(`[${label}] ${line}\n`));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => onLine(m.spec.label, l, 'stdout'));
+    createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => onLine(m.spec.label, l, 'stderr'));
+    m.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (m.child === child) m.child = null;
+        this.emit('exit', m.spec.label, code, signal);
+        const wanted = m.stopping || this.closed;
+        if (!wanted && (this.opts.restart ?? true)) {
+          const delay = Math.min(250 * 2 ** m.restarts, 10_000);
+          m.restarts++;
+          onLine(m.spec.label, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`, 'stderr');
+          m.timer = setTimeout(() => {
+            m.timer = null;
+            if (!this.closed && !m.stopping) this.launch(m);
+          }, delay);
+        }
+        resolve();
+      });
+    });
+    if (child.pid) this.emit('spawn', m.spec.label, child.pid);
+  }
+
+  labels(): string[] {
+    return [...this.procs.keys()];
+  }
+
+  pid(label: string): number | null {
+    return this.procs.get(label)?.child?.pid ?? null;
+  }
+
+  /** Sends a signal without marking the process as stopping: a SIGKILL is a crash, and it restarts. */
+  signal(label: string, sig: NodeJS.Signals): boolean {
+    const child = this.procs.get(label)?.child;
+    return child ? child.kill(sig) : false;
+  }
+
+  /** Stops one process gracefully (SIGTERM, then SIGKILL after the grace). */
+  async stop(label: string): Promise<void> {
+    const m = this.procs.get(label);
+    if (!m) return;
+    m.stopping = true;
+    if (m.timer) clearTimeout(m.timer);
+    const child = m.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), this.opts.stopGraceMs ?? 25_000);
+    await m.exited;
+    clearTimeout(killer);
+  }
+
+  /** Starts a stopped process again. */
+  restart(label: string): void {
+    const m = this.procs.get(label);
+    if (m && !m.child) this.launch(m);
+  }
+
+  async stopAll(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.labels().map((l) => this.stop(l)));
+  }
+}
+
+export interface StackOptions {
+  fetchers: number;
+  extractors?: number;
+  deliveries?: number;
+  /** Environment shared by every process. */
+  env: Record<string, string>;
+  /** First port of the worker health servers; each process gets the next one (0 = any). */
+  firstWorkerPort?: number;
+}
+
+/** The specs of a whole stack: one controller, N fetchers, extractors, deliveries, one cleaner. */
+export function stackSpecs(o: StackOptions): ProcessSpec[] {
+  const specs: ProcessSpec[] = [];
+  let port = o.firstWorkerPort ?? 0;
+  const nextPort = (): string => String(port === 0 ? 0 : port++);
+  specs.push({ label: 'controller', service: 'controller', env: { ...o.env } });
+  const add = (service: ServiceName, n: number): void => {
+    for (let i = 1; i <= n; i++) specs.push({ label: n > 1 || service === 'fetcher' ? `${service}.${i}` : service, service, env: { ...o.env, HTTP_PORT: nextPort() } });
+  };
+  add('fetcher', o.fetchers);
+  add('extractor', o.extractors ?? 1);
+  add('delivery', o.deliveries ?? 1);
+  add('cleaner', 1);
+  return specs;
+}

@@ -1,0 +1,146 @@
+/**
+ * Test support: a random namespace per test run (queues and keys of their own on the
+ * shared local RabbitMQ and Redis), a whole stack of real service processes, HTTP helpers,
+ * and cleanup that removes every queue and key of the namespace.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { deleteTopology, topology } from '../../shared/messaging/topology.js';
+import { stackSpecs, Supervisor } from '../../scripts/supervisor.js';
+
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function testNamespace(prefix = 't'): string {
+  return `${prefix}${randomBytes(5).toString('hex')}`;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Deletes every queue and Redis key of a namespace. */
+export async function cleanupNamespace(ns: string): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    await deleteTopology(ch, topology(ns)).catch(() => undefined);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, opts: { timeoutMs: number; intervalMs?: number; what: string }): Promise<T> {
+  const until = Date.now() + opts.timeoutMs;
+  let last: unknown = null;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+  }
+}
+
+export interface HttpResult<T = unknown> {
+  status: number;
+  body: T;
+  text: string;
+}
+
+export async function http<T = unknown>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* NDJSON or text */
+  }
+  return { status: res.status, body: parsed as T, text };
+}
+
+/** Base environment of services under test: own namespace, loopback allowed, quiet logs. */
+export function serviceEnv(ns: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    CRAWLER_NAMESPACE: ns,
+    AMQP_URL,
+    REDIS_URL,
+    FETCH_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
+    LOG_LEVEL: 'warn',
+    HTTP_PORT: '0',
+    RETRY_BASE_DELAY_MS: '250',
+    CLEANER_INTERVAL_MS: '1000',
+    SHUTDOWN_GRACE_MS: '5000',
+    ...extra,
+  };
+}
+
+export interface TestStack {
+  ns: string;
+  api: string;
+  resultsDir: string;
+  supervisor: Supervisor;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export async function startTestStack(opts: { fetchers?: number; extractors?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+  const ns = testNamespace('e');
+  const port = await freePort();
+  const resultsDir = mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
+  const env = serviceEnv(ns, { CONTROLLER_PORT: String(port), RESULTS_DIR: resultsDir, ...opts.env });
+  const logs: string[] = [];
+  const supervisor = new Supervisor({
+    stopGraceMs: 10_000,
+    onLine: (label, line) => {
+      logs.push(`[${label}] ${line}`);
+      if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
+    },
+  });
+  for (const spec of stackSpecs({ fetchers: opts.fetchers ?? 2, extractors: opts.extractors ?? 1, env })) supervisor.start(spec);
+  const api = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await http(api, 'GET', '/readyz')).status === 200, { timeoutMs: 20_000, what: 'controller /readyz' });
+  return {
+    ns,
+    api,
+    resultsDir,
+    supervisor,
+    logs,
+    async stop() {
+      await supervisor.stopAll();
+      await cleanupNamespace(ns);
+      rmSync(resultsDir, { recursive: true, force: true });
+    },
+  };
+}
