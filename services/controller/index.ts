@@ -34,7 +34,7 @@ export function buildApi(ctx: ServiceContext): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: cfg.api.bodyLimitBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
     // "body/seeds/0 must be string", "body must NOT have additional properties (bogus)"
     schemaErrorFormatter: (errors, dataVar) => {
       const e = errors[0];
