@@ -1,0 +1,520 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  COMMANDS,
+  EXIT,
+  RateMeter,
+  UsageError,
+  buildCrawlBody,
+  computeRate,
+  exitCodeForStatus,
+  formatDuration,
+  main,
+  parseCommandLine,
+  parseField,
+  renderBar,
+  renderProgress,
+  renderSessionList,
+  terminalCount,
+  type CliIO,
+  type CommandDef,
+  type Session,
+  type SessionCounts,
+} from '../../../cli/crawlctl.js';
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+class Sink extends Writable {
+  readonly chunks: Buffer[] = [];
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    cb();
+  }
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+  text(): string {
+    return this.buffer().toString('utf8');
+  }
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  out: Sink;
+}
+
+async function run(argv: string[], io: Partial<CliIO> = {}): Promise<Run> {
+  const out = new Sink();
+  const err = new Sink();
+  const code = await main(argv, { stdout: out, stderr: err, isTTY: false, pollMs: 5, env: {}, ...io });
+  return { code, stdout: out.text(), stderr: err.text(), out };
+}
+
+function bodyOf(argv: string[]): ReturnType<typeof buildCrawlBody> {
+  const p = parseCommandLine(argv);
+  assert.equal(p.command, 'crawl');
+  return buildCrawlBody(p.positionals, p.values);
+}
+
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof UsageError, `expected a UsageError, got ${String(err)}`);
+    return err.message;
+  }
+  assert.fail('expected a UsageError');
+}
+
+const counts = (c: Partial<SessionCounts>): SessionCounts => ({
+  admitted: 0, fetched: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0, supplements: 0, ...c,
+});
+
+// ---------------------------------------------------------------------------------------
+// pure helpers
+
+describe('crawlctl: arguments → request body', () => {
+  it('maps every crawl option to the POST /sessions body', () => {
+    const body = bodyOf([
+      'crawl', 'https://a.example/', 'https://b.example/x',
+      '--max-pages', '100', '--max-depth', '0', '--timeout-ms=60000',
+      '--allow-host', 'a.example', '--allow-host', '*.b.example',
+      '--include', '^https://a\\.example/docs/', '--exclude', '\\.pdf$', '--exclude', '/private/',
+      '--field', 'title=h1', '--field', 'price=span[data-x="1"]',
+      '--webhook', 'https://hooks.example/done', '--label', 'nightly',
+    ]);
+    assert.deepEqual(body, {
+      seeds: ['https://a.example/', 'https://b.example/x'],
+      maxPages: 100,
+      maxDepth: 0,
+      timeoutMs: 60000,
+      allowedHosts: ['a.example', '*.b.example'],
+      include: ['^https://a\\.example/docs/'],
+      exclude: ['\\.pdf$', '/private/'],
+      fields: { title: 'h1', price: 'span[data-x="1"]' },
+      webhook: 'https://hooks.example/done',
+      label: 'nightly',
+    });
+  });
+
+  it('leaves out what was not given', () => {
+    assert.deepEqual(bodyOf(['crawl', 'https://a.example/']), { seeds: ['https://a.example/'] });
+  });
+
+  it('accepts global options before and after the command', () => {
+    const p = parseCommandLine(['--api', 'http://h:1', '--json', 'crawl', 'https://a.example/', '--token', 't', '--wait']);
+    assert.equal(p.command, 'crawl');
+    assert.deepEqual(p.positionals, ['https://a.example/']);
+    assert.equal(p.values.api, 'http://h:1');
+    assert.equal(p.values.token, 't');
+    assert.equal(p.values.json, true);
+    assert.equal(p.values.wait, true);
+  });
+
+  it('validates numbers with a message naming the option', () => {
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--max-pages', 'abc'])), '--max-pages must be a positive integer');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--max-pages', '0'])), '--max-pages must be a positive integer');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--max-pages=-3'])), '--max-pages must be a positive integer');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--max-pages', '1.5'])), '--max-pages must be a positive integer');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--max-pages', '1e3'])), '--max-pages must be a positive integer');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--timeout-ms', '99999999999999999999'])), '--timeout-ms must be a positive integer');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--max-depth', 'x'])), '--max-depth must be a non-negative integer');
+  });
+
+  it('validates --field and the URL list', () => {
+    assert.deepEqual(parseField('link=a[href="x=y"]'), ['link', 'a[href="x=y"]']);
+    assert.equal(usageMessage(() => parseField('title')), '--field must be name=selector, got "title"');
+    assert.equal(usageMessage(() => parseField('=h1')), '--field must be name=selector, got "=h1"');
+    assert.equal(usageMessage(() => bodyOf(['crawl', 'http://a/', '--field', 't=h1', '--field', 't=h2'])), '--field t is given twice');
+    assert.equal(usageMessage(() => buildCrawlBody([], {})), 'crawl needs at least one URL');
+  });
+
+  it('reports unknown commands and options, and values missing', () => {
+    assert.equal(usageMessage(() => parseCommandLine(['crawly'])), 'unknown command "crawly"');
+    assert.equal(usageMessage(() => parseCommandLine(['crawl', 'http://a/', '--bogus'])), 'unknown option --bogus');
+    assert.equal(usageMessage(() => parseCommandLine(['crawl', 'http://a/', '--max-pages'])), '--max-pages needs a value');
+    assert.equal(usageMessage(() => parseCommandLine(['status', 'x', '--wait=yes'])), '--wait does not take a value');
+    assert.equal(parseCommandLine(['--json']).command, null);
+  });
+
+  it('dispatches two-word command families from the same table', () => {
+    const noop = (): Promise<number> => Promise.resolve(0);
+    const def = (usage: string): CommandDef => ({ usage, summary: '', options: { key: { type: 'string', help: '' } }, args: { min: 0, max: 1, missing: '' }, run: noop });
+    const table: Record<string, CommandDef> = { ...COMMANDS, 'config get': def('config get'), 'config set': def('config set') };
+    const p = parseCommandLine(['--json', 'config', 'get', 'fetch.timeoutMs', '--key', 'k'], table);
+    assert.equal(p.command, 'config get');
+    assert.deepEqual(p.positionals, ['fetch.timeoutMs']);
+    assert.equal(p.values.key, 'k');
+    assert.equal(usageMessage(() => parseCommandLine(['config'], table)), 'config needs a subcommand (get|set)');
+    assert.equal(usageMessage(() => parseCommandLine(['config', 'nope'], table)), 'config has no subcommand "nope" (get|set)');
+  });
+
+  it('maps final statuses to exit codes', () => {
+    assert.equal(exitCodeForStatus('completed'), 0);
+    assert.equal(exitCodeForStatus('partial'), 3);
+    assert.equal(exitCodeForStatus('cancelled'), 4);
+    assert.equal(exitCodeForStatus('closed'), 4);
+    assert.equal(exitCodeForStatus('weird'), 1);
+  });
+});
+
+describe('crawlctl: progress and rate', () => {
+  it('renders the progress line', () => {
+    const c = counts({ admitted: 2100, delivered: 1200, failed: 34, skipped: 0 });
+    assert.equal(
+      renderProgress({ counts: c, rate: 412.3, elapsedMs: 5100 }),
+      '[#####-----] 1234/2100 delivered 1200 failed 34 skipped 0 | 412.3 pages/s | 5.1s',
+    );
+    assert.equal(
+      renderProgress({ counts: c, rate: null, elapsedMs: 125_000, barWidth: 0 }),
+      '1234/2100 delivered 1200 failed 34 skipped 0 | -- pages/s | 2m05s',
+    );
+    assert.equal(
+      renderProgress({ counts: counts({ admitted: 10, delivered: 5, cancelled: 5 }), rate: 0, elapsedMs: 0, barWidth: 4 }),
+      '[####] 10/10 delivered 5 failed 0 skipped 0 cancelled 5 | 0.0 pages/s | 0.0s',
+    );
+  });
+
+  it('draws the bar by whole steps and copes with nothing admitted', () => {
+    assert.equal(renderBar(0, 10), '[----------]');
+    assert.equal(renderBar(0.99, 10), '[#########-]');
+    assert.equal(renderBar(1, 10), '[##########]');
+    assert.equal(renderBar(3, 4), '[####]');
+    assert.equal(renderBar(NaN, 4), '[----]');
+    assert.equal(renderProgress({ counts: {}, rate: null, elapsedMs: 0 }).slice(0, 17), '[----------] 0/0 ');
+  });
+
+  it('counts terminal records (not fetched, not supplements)', () => {
+    assert.equal(terminalCount(counts({ admitted: 9, fetched: 7, delivered: 1, failed: 2, skipped: 3, cancelled: 4, supplements: 5 })), 10);
+  });
+
+  it('computes the rate between the first and last sample', () => {
+    assert.equal(computeRate([]), null);
+    assert.equal(computeRate([{ t: 0, n: 0 }]), null);
+    assert.equal(computeRate([{ t: 0, n: 0 }, { t: 0, n: 5 }]), null);
+    assert.equal(computeRate([{ t: 1000, n: 10 }, { t: 3000, n: 30 }]), 10);
+    assert.equal(computeRate([{ t: 0, n: 10 }, { t: 1000, n: 5 }]), 0);
+  });
+
+  it('measures the rate over a trailing window', () => {
+    const m = new RateMeter(5000);
+    assert.equal(m.rate(), null);
+    // 100/s for 10 s, then 10/s for 5 s: the window only sees the recent pace
+    for (let t = 0; t <= 10_000; t += 500) m.add(t, t / 10);
+    assert.equal(m.rate(), 100);
+    for (let t = 10_500; t <= 15_000; t += 500) m.add(t, 1000 + (t - 10_000) / 100);
+    assert.equal(m.rate(), 10);
+  });
+
+  it('formats durations', () => {
+    assert.equal(formatDuration(5100), '5.1s');
+    assert.equal(formatDuration(59_949), '59.9s');
+    assert.equal(formatDuration(61_000), '1m01s');
+    assert.equal(formatDuration(3_723_000), '1h02m');
+    assert.equal(formatDuration(-5), '0.0s');
+  });
+
+  it('renders the session list as a table', () => {
+    const s = (id: string, status: string, admitted: number): Session => ({
+      id, status, createdAt: '2024-05-01T10:00:00.000Z', deadlineAt: null, finishedAt: null, counts: counts({ admitted, delivered: admitted - 1, failed: 1 }),
+    });
+    assert.equal(renderSessionList([s('a1', 'running', 10), s('b22', 'completed', 1000)]), [
+      'ID   STATUS     ADMITTED  DELIVERED  FAILED  CREATED',
+      'a1   running    10        9          1       2024-05-01T10:00:00.000Z',
+      'b22  completed  1000      999        1       2024-05-01T10:00:00.000Z',
+    ].join('\n'));
+    assert.equal(renderSessionList([]), 'no sessions');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// against a stub of the controller's HTTP API
+
+interface Seen {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+  body: unknown;
+}
+
+interface FakeOptions {
+  token?: string;
+  /** statuses GET /sessions/:id walks through, one per poll (the last one repeats) */
+  statuses?: string[];
+  /** NDJSON as the server streams it, chunk by chunk */
+  results?: Buffer[];
+}
+
+interface Fake {
+  url: string;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+const ID = 'lx1abc-0badc0de';
+
+function session(status: string, poll: number): Record<string, unknown> {
+  const admitted = 40;
+  const done = status === 'running' ? Math.min(admitted - 1, poll * 10) : admitted;
+  const created = Date.now() - 4000;
+  return {
+    id: ID,
+    status,
+    createdAt: new Date(created).toISOString(),
+    deadlineAt: new Date(created + 60_000).toISOString(),
+    finishedAt: status === 'running' ? null : new Date(created + 2000).toISOString(),
+    counts: { admitted, fetched: done, delivered: done - Math.floor(done / 10), failed: Math.floor(done / 10), skipped: 0, cancelled: 0, supplements: 0 },
+    limited: false,
+    retries: 0,
+    resultsFile: null,
+    handedOverAt: null,
+    spec: { seeds: ['https://a.example/'], maxPages: 40, maxDepth: 2, timeoutMs: 60000, allowedHosts: ['a.example'], include: [], exclude: [], fields: {}, webhook: null, label: null },
+  };
+}
+
+async function startFake(opts: FakeOptions = {}): Promise<Fake> {
+  const seen: Seen[] = [];
+  const statuses = opts.statuses ?? ['running', 'running', 'completed'];
+  let polls = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const body: unknown = raw ? JSON.parse(raw) : undefined;
+      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
+      const send = (status: number, payload: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(payload));
+      };
+      const fail = (status: number, code: string, message: string): void => send(status, { error: { code, message } });
+      if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) return fail(401, 'unauthorized', 'missing or wrong bearer token');
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      if (req.method === 'POST' && path === '/sessions') {
+        const seeds = (body as { seeds?: string[] }).seeds ?? [];
+        if (seeds[0] === 'not a url') return fail(400, 'validation', 'body/seeds/0 must be an absolute http or https URL, got "not a url"');
+        return send(201, session('running', 0));
+      }
+      if (req.method === 'GET' && path === '/sessions') return send(200, { sessions: [session('running', 1)] });
+      const m = /^\/sessions\/([^/]+)(\/results)?$/.exec(path);
+      if (!m || decodeURIComponent(m[1] ?? '') !== ID) return fail(404, 'not_found', `session ${decodeURIComponent(m?.[1] ?? '')} not found`);
+      if (req.method === 'DELETE') return send(200, session('cancelled', 0));
+      if (m[2]) {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
+        const parts = [...(opts.results ?? [])];
+        const next = (): void => {
+          const part = parts.shift();
+          if (part === undefined) {
+            res.end();
+            return;
+          }
+          res.write(part);
+          setTimeout(next, 2);
+        };
+        next();
+        return undefined;
+      }
+      const status = statuses[Math.min(polls, statuses.length - 1)] as string;
+      const s = session(status, polls);
+      polls++;
+      return send(200, s);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** NDJSON with a multi-byte character split across two chunks. */
+function ndjsonChunks(): Buffer[] {
+  const lines = [
+    { url: 'https://a.example/', finalUrl: 'https://a.example/', status: 200, depth: 0, parent: null, outcome: 'delivered', title: 'Café – accueil', links: ['https://a.example/b'] },
+    { url: 'https://a.example/b', status: 404, depth: 1, parent: 'https://a.example/', outcome: 'failed', reason: 'http_status', error: 'HTTP 404' },
+    { url: 'https://a.example/c', depth: 1, outcome: 'skipped', reason: 'robots' },
+  ].map((l) => JSON.stringify(l)).join('\n') + '\n';
+  const bytes = Buffer.from(lines, 'utf8');
+  const cut = bytes.indexOf(Buffer.from('é', 'utf8')) + 1;
+  return [bytes.subarray(0, cut), bytes.subarray(cut, cut + 50), bytes.subarray(cut + 50)];
+}
+
+describe('crawlctl: against the controller API', function () {
+  this.timeout(10_000);
+  let dir: string;
+  let fake: Fake | undefined;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'crawlctl-'));
+  });
+
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('crawl --wait follows running → completed, saves the results byte for byte, exits 0', async () => {
+    const chunks = ndjsonChunks();
+    fake = await startFake({ statuses: ['running', 'running', 'completed'], results: chunks });
+    const output = join(dir, 'out.jsonl');
+    const r = await run(['--api', fake.url, 'crawl', 'https://a.example/', '--max-pages', '40', '--wait', '--output', output], { isTTY: true });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.deepEqual(await readFile(output), Buffer.concat(chunks));
+
+    const post = fake.seen.find((s) => s.method === 'POST');
+    assert.deepEqual(post?.body, { seeds: ['https://a.example/'], maxPages: 40 });
+    const polls = fake.seen.filter((s) => s.method === 'GET' && s.url === `/sessions/${ID}`);
+    assert.equal(polls.length, 3);
+    assert.ok(fake.seen.some((s) => s.url === `/sessions/${ID}/results`));
+
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], ID);
+    assert.match(r.stdout, /^status +completed$/m);
+    assert.match(r.stdout, /^counts +admitted 40, fetched 40, delivered 36, failed 4, skipped 0, cancelled 0, supplements 0$/m);
+    assert.match(r.stdout, /^elapsed +2\.0s \(20\.0 pages\/s average\)$/m);
+    assert.ok(r.stdout.includes(`results  ${output} (3 records)`), r.stdout);
+    // live progress on the terminal: redrawn in place, ended with a newline
+    const progress = r.stderr.replaceAll('\x1b[K', '<clear-eol>');
+    assert.match(progress, /^\r\[-{20}\] 0\/40 delivered 0 failed 0 skipped 0 \| -- pages\/s \| \d+\.\ds<clear-eol>\r/);
+    assert.match(progress, /\r\[#{20}\] 40\/40 delivered 36 failed 4 skipped 0 \| [\d.]+ pages\/s \| 2\.0s<clear-eol>\n$/);
+  });
+
+  it('prints plain progress lines when not on a terminal', async () => {
+    fake = await startFake({ statuses: ['running', 'completed'], results: [] });
+    const output = join(dir, 'out.jsonl');
+    const r = await run(['--api', fake.url, 'crawl', 'https://a.example/', '--wait', '--output', output], { isTTY: false });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.ok(!r.stderr.includes('\r'));
+    assert.match(r.stderr, /^running 0\/40 delivered 0 failed 0 skipped 0 \| -- pages\/s \| \d+\.\ds\n$/);
+    assert.deepEqual(await readFile(output), Buffer.alloc(0));
+    assert.ok(r.stdout.includes('(0 records)'));
+  });
+
+  it('status --wait exits 3 for partial and 4 for cancelled; --json prints one document', async () => {
+    fake = await startFake({ statuses: ['running', 'partial'], results: ndjsonChunks() });
+    const output = join(dir, 'p.jsonl');
+    const partial = await run(['--api', fake.url, 'status', ID, '--wait', '--output', output, '--json']);
+    assert.equal(partial.code, EXIT.partial, partial.stderr);
+    const doc = JSON.parse(partial.stdout) as { session: Session; output: string; records: number };
+    assert.equal(doc.session.status, 'partial');
+    assert.equal(doc.output, output);
+    assert.equal(doc.records, 3);
+    await fake.close();
+
+    fake = await startFake({ statuses: ['cancelled'], results: [] });
+    const cancelled = await run(['--api', fake.url, 'status', ID, '--wait', '--output', output]);
+    assert.equal(cancelled.code, EXIT.cancelled, cancelled.stderr);
+    assert.match(cancelled.stdout, /^status +cancelled$/m);
+  });
+
+  it('stops following on interrupt without cancelling, and says how to resume', async () => {
+    fake = await startFake({ statuses: ['running'] });
+    const stop = new AbortController();
+    const pending = run(['--api', fake.url, 'status', ID, '--wait'], { signal: stop.signal, pollMs: 20 });
+    setTimeout(() => stop.abort(), 70);
+    const r = await pending;
+    assert.equal(r.code, EXIT.interrupted);
+    assert.ok(r.stderr.includes(`stopped following session ${ID} (it keeps running); resume with: crawlctl status ${ID} --wait`), r.stderr);
+    assert.ok(!fake.seen.some((s) => s.method === 'DELETE'));
+    assert.ok(!fake.seen.some((s) => s.url.endsWith('/results')));
+  });
+
+  it('reports API errors as code: message and exits 1', async () => {
+    fake = await startFake();
+    const bad = await run(['--api', fake.url, 'crawl', 'not a url']);
+    assert.equal(bad.code, EXIT.error);
+    assert.equal(bad.stderr, 'crawlctl: validation: body/seeds/0 must be an absolute http or https URL, got "not a url"\n');
+    assert.equal(bad.stdout, '');
+
+    const missing = await run(['--api', fake.url, 'status', 'nope']);
+    assert.equal(missing.code, EXIT.error);
+    assert.equal(missing.stderr, 'crawlctl: not_found: session nope not found\n');
+  });
+
+  it('says when the API cannot be reached', async () => {
+    const server = http.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const api = `http://127.0.0.1:${port}`;
+    const r = await run(['list', '--api', api]);
+    assert.equal(r.code, EXIT.error);
+    assert.equal(r.stderr, `crawlctl: cannot reach the API at ${api} (is the controller running? start it with npm start)\n`);
+  });
+
+  it('sends the bearer token from --token or the environment', async () => {
+    fake = await startFake({ token: 's3cret' });
+    const denied = await run(['--api', fake.url, 'list']);
+    assert.equal(denied.code, EXIT.error);
+    assert.equal(denied.stderr, 'crawlctl: unauthorized: missing or wrong bearer token\n');
+
+    const ok = await run(['--api', fake.url, '--token', 's3cret', 'list']);
+    assert.equal(ok.code, EXIT.ok, ok.stderr);
+    assert.equal(fake.seen.at(-1)?.authorization, 'Bearer s3cret');
+
+    const fromEnv = await run(['status', ID], { env: { CRAWLFLEET_API: fake.url, CRAWLFLEET_TOKEN: 's3cret' } });
+    assert.equal(fromEnv.code, EXIT.ok, fromEnv.stderr);
+    assert.match(fromEnv.stdout, new RegExp(`^id +${ID}$`, 'm'));
+    assert.equal(fake.seen.at(-1)?.authorization, 'Bearer s3cret');
+  });
+
+  it('results streams to stdout unchanged; cancel and list print the new state', async () => {
+    const chunks = ndjsonChunks();
+    fake = await startFake({ results: chunks });
+    const results = await run(['--api', fake.url, 'results', ID]);
+    assert.equal(results.code, EXIT.ok, results.stderr);
+    assert.deepEqual(results.out.buffer(), Buffer.concat(chunks));
+
+    const file = join(dir, 'r.jsonl');
+    const toFile = await run(['--api', fake.url, 'results', ID, '--output', file]);
+    assert.equal(toFile.code, EXIT.ok, toFile.stderr);
+    assert.deepEqual(await readFile(file), Buffer.concat(chunks));
+
+    const cancel = await run(['--api', fake.url, 'cancel', ID]);
+    assert.equal(cancel.stdout, `${ID} cancelled\n`);
+    assert.equal(fake.seen.at(-1)?.method, 'DELETE');
+
+    const list = await run(['--api', fake.url, 'list', '--limit', '5']);
+    assert.equal(list.code, EXIT.ok, list.stderr);
+    assert.equal(fake.seen.at(-1)?.url, '/sessions?limit=5');
+    assert.match(list.stdout, /^ID +STATUS +ADMITTED +DELIVERED +FAILED +CREATED\n/);
+    assert.match(list.stdout, new RegExp(`^${ID} +running +40 +9 +1 +\\d{4}-`, 'm'));
+  });
+
+  it('bad usage prints the message and the usage, exits 2, and makes no request', async () => {
+    fake = await startFake();
+    const r = await run(['--api', fake.url, 'crawl', 'https://a.example/', '--max-pages', 'abc']);
+    assert.equal(r.code, EXIT.usage);
+    assert.match(r.stderr, /^crawlctl: --max-pages must be a positive integer\n\nusage: crawlctl crawl <url\.\.\.> \[options\]\n/);
+    const noWait = await run(['--api', fake.url, 'crawl', 'https://a.example/', '--output', join(dir, 'x')]);
+    assert.equal(noWait.code, EXIT.usage);
+    assert.match(noWait.stderr, /^crawlctl: --output only applies with --wait\n/);
+    const noCommand = await run([]);
+    assert.equal(noCommand.code, EXIT.usage);
+    assert.match(noCommand.stderr, /^crawlctl: missing command\n\nusage: crawlctl /);
+    const badApi = await run(['--api', 'localhost:8080', 'list']);
+    assert.equal(badApi.code, EXIT.usage);
+    assert.match(badApi.stderr, /^crawlctl: --api must be an http\(s\) URL, got "localhost:8080"\n/);
+    assert.equal(fake.seen.length, 0);
+    const help = await run(['--help']);
+    assert.equal(help.code, EXIT.ok);
+    assert.match(help.stdout, /^usage: crawlctl /);
+  });
+});
