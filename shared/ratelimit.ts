@@ -11,6 +11,29 @@ export interface RateSettings {
   perHost: number;
 }
 
+const parsedHosts = new WeakMap<readonly string[], Map<string, number>>();
+
+/** `["example.com=2"]` → Map(host → rate), cached per (frozen) config list. */
+function hostRates(entries: readonly string[]): Map<string, number> {
+  let m = parsedHosts.get(entries);
+  if (!m) {
+    m = new Map();
+    for (const e of entries) {
+      const at = e.lastIndexOf('=');
+      m.set(e.slice(0, at).toLowerCase(), Number(e.slice(at + 1)));
+    }
+    parsedHosts.set(entries, m);
+  }
+  return m;
+}
+
+/** The rates that apply to one host: `rate.hosts` (host:port, then host name) beats `rate.perHost`. */
+export function ratesFor(rate: { global: number; perHost: number; hosts: readonly string[] }, url: URL): RateSettings {
+  const m = hostRates(rate.hosts);
+  const specific = m.get(url.host) ?? m.get(url.hostname);
+  return { global: rate.global, perHost: specific ?? rate.perHost };
+}
+
 export class RateLimiter {
   constructor(
     private readonly redis: Redis,

@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { CrawlError, type ErrorCode } from '../../shared/errors/index.js';
 import { registerOpsRoutes, runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
+import { registerConfigRoutes } from './config.js';
 import { registerSessionRoutes } from './sessions.js';
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -74,6 +75,7 @@ export function buildApi(ctx: ServiceContext): FastifyInstance {
 
   registerOpsRoutes(app, ctx);
   registerSessionRoutes(app, { ledger: ctx.ledger, broker: ctx.broker, config: ctx.config });
+  registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
   return app;
 }
 

@@ -113,6 +113,9 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
 
   await consumer.start();
   await dead.start();
+  ctx.onConfigChange(async (next, prev) => {
+    if (next.deliver.concurrency !== prev.deliver.concurrency) await consumer.resize(next.deliver.concurrency);
+  });
   return {
     async close(graceMs) {
       await Promise.all([consumer.close(graceMs), dead.close(graceMs)]);

@@ -27,17 +27,33 @@ function supported(label: string | null): string | null {
   }
 }
 
+/** A <meta> cannot name UTF-16: the bytes before it were read as ASCII (HTML prescan rule). */
+function metaCharset(bytes: Buffer): string | null {
+  const found = supported(META_CHARSET.exec(bytes.subarray(0, 1024).toString('latin1'))?.[1] ?? null);
+  return found === 'utf-16le' || found === 'utf-16be' ? 'utf-8' : found;
+}
+
 export function sniffCharset(bytes: Buffer, contentType: string | undefined): string {
-  return (
-    bomCharset(bytes) ??
-    supported(headerCharset(contentType)) ??
-    supported(META_CHARSET.exec(bytes.subarray(0, 1024).toString('latin1'))?.[1] ?? null) ??
-    'utf-8'
-  );
+  return bomCharset(bytes) ?? supported(headerCharset(contentType)) ?? metaCharset(bytes) ?? 'utf-8';
+}
+
+/**
+ * windows-1252 bytes 0x80-0x9F. Node 20.18.3+ decodes them as C1 controls
+ * (nodejs/node#60888), so this table does it; undefined bytes map to themselves.
+ */
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+function decodeWindows1252(bytes: Buffer): string {
+  const latin1 = bytes.toString('latin1');
+  return latin1.replace(/[\x80-\x9f]/g, (c) => String.fromCharCode(CP1252_HIGH[c.charCodeAt(0) - 0x80] as number));
 }
 
 export function decodeHtml(bytes: Buffer, contentType: string | undefined): { text: string; charset: string } {
   const charset = sniffCharset(bytes, contentType);
+  if (charset === 'windows-1252') return { text: decodeWindows1252(bytes), charset };
   // TextDecoder strips a BOM that matches its encoding.
   return { text: new TextDecoder(charset).decode(bytes), charset };
 }

@@ -94,6 +94,9 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     },
   });
   await consumer.start();
+  ctx.onConfigChange(async (next, prev) => {
+    if (next.extract.concurrency !== prev.extract.concurrency) await consumer.resize(next.extract.concurrency);
+  });
   return { close: async (graceMs) => void (await consumer.close(graceMs)) };
 }
 

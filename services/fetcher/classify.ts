@@ -1,6 +1,6 @@
 /** Pure decisions of the fetcher: what a response means, and when to try again. */
 import type { ErrorCode } from '../../shared/errors/index.js';
-import { retryBucket } from '../../shared/messaging/topology.js';
+import { RETRY_DELAYS_MS, retryBucket } from '../../shared/messaging/topology.js';
 
 /** The error code of a final HTTP status, or null when the response is a page to keep. */
 export function statusError(status: number): ErrorCode | null {
@@ -30,8 +30,11 @@ export interface RetryPolicy {
 export function retryDelay(attempt: number, policy: RetryPolicy, random: number, retryAfterMs: number | null = null): number | null {
   if (attempt >= policy.maxAttempts) return null;
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  const wanted = Math.max(exp * (0.5 + random), retryAfterMs ?? 0);
-  return retryBucket(Math.min(wanted, policy.maxDelayMs));
+  const jittered = retryBucket(Math.min(exp * (0.5 + random), policy.maxDelayMs));
+  if (retryAfterMs === null || retryAfterMs <= jittered) return jittered;
+  // A server's Retry-After is a minimum: the first retry queue at least that long.
+  const wanted = Math.min(retryAfterMs, policy.maxDelayMs);
+  return RETRY_DELAYS_MS.find((d) => d >= wanted) ?? RETRY_DELAYS_MS[RETRY_DELAYS_MS.length - 1]!;
 }
 
 /** Retry-After as milliseconds (seconds or an HTTP date), or null. */

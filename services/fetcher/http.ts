@@ -107,7 +107,15 @@ export async function decode(body: Buffer, encodingHeader: string | undefined, m
     try {
       if (layer === 'gzip' || layer === 'x-gzip') out = await gunzip(out, opts);
       else if (layer === 'br') out = await brotli(out, opts);
-      else if (layer === 'deflate') out = await inflate(out, opts).catch(() => inflateRaw(out, opts));
+      else if (layer === 'deflate') {
+        // "deflate" is zlib-wrapped by the RFC, raw in practice on some servers: retry raw only
+        // when the zlib header is wrong, never after the size cap was hit.
+        const input = out;
+        out = await inflate(input, opts).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'Z_DATA_ERROR' && /header/i.test(err.message)) return inflateRaw(input, opts);
+          throw err;
+        });
+      }
       else throw new CrawlError('protocol_error', `${url}: unsupported content encoding ${layer}`);
     } catch (err) {
       if (err instanceof CrawlError) throw err;

@@ -10,7 +10,7 @@ import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import { RateLimiter } from '../../shared/ratelimit.js';
+import { RateLimiter, ratesFor } from '../../shared/ratelimit.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { decodeFetch, encodeExtract } from '../../shared/tasks/codec.js';
 import { bareRecord, deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
@@ -67,8 +67,8 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     if (!session) return;
 
     // 2. rate
-    const host = new URL(task.url).host;
-    const waited = await limiter.acquire(host, () => ctx.config().rate);
+    const target = new URL(task.url);
+    const waited = await limiter.acquire(target.host, () => ratesFor(ctx.config().rate, target));
     if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
 
     // 3. fetch
@@ -176,6 +176,12 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     },
   });
   await consumer.start();
+  ctx.onConfigChange(async (next, prev) => {
+    if (next.fetch.concurrency !== prev.fetch.concurrency || next.fetch.prefetch !== prev.fetch.prefetch) {
+      await consumer.resize(next.fetch.concurrency, next.fetch.prefetch > 0 ? next.fetch.prefetch : undefined);
+      ctx.log.info({ concurrency: next.fetch.concurrency }, 'fetch concurrency changed');
+    }
+  });
 
   return {
     async close(graceMs) {

@@ -20,6 +20,9 @@ function assertUrl(value: unknown, protocols: string[]): void {
   }
 }
 
+/** `example.com=2`, `127.0.0.2:8000=0.5`, `[::1]:80=10`. */
+export const HOST_RATE = /^([a-z0-9.*-]+|\[[0-9a-f:.]+\])(:\d{1,5})?=(\d+(\.\d+)?)$/i;
+
 let registered = false;
 
 export function registerFormats(): void {
@@ -57,6 +60,17 @@ export function registerFormats(): void {
         for (const item of value) {
           if (typeof item !== 'string' || !parseCidr(item)) {
             throw new TypeError(`must be a list of CIDRs, ${JSON.stringify(item)} is not one`);
+          }
+        }
+      },
+      coerce: splitList,
+    },
+    'host-rates': {
+      validate(value: unknown) {
+        if (!Array.isArray(value)) throw new TypeError('must be a list of host=rate entries');
+        for (const item of value) {
+          if (typeof item !== 'string' || !HOST_RATE.test(item)) {
+            throw new TypeError(`must be a list of host=rate entries (rate >= 0), ${JSON.stringify(item)} is not one`);
           }
         }
       },

@@ -80,13 +80,30 @@ export function schemaEntries(): SchemaEntry[] {
   return out;
 }
 
-function flatten(obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * Nested settings → dotted keys. Recursion stops at a key the schema knows (so an object
+ * valued setting such as rate.hosts stays whole) and at anything that is not a plain object.
+ */
+export function flattenSettings(obj: Record<string, unknown>, known: ReadonlySet<string> = knownKeys(), prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === 'object' && !Array.isArray(v)) flatten(v as Record<string, unknown>, key, out);
+    if (v && typeof v === 'object' && !Array.isArray(v) && !known.has(key)) flattenSettings(v as Record<string, unknown>, known, key, out);
     else out[key] = v;
   }
   return out;
+}
+
+let knownCache: ReadonlySet<string> | null = null;
+
+/** Every dotted key of the schema. */
+export function knownKeys(): ReadonlySet<string> {
+  knownCache ??= new Set(schemaEntries().map((e) => e.key));
+  return knownCache;
+}
+
+/** Keys a running replica applies without a restart (their doc says "(live)"). */
+export function isLiveKey(key: string): boolean {
+  return schemaEntries().some((e) => e.key === key && /\(live\)/.test(e.doc));
 }
 
 function deepFreeze<T>(value: T): T {
@@ -119,7 +136,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 function applyLayer(instance: convict.Config<Settings>, layer: Record<string, unknown>, origin: Origin, origins: Record<string, Origin>, known: Set<string>): void {
-  for (const [key, value] of Object.entries(flatten(layer))) {
+  for (const [key, value] of Object.entries(flattenSettings(layer, known))) {
     if (!known.has(key)) {
       throw new CrawlError('config_invalid', `${key}: unknown setting (from ${origin})`, { details: { key, origin } });
     }
@@ -145,7 +162,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const instance = convict(schema, { env: {}, args: [] });
   const origins: Record<string, Origin> = Object.fromEntries(entries.map((e) => [e.key, 'default' as Origin]));
 
-  const envFile = env.CONFIG_FILE;
+  const envFile = env.CONFIG_FILE;  // the one setting needed before any file is read
   const file = sources.file !== undefined ? sources.file : envFile ? readConfigFile(envFile) : null;
   if (file) applyLayer(instance, file, 'file', origins, known);
 
@@ -167,7 +184,9 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   if (sources.overrides) applyLayer(instance, sources.overrides, 'override', origins, known);
 
   try {
-    instance.validate({ allowed: 'strict' });
+    // Unknown keys were refused layer by layer above (convict's strict mode would also walk
+    // into object-valued settings such as rate.hosts and refuse their entries).
+    instance.validate({ allowed: 'warn', output: () => undefined });
   } catch (err) {
     // convict reports "key: rule: value" lines; keep the first, it names the key.
     const first = String((err as Error).message).split('\n')[0] ?? 'invalid configuration';
@@ -187,6 +206,20 @@ export function getKey(config: Config, key: string): unknown {
   return node;
 }
 
+/** A URL keeps everything but its password; any other secret becomes `***`. */
+export function maskSecret(value: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    try {
+      const u = new URL(value);
+      if (u.password) u.password = '***';
+      return u.toString();
+    } catch {
+      return '***';
+    }
+  }
+  return '***';
+}
+
 /** The snapshot with sensitive values masked, safe to print or serve. */
 export function redacted(config: Config): Record<string, unknown> {
   const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
@@ -197,9 +230,7 @@ export function redacted(config: Config): Record<string, unknown> {
     for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>;
     const last = parts[parts.length - 1] as string;
     const value = node[last];
-    if (typeof value === 'string' && value !== '') {
-      node[last] = /^[a-z]+:\/\//.test(value) ? value.replace(/\/\/([^@/]*)@/, '//***@') : '***';
-    }
+    if (typeof value === 'string' && value !== '') node[last] = maskSecret(value);
   }
   return copy;
 }

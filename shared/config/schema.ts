@@ -32,7 +32,7 @@ export interface Settings {
     allowedNetworks: string[];
     htmlTypes: string[];
   };
-  rate: { global: number; perHost: number };
+  rate: { global: number; perHost: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; maxLinksPerPage: number; followNofollow: boolean };
   deliver: { concurrency: number; resultsDir: string; webhookTimeoutMs: number; webhookSecret: string };
@@ -48,10 +48,11 @@ export interface Settings {
   };
   cleaner: { intervalMs: number; batchSize: number };
   shutdown: { graceMs: number };
-  configFile: string;
+  config: { file: string; pollMs: number; historyLength: number };
 }
 
-const positiveInt = 'nat';
+/** Integers >= 0, for settings where 0 is meaningful (0 = off or automatic). */
+const natural = 'nat';
 
 export const schema: convict.Schema<Settings> = {
   namespace: {
@@ -76,13 +77,13 @@ export const schema: convict.Schema<Settings> = {
     },
     deliveryLimit: {
       doc: 'Deliveries of one message before it is dead-lettered as poison (x-delivery-limit).',
-      format: positiveInt,
+      format: 'positive-int',
       default: 5,
       env: 'AMQP_DELIVERY_LIMIT',
     },
     heartbeatS: {
       doc: 'AMQP heartbeat in seconds.',
-      format: positiveInt,
+      format: natural,
       default: 15,
       env: 'AMQP_HEARTBEAT_S',
     },
@@ -142,19 +143,19 @@ export const schema: convict.Schema<Settings> = {
     },
     bodyLimitBytes: {
       doc: 'Largest request body the API accepts.',
-      format: positiveInt,
+      format: 'positive-int',
       default: 1_048_576,
       env: 'API_BODY_LIMIT_BYTES',
     },
     maxSeeds: {
       doc: 'Most seed URLs one session may name.',
-      format: positiveInt,
+      format: 'positive-int',
       default: 10_000,
       env: 'API_MAX_SEEDS',
     },
     maxUrlLength: {
       doc: 'Longest URL accepted as a seed or admitted from a page.',
-      format: positiveInt,
+      format: 'positive-int',
       default: 2048,
       env: 'API_MAX_URL_LENGTH',
     },
@@ -168,7 +169,7 @@ export const schema: convict.Schema<Settings> = {
     },
     prefetch: {
       doc: 'Unacknowledged fetch tasks held per replica; 0 means twice the concurrency (live).',
-      format: positiveInt,
+      format: natural,
       default: 0,
       env: 'FETCH_PREFETCH',
     },
@@ -210,7 +211,7 @@ export const schema: convict.Schema<Settings> = {
     },
     maxRedirects: {
       doc: 'Redirect hops followed per fetch (live).',
-      format: positiveInt,
+      format: natural,
       default: 10,
       env: 'FETCH_MAX_REDIRECTS',
     },
@@ -239,6 +240,12 @@ export const schema: convict.Schema<Settings> = {
       format: 'non-negative-number',
       default: 0,
       env: 'RATE_PER_HOST',
+    },
+    hosts: {
+      doc: 'Pages per second for particular hosts, overriding rate.perHost: a list of host=rate or host:port=rate, e.g. ["example.com=2"] (live).',
+      format: 'host-rates',
+      default: [],
+      env: 'RATE_HOSTS',
     },
   },
   retry: {
@@ -361,7 +368,7 @@ export const schema: convict.Schema<Settings> = {
     },
     defaultMaxDepth: {
       doc: 'Link depth limit of a session that names no maxDepth; seeds are depth 0 (live).',
-      format: positiveInt,
+      format: natural,
       default: 16,
       env: 'SESSION_DEFAULT_MAX_DEPTH',
     },
@@ -388,10 +395,24 @@ export const schema: convict.Schema<Settings> = {
       env: 'SHUTDOWN_GRACE_MS',
     },
   },
-  configFile: {
-    doc: 'JSON or YAML file with settings, watched for changes (a mounted ConfigMap works).',
-    format: String,
-    default: '',
-    env: 'CONFIG_FILE',
+  config: {
+    file: {
+      doc: 'JSON or YAML file with settings, watched for changes (a mounted ConfigMap works).',
+      format: String,
+      default: '',
+      env: 'CONFIG_FILE',
+    },
+    pollMs: {
+      doc: 'How often a replica re-reads the config file and the live overrides, in case a change notification was missed (live).',
+      format: 'positive-int',
+      default: 5000,
+      env: 'CONFIG_POLL_MS',
+    },
+    historyLength: {
+      doc: 'Versions of the live overrides kept in the audit history (live).',
+      format: 'positive-int',
+      default: 200,
+      env: 'CONFIG_HISTORY_LENGTH',
+    },
   },
 };

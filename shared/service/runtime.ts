@@ -9,7 +9,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
+import { ConfigCenter } from '../config/center.js';
+import type { Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
 import { Ledger } from '../ledger/index.js';
 import { Broker } from '../messaging/broker.js';
@@ -34,6 +35,10 @@ export interface ServiceContext {
   readonly topology: Topology;
   /** True when the broker and Redis are both connected. */
   ready(): boolean;
+  /** The config center of this replica (live overrides, file watch). */
+  readonly center: ConfigCenter;
+  /** Runs `fn` after every applied configuration change. */
+  onConfigChange(fn: (next: Config, previous: Config) => void | Promise<void>): void;
 }
 
 export interface ServiceHandle {
@@ -71,12 +76,23 @@ export interface RunningService {
 
 export async function runService(name: ServiceName, start: (ctx: ServiceContext) => Promise<ServiceHandle>, opts: RunOptions = {}): Promise<RunningService> {
   const manageProcess = opts.manageProcess ?? true;
-  let current = loadConfig(opts.env ? { env: opts.env } : {}).config;
+  const env = opts.env ?? { ...process.env };
+  const logBoot = createLogger(name, 'info');
+  let center: ConfigCenter;
+  try {
+    center = new ConfigCenter({ env, log: logBoot });
+  } catch (err) {
+    logBoot.fatal({ err: toCrawlError(err).message }, 'invalid configuration');
+    throw err;
+  }
+  const current = center.config;
   const log = createLogger(name, current.log.level);
   const metrics = createMetrics(name);
   const keys = redisKeys(current.namespace);
   const topo = topology(current.namespace);
   const redis = createRedis(current.redis.url, { name: `${current.namespace}:${name}` });
+  const subscriber = createRedis(current.redis.url, { name: `${current.namespace}:${name}:config`, blocking: true });
+  subscriber.on('error', () => undefined);
   let redisUp = false;
   redis.on('ready', () => {
     redisUp = true;
@@ -94,9 +110,12 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     deliveryLimit: current.amqp.deliveryLimit,
     log,
   });
+  const changeHandlers: ((next: Config, previous: Config) => void | Promise<void>)[] = [];
   const ctx: ServiceContext = {
     name,
-    config: () => current,
+    config: () => center.config,
+    center,
+    onConfigChange: (fn) => void changeHandlers.push(fn),
     log,
     metrics,
     redis,
@@ -106,12 +125,13 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     topology: topo,
     ready: () => redisUp && broker.isReady(),
   };
-  void current;
-  const setConfig = (c: Config): void => {
-    current = c;
-    log.level = c.log.level;
-  };
-  void setConfig;
+  center.on('change', (next, ev) => {
+    log.level = next.log.level;
+    metrics.configVersion.set(ev.version);
+    for (const fn of changeHandlers) {
+      Promise.resolve(fn(next, ev.previous)).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'applying a configuration change failed'));
+    }
+  });
 
   if (manageProcess) {
     process.on('unhandledRejection', (err) => {
@@ -120,6 +140,8 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     });
   }
 
+  await center.start(redis, subscriber, keys);
+  metrics.configVersion.set(center.version);
   await broker.start();
   const handle = await start(ctx);
   let http = handle.http;
@@ -136,11 +158,13 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   const stop = (): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
-      const grace = current.shutdown.graceMs;
+      const grace = center.config.shutdown.graceMs;
       log.info({ graceMs: grace }, `${name} stopping`);
       await handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed'));
       await http.close().catch(() => undefined);
       await broker.close();
+      center.close();
+      subscriber.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       log.info(`${name} stopped`);
     })();
