@@ -50,6 +50,11 @@ export interface SchemaEntry {
   sensitive: boolean;
 }
 
+/** A copy of the process environment: the one place outside tests that reads it. */
+export function processEnv(): Record<string, string | undefined> {
+  return { ...process.env };
+}
+
 /** Flattened schema: every setting with its dotted key, for docs, CLI and validation of keys. */
 export function schemaEntries(): SchemaEntry[] {
   const out: SchemaEntry[] = [];

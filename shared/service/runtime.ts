@@ -10,7 +10,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { ConfigCenter } from '../config/center.js';
-import type { Config } from '../config/index.js';
+import { processEnv, type Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
 import { Ledger } from '../ledger/index.js';
 import { Broker } from '../messaging/broker.js';
@@ -76,7 +76,7 @@ export interface RunningService {
 
 export async function runService(name: ServiceName, start: (ctx: ServiceContext) => Promise<ServiceHandle>, opts: RunOptions = {}): Promise<RunningService> {
   const manageProcess = opts.manageProcess ?? true;
-  const env = opts.env ?? { ...process.env };
+  const env = opts.env ?? processEnv();
   const logBoot = createLogger(name, 'info');
   let center: ConfigCenter;
   try {
