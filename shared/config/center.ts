@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Redis } from 'ioredis';
 import { CrawlError, toCrawlError } from '../errors/index.js';
@@ -162,6 +162,8 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
   private redis: Redis | null = null;
   private keys: Keys | null = null;
   private watcher: FSWatcher | null = null;
+  /** Watches the directory of the file the path resolves to (it moves with a ConfigMap swap). */
+  private targetWatcher: { dir: string; w: FSWatcher } | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
@@ -210,8 +212,27 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message, path }, 'cannot watch config file; polling only');
       }
+      this.watchTarget(path);
     }
     this.schedulePoll();
+  }
+
+  private watchTarget(path: string): void {
+    let dir: string;
+    try {
+      dir = dirname(realpathSync(path));
+    } catch {
+      return;
+    }
+    if (dir === dirname(path) || this.targetWatcher?.dir === dir) return;
+    this.targetWatcher?.w.close();
+    try {
+      const w = watch(dir, () => this.fileChanged());
+      w.on('error', () => undefined);
+      this.targetWatcher = { dir, w };
+    } catch {
+      this.targetWatcher = null;
+    }
   }
 
   private schedulePoll(): void {
@@ -273,6 +294,7 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     const previousHash = this.fileHash;
     const path = this.opts.env.CONFIG_FILE;
     if (path) {
+      this.watchTarget(path);
       try {
         fileChanged = this.readFile(path);
       } catch (err) {
@@ -313,5 +335,6 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.debounce) clearTimeout(this.debounce);
     this.watcher?.close();
+    this.targetWatcher?.w.close();
   }
 }
