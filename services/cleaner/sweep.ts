@@ -15,6 +15,8 @@ import type { FinalizeSession } from '../../shared/tasks/types.js';
 export interface SweepReport {
   partial: number;
   closed: number;
+  /** Unfinished tasks of closed or cancelled sessions that were ended. */
+  ended: number;
   forgotten: number;
   redriven: number;
   sessions: number;
@@ -25,7 +27,7 @@ const FINISHED = new Set(['completed', 'cancelled', 'closed']);
 export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   const { ledger, keys, redis, broker, topology } = ctx;
   const cfg = ctx.config();
-  const report: SweepReport = { partial: 0, closed: 0, forgotten: 0, redriven: 0, sessions: 0 };
+  const report: SweepReport = { partial: 0, closed: 0, ended: 0, forgotten: 0, redriven: 0, sessions: 0 };
   const finalize = (sessionId: string, status: FinalizeSession['status']): Promise<void> =>
     broker.publishJson(topology.deliver, { v: 1, kind: 'finalize', sessionId, status } satisfies FinalizeSession);
 
@@ -39,11 +41,13 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
       await finalize(id, 'partial');
       report.partial++;
     } else if (result === 'closed') {
+      report.ended += await ledger.closeTasks(id, cfg.cleaner.batchSize);
       await redis.zrem(keys.sessionsDue, id);
       await finalize(id, 'closed');
       report.closed++;
     } else {
       const s = await ledger.getSession(id);
+      if (s && (s.status === 'cancelled' || s.status === 'closed')) report.ended += await ledger.closeTasks(id, cfg.cleaner.batchSize);
       if (!s || FINISHED.has(s.status)) {
         await redis.zrem(keys.sessionsDue, id);
         report.forgotten++;
@@ -72,6 +76,7 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   }
   if (report.partial) ctx.metrics.cleanerActions.inc({ action: 'partial' }, report.partial);
   if (report.closed) ctx.metrics.cleanerActions.inc({ action: 'closed' }, report.closed);
+  if (report.ended) ctx.metrics.cleanerActions.inc({ action: 'ended' }, report.ended);
   return report;
 }
 

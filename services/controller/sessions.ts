@@ -126,8 +126,10 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     counts: s.counts,
     limited: s.limited,
     retries: s.retries,
+    partialAt: s.partialAt,
     resultsFile: s.resultsFile,
     handedOverAt: s.handedOverAt,
+    cleaner: s.cleaner,
     spec: s.spec,
   };
 }
@@ -192,6 +194,8 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     const r = await ledger.cancel(id);
     if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
     if (r.kind === 'ok') {
+      // Tasks still queued end as cancelled when claimed; the cleaner ends the rest after a lease.
+      await ledger.scheduleSweep(id, Date.now() + deps.config().task.leaseMs);
       await broker.publishJson(broker.topology.deliver, { v: 1, kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
     }
     return sessionJson(await load(id));

@@ -13,8 +13,11 @@ import type { SessionView } from '../../shared/tasks/types.js';
 
 const PAGE = 1000;
 
-/** Streams the session's records from Redis into `<dir>/<id>.jsonl`; returns the path. */
-export async function writeResultsFile(ledger: Ledger, sessionId: string, dir: string): Promise<{ path: string; records: number }> {
+/**
+ * Streams the session's records from Redis into `<dir>/<id>.jsonl`; returns the path.
+ * `limit` caps the records written (the partial hand-over writes those before the deadline).
+ */
+export async function writeResultsFile(ledger: Ledger, sessionId: string, dir: string, limit = Infinity): Promise<{ path: string; records: number }> {
   const absDir = resolve(dir);
   await mkdir(absDir, { recursive: true });
   const path = join(absDir, `${sessionId}.jsonl`);
@@ -22,12 +25,12 @@ export async function writeResultsFile(ledger: Ledger, sessionId: string, dir: s
   const fh = await open(tmp, 'w');
   let records = 0;
   try {
-    for (let start = 0; ; start += PAGE) {
-      const lines = await ledger.results(sessionId, start, PAGE);
+    for (let start = 0; start < limit; start += PAGE) {
+      const lines = await ledger.results(sessionId, start, Math.min(PAGE, limit - start));
       if (lines.length === 0) break;
       await fh.write(lines.join('\n') + '\n');
       records += lines.length;
-      if (lines.length < PAGE) break;
+      if (lines.length < Math.min(PAGE, limit - start)) break;
     }
     await fh.sync();
   } finally {

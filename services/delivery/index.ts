@@ -7,15 +7,18 @@
  *   dead     → a poison message becomes failed(poison) for its task
  */
 import type { ConsumeMessage } from 'amqplib';
+import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
+import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { decodeDeliver } from '../../shared/tasks/codec.js';
 import { deliverMessage, failureRecord, type TaskRef } from '../../shared/tasks/records.js';
 import type { DeliverMessage, DeliverRecord, FinalizeSession, SessionStatus } from '../../shared/tasks/types.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
-import { sendWebhook, sessionEvent, writeResultsFile } from './handover.js';
+import { sessionEvent, writeResultsFile } from './handover.js';
+import { WebhookOutbox } from './webhooks.js';
 
 /** What a dead-lettered message was about, whichever queue it died on. */
 export function deadTaskRef(msg: ConsumeMessage): TaskRef | null {
@@ -38,6 +41,14 @@ export function deadTaskRef(msg: ConsumeMessage): TaskRef | null {
 export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle> {
   const { ledger, broker, topology, metrics } = ctx;
   const webhookAgent = createGuardedAgent(new AddressPolicy(ctx.config().fetch.allowedNetworks), ctx.config().fetch.connectTimeoutMs, 8);
+  const outbox = new WebhookOutbox({
+    keys: ctx.keys,
+    connection: createRedis(ctx.config().redis.url, { name: `${ctx.keys.namespace}:delivery:webhooks`, blocking: true }),
+    dispatcher: webhookAgent,
+    log: ctx.log,
+    settings: () => ({ secret: ctx.config().deliver.webhookSecret, timeoutMs: ctx.config().deliver.webhookTimeoutMs }),
+  });
+  const sessions = new SessionCache(ledger);
 
   async function record(msg: DeliverRecord): Promise<void> {
     const r = msg.record;
@@ -46,8 +57,18 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
       metrics.duplicates.inc({ stage: 'deliver' });
       return;
     }
+    const status = reply.status;
     metrics.records.inc({ outcome: r.outcome });
     if (reply.kind === 'completed') await finalizeLater(msg.sessionId, 'completed');
+    else if (reply.kind === 'closed') await finalizeLater(msg.sessionId, 'closed');
+    if (status === 'partial') {
+      // A late result: delivered as a supplement (the results stream marks it too).
+      const session = await sessions.get(msg.sessionId);
+      const hook = session?.spec.webhook;
+      if (hook) {
+        await outbox.enqueue(hook, { event: 'session.supplement', at: new Date().toISOString(), sessionId: msg.sessionId, record: { ...r, supplement: true } }, `${msg.sessionId}.supplement.${msg.taskId}`);
+      }
+    }
   }
 
   const finalizeLater = (sessionId: string, status: SessionStatus): Promise<void> =>
@@ -58,20 +79,14 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
     const session = await ledger.getSession(msg.sessionId);
     if (!session) return;
     const log = ctx.log.child({ sessionId: msg.sessionId });
-    const { path, records } = await writeResultsFile(ledger, msg.sessionId, cfg.deliver.resultsDir);
+    // A partial hand-over holds what was there at the deadline; later results are supplements.
+    const limit = msg.status === 'partial' ? (session.partialResults ?? Infinity) : Infinity;
+    const { path, records } = await writeResultsFile(ledger, msg.sessionId, cfg.deliver.resultsDir, limit);
     await ledger.markHandedOver(msg.sessionId, path);
     log.info({ status: session.status, records, path }, 'session handed over');
     if (session.spec.webhook) {
       const fresh = (await ledger.getSession(msg.sessionId)) ?? session;
-      try {
-        await sendWebhook(session.spec.webhook, sessionEvent(`session.${msg.status}`, fresh, { records }), {
-          secret: cfg.deliver.webhookSecret,
-          timeoutMs: cfg.deliver.webhookTimeoutMs,
-          dispatcher: webhookAgent,
-        });
-      } catch (err) {
-        log.warn({ err: (err as Error).message, webhook: session.spec.webhook }, 'webhook delivery failed');
-      }
+      await outbox.enqueue(session.spec.webhook, sessionEvent(`session.${msg.status}`, fresh, { records, resultsFile: path }), `${msg.sessionId}.${msg.status}`, true);
     }
     if (msg.status === 'completed' || msg.status === 'cancelled' || msg.status === 'closed') {
       await ledger.expireSessionKeys(msg.sessionId, cfg.session.retentionMs);
@@ -119,6 +134,7 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
   return {
     async close(graceMs) {
       await Promise.all([consumer.close(graceMs), dead.close(graceMs)]);
+      await outbox.close();
       await webhookAgent.close();
     },
   };

@@ -26,7 +26,12 @@ export type ClaimReply =
   | { kind: 'cancelled' | 'closed' | 'unknown' }
   | { kind: 'exhausted'; attempt: number };
 
-export type DeliverReply = { kind: 'ok' | 'completed'; status: string } | { kind: 'duplicate' | 'unknown' };
+export type DeliverReply =
+  | { kind: 'ok'; status: string }
+  | { kind: 'completed'; status: string }
+  | { kind: 'closed'; status: string }
+  | { kind: 'duplicate' }
+  | { kind: 'unknown' };
 
 export interface LedgerEntry {
   state: string;
@@ -60,9 +65,14 @@ const COUNT_FIELDS = ['admitted', 'fetched', 'delivered', 'failed', 'skipped', '
 
 export interface SessionRecord extends SessionView {
   closeAt: string;
+  partialAt: string | null;
   limited: number;
   retries: number;
   handedOverAt: string | null;
+  /** What the cleaner did for this session. */
+  cleaner: { redriven: number; timedOut: number };
+  /** Results that existed when the session went partial (the partial hand-over). */
+  partialResults: number | null;
 }
 
 function iso(ms: string | undefined): string | null {
@@ -115,7 +125,10 @@ export class Ledger {
       deadlineAt: iso(h.deadlineAt) as string,
       closeAt: iso(h.closeAt) as string,
       finishedAt: iso(h.finishedAt),
+      partialAt: iso(h.partialAt),
       handedOverAt: iso(h.handedOverAt),
+      cleaner: { redriven: Number(h.redriven ?? 0), timedOut: Number(h.timedOut ?? 0) },
+      partialResults: h.partialResults === undefined ? null : Number(h.partialResults),
       counts,
       limited: Number(h.limited ?? 0),
       retries: Number(h.retries ?? 0),
@@ -178,8 +191,8 @@ export class Ledger {
   async deliver(sessionId: string, taskId: string, outcome: Outcome, fetched: boolean, recordJson: string, children: readonly string[]): Promise<DeliverReply> {
     const k = this.keys.session(sessionId);
     const r = (await callScript(this.redis, 'deliver', [k.session, k.tasks, k.leases, k.results], [taskId, TERMINAL_STATE[outcome], fetched ? '1' : '0', recordJson, ...children])) as string[];
-    if (r[0] === 'ok' || r[0] === 'completed') return { kind: r[0], status: String(r[1]) };
-    return { kind: r[0] === 'duplicate' ? 'duplicate' : 'unknown' };
+    if (r[0] === 'ok' || r[0] === 'completed' || r[0] === 'closed') return { kind: r[0], status: String(r[1]) };
+    return r[0] === 'duplicate' ? { kind: 'duplicate' } : { kind: 'unknown' };
   }
 
   async cancel(sessionId: string): Promise<{ kind: 'ok' | 'unchanged' | 'unknown'; status?: string }> {
@@ -188,8 +201,26 @@ export class Ledger {
   }
 
   async expireSession(sessionId: string): Promise<'partial' | 'closed' | 'unchanged' | 'unknown'> {
-    const r = (await callScript(this.redis, 'expire-session', [this.keys.session(sessionId).session], [])) as string[];
+    const k = this.keys.session(sessionId);
+    const r = (await callScript(this.redis, 'expire-session', [k.session, k.results], [])) as string[];
     return r[0] as 'partial' | 'closed' | 'unchanged' | 'unknown';
+  }
+
+  /** Ends every unfinished task of a closed or cancelled session, in batches; returns how many. */
+  async closeTasks(sessionId: string, batch: number): Promise<number> {
+    let cursor = '0';
+    let ended = 0;
+    do {
+      const r = (await callScript(this.redis, 'close-tasks', this.sk(sessionId), [cursor, batch])) as [string, number];
+      cursor = String(r[0]);
+      ended += Number(r[1]);
+    } while (cursor !== '0');
+    return ended;
+  }
+
+  /** When the cleaner must look at the session next (deadline, close, or a cancelled session's grace). */
+  async scheduleSweep(sessionId: string, at: number): Promise<void> {
+    await this.redis.zadd(this.keys.sessionsDue, at, sessionId);
   }
 
   async expiredLeases(sessionId: string, batch: number, extendMs: number): Promise<{ taskId: string; entry: string }[]> {

@@ -160,6 +160,8 @@ export class GeneratedSite {
   latencyMs: number;
   /** Called on every request before the response, with the request target and `Date.now()`. */
   onRequest: ((path: string, at: number) => void) | null = null;
+  /** Per-path delay in ms, overriding latencyMs when it returns a number (e.g. to make some pages slow). */
+  latencyFor: ((path: string) => number | null) | null = null;
 
   private readonly branching: number;
   private readonly flags: Uint8Array;
@@ -496,12 +498,13 @@ export class GeneratedSite {
       }
     });
     this.onRequest?.(target, Date.now());
-    if (this.latencyMs > 0) {
+    const delay = this.latencyFor?.(target) ?? this.latencyMs;
+    if (delay > 0) {
       const t = setTimeout(() => {
         this.timers.delete(t);
         timer = null;
         this.respond(req, res, target);
-      }, this.latencyMs);
+      }, delay);
       timer = t;
       this.timers.add(t);
     } else {

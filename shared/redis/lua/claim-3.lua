@@ -39,6 +39,7 @@ end
 
 local leaseUntil = now + tonumber(ARGV[2])
 if a >= tonumber(ARGV[3]) then
+  redis.call('HINCRBY', KEYS[1], 'timedOut', 1)
   redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u))
   redis.call('ZADD', KEYS[3], leaseUntil, id)
   return { 'exhausted', a }

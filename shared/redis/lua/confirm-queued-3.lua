@@ -4,7 +4,8 @@
   deliver-4 instead, saving a round trip).
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
   ARGV[1..] task ids, or pairs when ARGV[1] == 'cas': task id, expected ledger entry
-  Returns the number of tasks moved.
+  Returns the number of tasks moved. In 'cas' mode (the cleaner's re-drive) the session's
+  `redriven` counter grows by that number.
 ]]
 --- @include "includes/ledger"
 
@@ -24,4 +25,5 @@ for i = first, #ARGV, step do
     end
   end
 end
+if cas and moved > 0 then redis.call('HINCRBY', KEYS[1], 'redriven', moved) end
 return moved

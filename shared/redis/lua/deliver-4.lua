@@ -6,8 +6,10 @@
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset   KEYS[4] results list
   ARGV[1] task id   ARGV[2] terminal state (D, X, S or C)   ARGV[3] '1' if a response was fetched
   ARGV[4] record (a JSON object)   ARGV[5..] children task ids
-  Returns {'ok', status}, {'completed', status}, {'duplicate'} or {'unknown'}.
-  A session that went partial gets the record marked "supplement":true.
+  Returns {'ok' | 'completed' | 'closed', status the record was appended under}, {'duplicate'}
+  or {'unknown'}.
+  A session that went partial gets the record marked "supplement":true; when its last task
+  becomes terminal it closes early ({'closed'}).
 ]]
 --- @include "includes/ledger"
 
@@ -45,5 +47,9 @@ for i = 5, #ARGV do
   end
 end
 
-if completeIfDone(KEYS[1], now) then return { 'completed', 'completed' } end
+if completeIfDone(KEYS[1], now) then return { 'completed', status } end
+if status == 'partial' and allTerminal(KEYS[1]) then
+  redis.call('HSET', KEYS[1], 'status', 'closed', 'finishedAt', now)
+  return { 'closed', status }
+end
 return { 'ok', status }

@@ -26,12 +26,17 @@ end
 
 local COUNTER = { D = 'delivered', X = 'failed', S = 'skipped', C = 'cancelled' }
 
+-- True when every admitted task of the session is terminal.
+local function allTerminal(sessionKey)
+  local c = redis.call('HMGET', sessionKey, 'admitted', 'delivered', 'failed', 'skipped', 'cancelled')
+  local terminal = (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) + (tonumber(c[4]) or 0) + (tonumber(c[5]) or 0)
+  return terminal >= (tonumber(c[1]) or 0)
+end
+
 -- Marks a running session completed when every admitted task is terminal. Returns true if it did.
 local function completeIfDone(sessionKey, now)
-  local c = redis.call('HMGET', sessionKey, 'status', 'admitted', 'delivered', 'failed', 'skipped', 'cancelled')
-  if c[1] ~= 'running' then return false end
-  local terminal = (tonumber(c[3]) or 0) + (tonumber(c[4]) or 0) + (tonumber(c[5]) or 0) + (tonumber(c[6]) or 0)
-  if terminal < (tonumber(c[2]) or 0) then return false end
+  if redis.call('HGET', sessionKey, 'status') ~= 'running' then return false end
+  if not allTerminal(sessionKey) then return false end
   redis.call('HSET', sessionKey, 'status', 'completed', 'finishedAt', now)
   return true
 end

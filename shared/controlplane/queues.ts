@@ -1,0 +1,20 @@
+/**
+ * The control plane's timers run on BullMQ (the data plane stays on RabbitMQ): the cleaner's
+ * periodic sweep (a job scheduler, one sweep at a time across cleaner replicas), session
+ * deadlines (one delayed job per session), and webhook deliveries (jobs with retries and
+ * backoff). bull-board on the controller shows these queues.
+ */
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { Keys } from '../redis/keys.js';
+
+export const CONTROL_QUEUES = ['sweeps', 'deadlines', 'webhooks'] as const;
+export type ControlQueue = (typeof CONTROL_QUEUES)[number];
+
+/** BullMQ queue name of a control queue (its keys live under the namespace's bull prefix). */
+export function controlQueueName(namespace: string, queue: ControlQueue): string {
+  return `${namespace}.${queue}`;
+}
+
+export function openControlQueue(keys: Keys, queue: ControlQueue, connection: ConnectionOptions): Queue {
+  return new Queue(controlQueueName(keys.namespace, queue), { connection, prefix: keys.bullPrefix });
+}
