@@ -32,6 +32,7 @@ interface Managed {
   spec: ProcessSpec;
   child: ChildProcess | null;
   restarts: number;
+  startedAt: number;
   stopping: boolean;
   exited: Promise<void>;
   timer: NodeJS.Timeout | null;
@@ -48,7 +49,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
   }
 
   start(spec: ProcessSpec): void {
-    const m: Managed = { spec, child: null, restarts: 0, stopping: false, exited: Promise.resolve(), timer: null };
+    const m: Managed = { spec, child: null, restarts: 0, startedAt: 0, stopping: false, exited: Promise.resolve(), timer: null };
     this.procs.set(spec.label, m);
     this.launch(m);
   }
@@ -60,6 +61,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
     });
     m.child = child;
     m.stopping = false;
+    m.startedAt = Date.now();
     const onLine = this.opts.onLine ?? ((label: string, line: string) => process.stdout.write(`[${label}] ${line}\n`));
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => onLine(m.spec.label, l, 'stdout'));
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => onLine(m.spec.label, l, 'stderr'));
@@ -69,6 +71,8 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
         this.emit('exit', m.spec.label, code, signal);
         const wanted = m.stopping || this.closed;
         if (!wanted && (this.opts.restart ?? true)) {
+          // A process that stayed up a while starts over with a short backoff.
+          if (Date.now() - m.startedAt > 10_000) m.restarts = 0;
           const delay = Math.min(250 * 2 ** m.restarts, 10_000);
           m.restarts++;
           onLine(m.spec.label, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`, 'stderr');

@@ -12,7 +12,18 @@ import { parseLedgerEntry } from '../../shared/ledger/index.js';
 import type { ServiceContext } from '../../shared/service/runtime.js';
 import type { FinalizeSession } from '../../shared/tasks/types.js';
 
+/** Ready messages on the queues downstream of fetching. */
+async function downstreamBacklog(ctx: ServiceContext): Promise<number> {
+  return ctx.broker.withChannel(async (ch) => {
+    let n = 0;
+    for (const q of [ctx.topology.extract, ctx.topology.deliver]) n += (await ch.checkQueue(q)).messageCount;
+    return n;
+  });
+}
+
 export interface SweepReport {
+  /** Re-drive skipped this sweep because the pipeline has a backlog (leases expire from slowness). */
+  deferred: boolean;
   partial: number;
   closed: number;
   /** Unfinished tasks of closed or cancelled sessions that were ended. */
@@ -27,7 +38,7 @@ const FINISHED = new Set(['completed', 'cancelled', 'closed']);
 export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   const { ledger, keys, redis, broker, topology } = ctx;
   const cfg = ctx.config();
-  const report: SweepReport = { partial: 0, closed: 0, ended: 0, forgotten: 0, redriven: 0, sessions: 0 };
+  const report: SweepReport = { deferred: false, partial: 0, closed: 0, ended: 0, forgotten: 0, redriven: 0, sessions: 0 };
   const finalize = (sessionId: string, status: FinalizeSession['status']): Promise<void> =>
     broker.publishJson(topology.deliver, { v: 1, kind: 'finalize', sessionId, status } satisfies FinalizeSession);
 
@@ -55,9 +66,14 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
     }
   }
 
-  // 2. expired leases of live sessions
+  // 2. expired leases of live sessions, unless the pipeline is merely slow
   const live = await redis.zrange(keys.sessionsDue, 0, -1);
   report.sessions = live.length;
+  if (live.length > 0 && (await downstreamBacklog(ctx)) >= cfg.cleaner.redriveMaxBacklog) {
+    report.deferred = true;
+    ctx.metrics.cleanerActions.inc({ action: 'redrive_deferred' });
+    return report;
+  }
   for (const id of live) {
     const expired = await ledger.expiredLeases(id, cfg.cleaner.batchSize, cfg.task.leaseMs);
     if (expired.length === 0) continue;

@@ -96,6 +96,7 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
   const consumer = new Consumer<DeliverMessage>(broker, {
     name: 'deliver',
     queue: topology.deliver,
+    quarantine: topology.quarantine(topology.deliver),
     concurrency: ctx.config().deliver.concurrency,
     decode: decodeDeliver,
     handle: (m) => (m.kind === 'finalize' ? finalize(m) : record(m)),

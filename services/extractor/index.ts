@@ -44,6 +44,11 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     const ref = { sessionId: page.sessionId, taskId: page.taskId, url: page.url, depth: page.depth, parent: page.parent };
     const session = await sessions.get(page.sessionId);
     if (!session) return;
+    const marker = cfg.faults.extractorCrashMarker;
+    if (marker !== '' && page.body.includes(marker)) {
+      ctx.log.fatal({ sessionId: page.sessionId, taskId: page.taskId }, 'fault injection: crashing on a marked page');
+      process.exit(70);
+    }
 
     let parsed: ParsedPage;
     try {
@@ -84,6 +89,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   const consumer = new Consumer<ExtractMessage>(broker, {
     name: 'extract',
     queue: topology.extract,
+    quarantine: topology.quarantine(topology.extract),
     concurrency: ctx.config().extract.concurrency,
     decode: decodeExtract,
     handle: (page) => handle(page),

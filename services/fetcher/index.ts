@@ -47,12 +47,12 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const deliver = (task: FetchTask, record: Parameters<typeof deliverMessage>[1]): Promise<void> =>
     broker.publishJson(topology.deliver, deliverMessage(taskRef(task), record));
 
-  async function handle(task: FetchTask): Promise<void> {
+  async function handle(task: FetchTask, redelivered: boolean): Promise<void> {
     const cfg = ctx.config();
     const log = ctx.log.child({ sessionId: task.sessionId, taskId: task.taskId });
 
     // 1. claim
-    const claim = await ledger.claim(task.sessionId, task.taskId, cfg.task.leaseMs, cfg.retry.maxAttempts);
+    const claim = await ledger.claim(task.sessionId, task.taskId, cfg.task.leaseMs, cfg.retry.maxAttempts, redelivered);
     if (claim.kind === 'exhausted') {
       const err = new CrawlError('timeout', `${task.url}: no attempt finished within its lease (${claim.attempt} attempts)`);
       await deliver(task, failureRecord(taskRef(task), err, { attempts: claim.attempt }));
@@ -165,10 +165,11 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const consumer = new Consumer<FetchTask>(broker, {
     name: 'fetch',
     queue: topology.fetch,
+    quarantine: topology.quarantine(topology.fetch),
     concurrency: ctx.config().fetch.concurrency,
     ...(ctx.config().fetch.prefetch > 0 ? { prefetch: ctx.config().fetch.prefetch } : {}),
     decode: decodeFetch,
-    handle: (task) => handle(task),
+    handle: (task, delivery) => handle(task, delivery.redelivered),
     log: ctx.log,
     onSettled: (outcome, ms) => {
       metrics.messages.inc({ queue: 'fetch', outcome });

@@ -46,8 +46,9 @@ export interface Settings {
     maxPagesLimit: number;
     defaultMaxDepth: number;
   };
-  cleaner: { intervalMs: number; batchSize: number };
+  cleaner: { intervalMs: number; batchSize: number; redriveMaxBacklog: number };
   shutdown: { graceMs: number };
+  faults: { extractorCrashMarker: string };
   config: { file: string; pollMs: number; historyLength: number };
 }
 
@@ -386,6 +387,12 @@ export const schema: convict.Schema<Settings> = {
       default: 500,
       env: 'CLEANER_BATCH_SIZE',
     },
+    redriveMaxBacklog: {
+      doc: 'Expired leases are re-driven only while the extract and deliver queues hold fewer ready messages than this; above it leases expire from slowness, not from dead consumers, and re-driving would only add load (live).',
+      format: 'positive-int',
+      default: 1000,
+      env: 'CLEANER_REDRIVE_MAX_BACKLOG',
+    },
   },
   shutdown: {
     graceMs: {
@@ -393,6 +400,14 @@ export const schema: convict.Schema<Settings> = {
       format: 'positive-int',
       default: 20_000,
       env: 'SHUTDOWN_GRACE_MS',
+    },
+  },
+  faults: {
+    extractorCrashMarker: {
+      doc: 'Fault injection for crash tests: an extractor process exits when a page contains this text. Empty (the default) turns it off (live).',
+      format: String,
+      default: '',
+      env: 'FAULTS_EXTRACTOR_CRASH_MARKER',
     },
   },
   config: {

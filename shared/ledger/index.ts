@@ -166,8 +166,8 @@ export class Ledger {
     return Number(await callScript(this.redis, 'confirm-queued', this.sk(sessionId), args));
   }
 
-  async claim(sessionId: string, taskId: string, leaseMs: number, maxAttempts: number): Promise<ClaimReply> {
-    const r = (await callScript(this.redis, 'claim', this.sk(sessionId), [taskId, leaseMs, maxAttempts])) as [string, (string | number)?];
+  async claim(sessionId: string, taskId: string, leaseMs: number, maxAttempts: number, redelivered = false): Promise<ClaimReply> {
+    const r = (await callScript(this.redis, 'claim', this.sk(sessionId), [taskId, leaseMs, maxAttempts, redelivered ? '1' : '0'])) as [string, (string | number)?];
     switch (r[0]) {
       case 'ok':
       case 'exhausted':

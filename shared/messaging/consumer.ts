@@ -33,6 +33,11 @@ export interface ConsumerOptions<T> {
   log: Logger;
   /** Observers for metrics. */
   onSettled?(outcome: 'ack' | 'nack' | 'reject', ms: number): void;
+  /**
+   * Also consume this quarantine queue, one message at a time, with the same handler
+   * (messages that exceeded the delivery limit, possibly only beside a poison one).
+   */
+  quarantine?: string;
 }
 
 export class Consumer<T> {
@@ -43,6 +48,7 @@ export class Consumer<T> {
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
   private prefetch: number;
+  private readonly isolated: Consumer<T> | null;
 
   constructor(
     private readonly broker: Broker,
@@ -50,6 +56,9 @@ export class Consumer<T> {
   ) {
     this.limit = pLimit(opts.concurrency);
     this.prefetch = opts.prefetch ?? opts.concurrency * 2;
+    this.isolated = opts.quarantine
+      ? new Consumer<T>(broker, { ...opts, name: `${opts.name}.quarantine`, queue: opts.quarantine, concurrency: 1, prefetch: 1, quarantine: undefined })
+      : null;
   }
 
   get active(): number {
@@ -58,6 +67,7 @@ export class Consumer<T> {
 
   async start(): Promise<void> {
     await this.broker.addSetup((ch) => this.setup(ch));
+    if (this.isolated) await this.isolated.start();
   }
 
   private async setup(ch: Channel): Promise<void> {
@@ -119,6 +129,7 @@ export class Consumer<T> {
 
   /** Changes the concurrency live: running work continues, new work follows the new bound. */
   async resize(concurrency: number, prefetch?: number): Promise<void> {
+    // The quarantine consumer stays at one message at a time.
     this.limit.concurrency = concurrency;
     this.prefetch = prefetch ?? concurrency * 2;
     if (this.channel) await this.channel.prefetch(this.prefetch).catch(() => undefined);
@@ -126,6 +137,7 @@ export class Consumer<T> {
 
   /** Stops taking messages, waits up to graceMs for in-flight work, then closes the channel. */
   async close(graceMs: number): Promise<{ drained: boolean }> {
+    if (this.isolated) await this.isolated.close(graceMs);
     this.stopped = true;
     const ch = this.channel;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);

@@ -1,7 +1,10 @@
 /**
  * Queue names and arguments. Work queues are durable (quorum by default) with an explicit
- * delivery limit; a message that exceeds it is dead-lettered to the dead queue, where
- * delivery turns it into failed(poison) for its task. Delayed retries go through one queue
+ * delivery limit. A message that exceeds it is not condemned at once: it may only have been
+ * in flight beside a poison message when the consumer crashed. It moves to its stage's
+ * quarantine queue, which the same stage consumes one message at a time; there a crash
+ * incriminates that message alone. What also fails in quarantine is dead-lettered to the
+ * dead queue, where delivery turns it into failed(poison) for its task. Delayed retries go through one queue
  * per delay (a queue-wide TTL, then dead-lettered back to the work queue), so a short
  * delay never waits behind a long one.
  */
@@ -17,6 +20,8 @@ export interface Topology {
   readonly extract: string;
   readonly deliver: string;
   readonly dead: string;
+  /** The quarantine queue of a work queue. */
+  quarantine(queue: string): string;
   retry(delayMs: number): string;
   readonly workQueues: readonly string[];
   readonly allQueues: readonly string[];
@@ -28,14 +33,17 @@ export function topology(namespace: string): Topology {
   const deliver = `${namespace}.deliver`;
   const dead = `${namespace}.dead`;
   const retry = (delayMs: number): string => `${namespace}.retry.${delayMs}`;
+  const quarantine = (queue: string): string => `${queue}.quarantine`;
+  const workQueues = [fetch, extract, deliver];
   return {
     fetch,
     extract,
     deliver,
     dead,
+    quarantine,
     retry,
-    workQueues: [fetch, extract, deliver],
-    allQueues: [fetch, extract, deliver, dead, ...RETRY_DELAYS_MS.map(retry)],
+    workQueues,
+    allQueues: [...workQueues, ...workQueues.map(quarantine), dead, ...RETRY_DELAYS_MS.map(retry)],
   };
 }
 
@@ -58,16 +66,20 @@ function typeArgs(type: QueueType): Record<string, unknown> {
 /** Declares every queue (idempotent; run again after each reconnect). */
 export async function declareTopology(ch: Channel, t: Topology, opts: TopologyOptions): Promise<void> {
   const base = typeArgs(opts.queueType);
-  const work: Options.AssertQueue = {
+  const limited = (limit: number, deadLetterTo: string): Options.AssertQueue => ({
     durable: true,
     arguments: {
       ...base,
-      ...(opts.queueType === 'quorum' ? { 'x-delivery-limit': opts.deliveryLimit } : {}),
+      ...(opts.queueType === 'quorum' ? { 'x-delivery-limit': limit } : {}),
       'x-dead-letter-exchange': '',
-      'x-dead-letter-routing-key': t.dead,
+      'x-dead-letter-routing-key': deadLetterTo,
     },
-  };
-  for (const q of t.workQueues) await ch.assertQueue(q, work);
+  });
+  for (const q of t.workQueues) {
+    await ch.assertQueue(q, limited(opts.deliveryLimit, t.quarantine(q)));
+    // In isolation two deliveries are enough to tell a poison message.
+    await ch.assertQueue(t.quarantine(q), limited(1, t.dead));
+  }
   await ch.assertQueue(t.dead, { durable: true, arguments: base });
   for (const delay of RETRY_DELAYS_MS) {
     await ch.assertQueue(t.retry(delay), {

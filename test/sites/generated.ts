@@ -162,6 +162,8 @@ export class GeneratedSite {
   onRequest: ((path: string, at: number) => void) | null = null;
   /** Per-path delay in ms, overriding latencyMs when it returns a number (e.g. to make some pages slow). */
   latencyFor: ((path: string) => number | null) | null = null;
+  /** Extra HTML put into page n's body when it returns a string (e.g. a marker for fault tests). */
+  extraHtml: ((n: number) => string | null) | null = null;
 
   private readonly branching: number;
   private readonly flags: Uint8Array;
@@ -473,7 +475,7 @@ export class GeneratedSite {
       `<body id="top">\n<h1 class="title">Page ${n}</h1>\n` +
       `<p class="depth-hint" data-depth="${depth}">${depth}</p>\n` +
       `<p>Price: <span class="price">${price}</span></p>\n<ul class="links">\n${items}</ul>\n`;
-    const tail = '</body>\n</html>\n';
+    const tail = `${this.extraHtml?.(n) ?? ''}</body>\n</html>\n`;
     const wrapOpen = '<p class="filler">';
     const wrapClose = '</p>\n';
     const need = this.options.pageBytes - head.length - tail.length - wrapOpen.length - wrapClose.length;

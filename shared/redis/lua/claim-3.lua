@@ -4,6 +4,9 @@
   parse; when it expires the cleaner re-drives the task.
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
   ARGV[1] task id   ARGV[2] lease (ms)   ARGV[3] max attempts
+  ARGV[4] '1' when the message is a redelivery: its consumer died or lost its channel, so a
+          live F lease is taken over at once instead of waiting for the cleaner (at worst
+          the page is fetched twice; the first result wins)
   Returns
     {'ok', attempt}        fetch it
     {'busy', state}        another consumer holds a live lease: drop this copy
@@ -34,7 +37,8 @@ end
 
 if s == 'F' or s == 'R' then
   local lease = tonumber(redis.call('ZSCORE', KEYS[3], id))
-  if lease and lease > now then return { 'busy', s } end
+  local takeOver = s == 'F' and ARGV[4] == '1'
+  if lease and lease > now and not takeOver then return { 'busy', s } end
 end
 
 local leaseUntil = now + tonumber(ARGV[2])

@@ -1,0 +1,150 @@
+/**
+ * Reliability under faults, with real processes, the real broker and Redis: SIGKILL of any
+ * service at random moments, a consumer frozen past its lease, a page that crashes the
+ * extractor every time. After each run the oracle checks DESIGN.md §3: every admitted URL
+ * terminal exactly once, no URL twice in the output, nothing lost, no work left queued.
+ */
+import assert from 'node:assert/strict';
+import { GeneratedSite } from '../sites/generated.js';
+import { checkInvariants, waitFinished, type OracleReport } from '../support/oracle.js';
+import { http, startTestStack, waitFor, type TestStack } from '../support/stack.js';
+
+const FAST_RECOVERY = {
+  TASK_LEASE_MS: '15000',
+  TASK_ADMIT_LEASE_MS: '30000',
+  CLEANER_INTERVAL_MS: '500',
+  SHUTDOWN_GRACE_MS: '2000',
+  FETCH_CONCURRENCY: '16',
+};
+
+async function crawl(stack: TestStack, seed: string): Promise<string> {
+  const res = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [seed], maxPages: 100_000 });
+  assert.equal(res.status, 201, res.text);
+  return res.body.id;
+}
+
+function pick<T>(xs: readonly T[]): T {
+  return xs[Math.floor(Math.random() * xs.length)] as T;
+}
+
+describe('chaos: processes killed at random moments', function () {
+  this.timeout(300_000);
+  const site = new GeneratedSite({ pages: 3000, seed: 21, latencyMs: 3 });
+  let stack: TestStack;
+  let expected: Set<string>;
+
+  before(async () => {
+    await site.start();
+    expected = new Set(site.reachable().keys());
+    stack = await startTestStack({ fetchers: 2, env: FAST_RECOVERY });
+  });
+  after(async () => {
+    await stack?.stop();
+    await site.stop();
+  });
+
+  it('loses nothing and duplicates nothing when fetcher, extractor, delivery and controller are SIGKILLed', async () => {
+    // Baseline: the same crawl with no faults.
+    const t0 = Date.now();
+    const calm = await crawl(stack, site.homeUrl);
+    await waitFinished(stack.api, calm, 120_000);
+    const calmMs = Date.now() - t0;
+    const calmReport = await checkInvariants(stack.api, stack.ns, calm, expected);
+
+    const t1 = Date.now();
+    const id = await crawl(stack, site.homeUrl);
+    const victims = ['fetcher.1', 'fetcher.2', 'extractor', 'delivery', 'controller'];
+    const kills: string[] = [];
+    let done = false;
+    const finished = waitFinished(stack.api, id, 240_000).finally(() => (done = true));
+    let lastReport = Date.now();
+    while (!done) {
+      if (Date.now() - lastReport > 10_000) {
+        lastReport = Date.now();
+        const s = await http<{ counts: Record<string, number>; cleaner: unknown }>(stack.api, 'GET', `/sessions/${id}`).catch(() => null);
+        if (s) console.log(`      progress: ${JSON.stringify(s.body.counts)} cleaner ${JSON.stringify(s.body.cleaner)}`);
+      }
+      await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
+      if (done) break;
+      const victim = pick(victims);
+      if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
+    }
+    const status = await finished;
+    const faultyMs = Date.now() - t1;
+    assert.equal(status.status, 'completed');
+    // Let restarted processes settle before counting queues.
+    await waitFor(async () => (await http(stack.api, 'GET', '/readyz')).status === 200, { timeoutMs: 20_000, what: 'controller ready' });
+    const report: OracleReport = await checkInvariants(stack.api, stack.ns, id, expected);
+    console.log(`      chaos: ${kills.length} SIGKILLs (${kills.join(', ')})`);
+    console.log(`      no faults: ${JSON.stringify(calmReport)} in ${calmMs} ms`);
+    console.log(`      with faults: ${JSON.stringify(report)} in ${faultyMs} ms (${(faultyMs / calmMs).toFixed(2)}x)`);
+    assert.ok(kills.length >= 3, `enough faults injected (${kills.length})`);
+    assert.equal(report.admitted, calmReport.admitted);
+  });
+});
+
+describe('chaos: a consumer frozen past its lease', function () {
+  this.timeout(120_000);
+  const site = new GeneratedSite({ pages: 1500, seed: 22, latencyMs: 20 });
+  let stack: TestStack;
+
+  before(async () => {
+    await site.start();
+    stack = await startTestStack({ fetchers: 2, env: { ...FAST_RECOVERY, TASK_LEASE_MS: '1500' } });
+  });
+  after(async () => {
+    await stack?.stop();
+    await site.stop();
+  });
+
+  it('re-drives the frozen fetcher\'s tasks and does not count its late results twice', async () => {
+    const id = await crawl(stack, site.homeUrl);
+    await waitFor(async () => site.stats.requests > 100, { timeoutMs: 20_000, what: 'the crawl under way' });
+    assert.ok(stack.supervisor.signal('fetcher.1', 'SIGSTOP'));
+    await new Promise((r) => setTimeout(r, 5000)); // > lease + cleaner interval
+    assert.ok(stack.supervisor.signal('fetcher.1', 'SIGCONT'));
+    const status = await waitFinished(stack.api, id, 90_000);
+    assert.equal(status.status, 'completed');
+    const report = await checkInvariants(stack.api, stack.ns, id, new Set(site.reachable().keys()));
+    const s = (await http<{ cleaner: { redriven: number } }>(stack.api, 'GET', `/sessions/${id}`)).body;
+    assert.ok(s.cleaner.redriven > 0, `the cleaner re-drove the frozen fetcher's tasks (${JSON.stringify(s.cleaner)})`);
+    assert.equal(report.duplicates, 0);
+  });
+});
+
+describe('chaos: a poison page', function () {
+  this.timeout(120_000);
+  const MARKER = 'crawlfleet-poison-marker';
+  const site = new GeneratedSite({ pages: 300, seed: 23 });
+  let stack: TestStack;
+
+  before(async () => {
+    await site.start();
+    stack = await startTestStack({ fetchers: 1, env: { ...FAST_RECOVERY, FAULTS_EXTRACTOR_CRASH_MARKER: MARKER, AMQP_DELIVERY_LIMIT: '3' } });
+  });
+  after(async () => {
+    await stack?.stop();
+    await site.stop();
+  });
+
+  it('ends the page that crashes the extractor every time as failed(poison) and holds up nothing else', async () => {
+    const poisoned = site.pageUrl(7);
+    site.extraHtml = (n) => (n === 7 ? `<p>${MARKER}</p>` : null);
+    const id = await crawl(stack, site.homeUrl);
+    const status = await waitFinished(stack.api, id, 90_000);
+    assert.equal(status.status, 'completed');
+    // Links of the poisoned page are never followed, so the expected set is unknown here:
+    // check the invariants without it, and that every record is a reachable URL.
+    const report = await checkInvariants(stack.api, stack.ns, id, null);
+    const reachable = site.reachable();
+    const res = await http(stack.api, 'GET', `/sessions/${id}/results`);
+    const rec = res.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { url: string; outcome: string; reason: string | null });
+    assert.deepEqual(rec.filter((r) => !reachable.has(r.url)), []);
+    const bad = rec.filter((r) => r.reason === 'poison');
+    assert.deepEqual(bad.map((r) => r.url), [poisoned]);
+    assert.equal(bad[0]?.outcome, 'failed');
+    assert.ok(report.delivered >= report.admitted - report.failed);
+    const crashes = stack.logs.filter((l) => l.includes('fault injection: crashing')).length;
+    assert.ok(crashes >= 3, `the extractor crashed on every delivery (${crashes})`);
+  });
+});
