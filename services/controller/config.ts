@@ -53,7 +53,9 @@ export function registerConfigRoutes(app: FastifyInstance, deps: ConfigRoutesDep
 
   app.get('/config', async () => effective());
 
-  app.get<{ Params: { key: string } }>('/config/keys/:key', async (req) => {
+  app.get<{ Params: { key: string } }>('/config/keys/:key', {
+    schema: { params: { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: 200 } } } },
+  }, async (req) => {
     const all = await effective();
     const s = (all.settings as { key: string }[]).find((x) => x.key === req.params.key);
     if (!s) throw new CrawlError('not_found', `${req.params.key}: unknown setting`);

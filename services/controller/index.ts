@@ -1,14 +1,25 @@
 /**
- * Controller: the HTTP API (fastify). Sessions, results, ops endpoints; bearer-token auth
- * on every API route when `api.token` is set; errors as `{ error: { code, message } }`
- * with the status their catalogue code implies.
+ * Controller: the HTTP API (fastify). Sessions, results, the config center, the cluster
+ * overview, the control-plane dashboard, ops endpoints and the OpenAPI document.
+ *
+ * Order of a request: request id and metrics (shared/http/observe.ts) → rate limit and
+ * bearer-token auth (security.ts) → schema validation (strict: no unknown properties in
+ * bodies or query strings, see openapi.ts) → handler. Errors answer
+ * `{ error: { code, message } }` with the status their catalogue code implies.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { CrawlError, type ErrorCode } from '../../shared/errors/index.js';
+import { loggingOptions, observeRequests } from '../../shared/http/observe.js';
+import { packageRoot } from '../../shared/paths.js';
 import { registerOpsRoutes, runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { registerConfigRoutes } from './config.js';
+import { openControlQueues, registerDashboard } from './dashboard.js';
+import { registerOpenApi } from './openapi.js';
+import { registerSecurity } from './security.js';
 import { registerSessionRoutes } from './sessions.js';
+import { ClusterStats, registerStatsRoute } from './stats.js';
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   validation: 400,
@@ -19,21 +30,21 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   unavailable: 503,
 };
 
-/** Constant-time comparison of a presented bearer token with the configured one. */
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const a = Buffer.from(m[1] as string);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+export interface ControllerOptions {
+  /** Overrides `api.rateLimitPerMinute` (tests). */
+  rateLimitPerMinute?: number;
 }
 
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-
-export function buildApi(ctx: ServiceContext): FastifyInstance {
+/**
+ * The API server, not listening yet. Everything it opens (control queues, samplers) is
+ * closed by `app.close()`.
+ */
+export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}): Promise<FastifyInstance> {
   const cfg = ctx.config();
   const app = Fastify({
-    logger: false,
+    ...loggingOptions(ctx.log),
     bodyLimit: cfg.api.bodyLimitBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
     // "body/seeds/0 must be string", "body must NOT have additional properties (bogus)"
@@ -44,21 +55,18 @@ export function buildApi(ctx: ServiceContext): FastifyInstance {
       const extra = e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
       return new Error(`${path} ${e.message ?? 'is invalid'}${extra}`);
     },
-  });
+  }) as unknown as FastifyInstance;
+  // Response schemas document the API (openapi.ts); answers are serialized as they are.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-  app.addHook('onRequest', async (req) => {
-    const token = ctx.config().api.token;
-    const path = req.url.split('?')[0] ?? '';
-    if (!token || OPEN_PATHS.has(path)) return;
-    if (!tokenMatches(req.headers.authorization, token)) {
-      throw new CrawlError('unauthorized', 'missing or wrong bearer token');
-    }
-  });
+  observeRequests(app, { metrics: ctx.metrics, secretQueryParams: ['token'] });
+  registerSecurity(app, { config: ctx.config, metrics: ctx.metrics, rateLimitPerMinute: opts.rateLimitPerMinute });
 
   app.setErrorHandler((err: FastifyError | CrawlError, req, reply) => {
     if (err instanceof CrawlError) {
       const status = HTTP_STATUS[err.code] ?? 500;
-      if (status >= 500) ctx.log.error({ err: err.message, code: err.code, url: req.url }, 'request failed');
+      if (status >= 500) req.log.error({ err: err.message, code: err.code, url: req.url }, 'request failed');
+      if (status === 401) reply.header('www-authenticate', 'Bearer realm="crawlfleet"');
       return reply.code(status).send({ error: { code: err.code, message: err.message } });
     }
     const fe = err as FastifyError;
@@ -66,23 +74,43 @@ export function buildApi(ctx: ServiceContext): FastifyInstance {
       return reply.code(400).send({ error: { code: 'validation', message: fe.message } });
     }
     const status = fe.statusCode ?? 500;
-    if (status >= 500) ctx.log.error({ err: fe.message, url: req.url }, 'request failed');
+    if (status >= 500) req.log.error({ err: fe.message, url: req.url }, 'request failed');
     const code = status === 413 ? 'validation' : status === 404 ? 'not_found' : status < 500 ? 'validation' : 'internal';
     return reply.code(status).send({ error: { code, message: fe.message } });
   });
 
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
-  registerOpsRoutes(app, ctx);
-  registerSessionRoutes(app, { ledger: ctx.ledger, broker: ctx.broker, config: ctx.config });
-  registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
+  const control = openControlQueues(cfg.redis.url, ctx.keys, ctx.log);
+  const stats = new ClusterStats({ broker: ctx.broker, topology: ctx.topology, redis: ctx.redis, keys: ctx.keys, metrics: ctx.metrics, log: ctx.log, controlQueues: control.queues });
+  app.addHook('onReady', async () => stats.start());
+  app.addHook('onClose', async () => {
+    await stats.stop();
+    await control.close();
+  });
+  try {
+    await registerOpenApi(app, VERSION);
+    registerOpsRoutes(app, ctx);
+    registerSessionRoutes(app, { ledger: ctx.ledger, broker: ctx.broker, config: ctx.config });
+    registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
+    registerStatsRoute(app, stats);
+    await registerDashboard(app, control.queues);
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
   return app;
 }
 
-export async function startController(ctx: ServiceContext): Promise<ServiceHandle> {
-  const app = buildApi(ctx);
-  return { http: app, close: async () => undefined };
+export function createController(opts: ControllerOptions = {}): (ctx: ServiceContext) => Promise<ServiceHandle> {
+  return async (ctx) => {
+    const app = await buildApi(ctx, opts);
+    // The samplers and control queues close with the HTTP server (after in-flight requests).
+    return { http: app, close: async () => undefined };
+  };
 }
+
+export const startController = createController();
 
 /** Entry point: `crawlfleet controller`. */
 export const main = (): Promise<unknown> => runService('controller', startController);

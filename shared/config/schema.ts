@@ -18,7 +18,7 @@ export interface Settings {
   log: { level: LogLevel };
   http: { host: string; port: number };
   controller: { host: string; port: number };
-  api: { token: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number };
+  api: { token: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number; rateLimitPerMinute: number };
   fetch: {
     concurrency: number;
     prefetch: number;
@@ -136,7 +136,7 @@ export const schema: convict.Schema<Settings> = {
   },
   api: {
     token: {
-      doc: 'Bearer token required by every mutating endpoint when set.',
+      doc: 'Bearer token required by every API route when set (all but /healthz, /readyz, /metrics and /openapi.json), and by the dashboard.',
       format: String,
       default: '',
       env: 'API_TOKEN',
@@ -159,6 +159,12 @@ export const schema: convict.Schema<Settings> = {
       format: 'positive-int',
       default: 2048,
       env: 'API_MAX_URL_LENGTH',
+    },
+    rateLimitPerMinute: {
+      doc: 'API requests per minute accepted from one token (requests with the right token) or else from one client address, in bursts of as many; 0 = no limit. Counted per controller process (live).',
+      format: natural,
+      default: 600,
+      env: 'API_RATE_LIMIT_PER_MINUTE',
     },
   },
   fetch: {

@@ -1,6 +1,12 @@
 /**
  * Prometheus metrics. One registry per process; every service exposes the same families
  * (a family a service does not use stays at zero), so dashboards need no per-service logic.
+ * docs/operations.md lists them; deploy/grafana/crawlfleet.json uses them, and a unit test
+ * checks that every metric the dashboard queries is defined here.
+ *
+ * Process and Node.js metrics of prom-client carry the `crawlfleet_` prefix too:
+ * `crawlfleet_process_cpu_seconds_total`, `crawlfleet_process_resident_memory_bytes`,
+ * `crawlfleet_nodejs_eventloop_lag_seconds`, ...
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -18,14 +24,21 @@ export interface Metrics {
   rateWaitSeconds: Counter<never>;
   cleanerActions: Counter<'action'>;
   configVersion: Gauge<never>;
+  /** Sampled by the controller (one sampler for the cluster, not one per worker). */
   queueDepth: Gauge<'queue'>;
+  queueConsumers: Gauge<'queue'>;
   sessions: Gauge<'status'>;
+  /** Requests the controller API answered, by route template (not raw path) and status. */
+  httpRequests: Counter<'method' | 'route' | 'status_code'>;
+  httpSeconds: Histogram<'method' | 'route'>;
+  /** Requests refused with 429 by the API rate limit. */
+  httpRateLimited: Counter<never>;
 }
 
 export function createMetrics(service: string): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry, prefix: 'crawlfleet_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'crawlfleet_' });
   const r = [registry];
   return {
     registry,
@@ -41,7 +54,11 @@ export function createMetrics(service: string): Metrics {
     rateWaitSeconds: new Counter({ name: 'crawlfleet_rate_limit_wait_seconds_total', help: 'Time fetches waited for the cluster-wide rate limit.', registers: r }),
     cleanerActions: new Counter({ name: 'crawlfleet_cleaner_actions_total', help: 'Cleaner actions (redriven, timed_out, partial, closed, ...).', labelNames: ['action'], registers: r }),
     configVersion: new Gauge({ name: 'crawlfleet_config_version', help: 'Version of the live configuration this replica applies.', registers: r }),
-    queueDepth: new Gauge({ name: 'crawlfleet_queue_depth', help: 'Messages ready in a queue (sampled).', labelNames: ['queue'], registers: r }),
-    sessions: new Gauge({ name: 'crawlfleet_sessions', help: 'Sessions by status (sampled by the controller).', labelNames: ['status'], registers: r }),
+    queueDepth: new Gauge({ name: 'crawlfleet_queue_depth', help: 'Messages ready in a RabbitMQ queue (sampled by the controller every 5 s; label: fetch, extract, deliver, dead, retry.<ms>).', labelNames: ['queue'], registers: r }),
+    queueConsumers: new Gauge({ name: 'crawlfleet_queue_consumers', help: 'Consumers attached to a RabbitMQ queue (sampled by the controller every 5 s).', labelNames: ['queue'], registers: r }),
+    sessions: new Gauge({ name: 'crawlfleet_sessions', help: 'Sessions by status (sampled by the controller every 15 s).', labelNames: ['status'], registers: r }),
+    httpRequests: new Counter({ name: 'crawlfleet_http_requests_total', help: 'API requests answered, by method, route template and status code.', labelNames: ['method', 'route', 'status_code'], registers: r }),
+    httpSeconds: new Histogram({ name: 'crawlfleet_http_request_seconds', help: 'API response time, by method and route template.', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
+    httpRateLimited: new Counter({ name: 'crawlfleet_http_rate_limited_total', help: 'API requests refused with 429 by the per-token (or per-address) rate limit.', registers: r }),
   };
 }

@@ -27,8 +27,8 @@ export interface OracleReport {
 const TERMINAL = new Set(['D', 'X', 'S', 'C']);
 
 /** Ready plus unacknowledged messages of the namespace's queues (from checkQueue: ready only). */
-export async function queueDepths(ns: string): Promise<Record<string, number>> {
-  const conn = await amqp.connect(AMQP_URL);
+export async function queueDepths(ns: string, amqpUrl = AMQP_URL): Promise<Record<string, number>> {
+  const conn = await amqp.connect(amqpUrl);
   try {
     const ch = await conn.createChannel();
     const t = topology(ns);
@@ -40,13 +40,13 @@ export async function queueDepths(ns: string): Promise<Record<string, number>> {
   }
 }
 
-export async function checkInvariants(api: string, ns: string, sessionId: string, expected: ReadonlySet<string> | null): Promise<OracleReport> {
+export async function checkInvariants(api: string, ns: string, sessionId: string, expected: ReadonlySet<string> | null, servers: { amqpUrl?: string; redisUrl?: string } = {}): Promise<OracleReport> {
   const res = await http(api, 'GET', `/sessions/${sessionId}/results`);
   assert.equal(res.status, 200);
   const records = res.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultRecord);
   const urls = records.map((r) => r.url);
   const unique = new Set(urls);
-  const redis = new Redis(REDIS_URL);
+  const redis = new Redis(servers.redisUrl ?? REDIS_URL);
   let ledger: Record<string, string>;
   let session: Record<string, string>;
   try {
@@ -81,7 +81,7 @@ export async function checkInvariants(api: string, ns: string, sessionId: string
   // No work left behind on any queue.
   const depths = await waitFor(
     async () => {
-      const d = await queueDepths(ns);
+      const d = await queueDepths(ns, servers.amqpUrl);
       return Object.values(d).every((n) => n === 0) ? d : null;
     },
     { timeoutMs: 15_000, intervalMs: 250, what: 'empty queues' },
