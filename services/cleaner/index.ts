@@ -15,7 +15,7 @@ export async function startCleaner(ctx: ServiceContext): Promise<ServiceHandle> 
     const interval = ctx.config().cleaner.intervalMs;
     try {
       const report = await withSweepLock(ctx, Math.max(interval * 3, 30_000), () => sweep(ctx));
-      if (report && (report.partial || report.closed || report.ended || report.redriven || report.forgotten)) {
+      if (report && (report.partial || report.closed || report.ended || report.redriven || report.reconciled || report.pruned)) {
         ctx.log.info(report, 'cleaner sweep');
       }
     } catch (err) {

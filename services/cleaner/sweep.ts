@@ -28,6 +28,10 @@ export interface SweepReport {
   closed: number;
   /** Unfinished tasks of closed or cancelled sessions that were ended. */
   ended: number;
+  /** Counters of finished sessions corrected from the ledger. */
+  reconciled: number;
+  /** Index entries of sessions past retention removed. */
+  pruned: number;
   forgotten: number;
   redriven: number;
   sessions: number;
@@ -38,7 +42,7 @@ const FINISHED = new Set(['completed', 'cancelled', 'closed']);
 export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   const { ledger, keys, redis, broker, topology } = ctx;
   const cfg = ctx.config();
-  const report: SweepReport = { deferred: false, partial: 0, closed: 0, ended: 0, forgotten: 0, redriven: 0, sessions: 0 };
+  const report: SweepReport = { deferred: false, partial: 0, closed: 0, ended: 0, reconciled: 0, pruned: 0, forgotten: 0, redriven: 0, sessions: 0 };
   const finalize = (sessionId: string, status: FinalizeSession['status']): Promise<void> =>
     broker.publishJson(topology.deliver, { v: 1, kind: 'finalize', sessionId, status } satisfies FinalizeSession);
 
@@ -60,11 +64,21 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
       const s = await ledger.getSession(id);
       if (s && (s.status === 'cancelled' || s.status === 'closed')) report.ended += await ledger.closeTasks(id, cfg.cleaner.batchSize);
       if (!s || FINISHED.has(s.status)) {
+        // Last look at a finished session: counters that drifted are corrected from the ledger.
+        if (s) {
+          const fixes = await ledger.reconcile(id, cfg.cleaner.batchSize);
+          if (Object.keys(fixes).length > 0) {
+            report.reconciled++;
+            ctx.log.warn({ sessionId: id, fixes }, 'session counters reconciled from the ledger');
+          }
+        }
         await redis.zrem(keys.sessionsDue, id);
         report.forgotten++;
       }
     }
   }
+
+  report.pruned = await ledger.pruneIndex(Date.now() - cfg.session.retentionMs, cfg.cleaner.batchSize);
 
   // 2. expired leases of live sessions, unless the pipeline is merely slow
   const live = await redis.zrange(keys.sessionsDue, 0, -1);
@@ -93,6 +107,8 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   if (report.partial) ctx.metrics.cleanerActions.inc({ action: 'partial' }, report.partial);
   if (report.closed) ctx.metrics.cleanerActions.inc({ action: 'closed' }, report.closed);
   if (report.ended) ctx.metrics.cleanerActions.inc({ action: 'ended' }, report.ended);
+  if (report.reconciled) ctx.metrics.cleanerActions.inc({ action: 'reconciled' }, report.reconciled);
+  if (report.pruned) ctx.metrics.cleanerActions.inc({ action: 'pruned' }, report.pruned);
   return report;
 }
 

@@ -70,7 +70,7 @@ export interface SessionRecord extends SessionView {
   retries: number;
   handedOverAt: string | null;
   /** What the cleaner did for this session. */
-  cleaner: { redriven: number; timedOut: number };
+  cleaner: { redriven: number; timedOut: number; reconciled: number };
   /** Results that existed when the session went partial (the partial hand-over). */
   partialResults: number | null;
 }
@@ -127,7 +127,7 @@ export class Ledger {
       finishedAt: iso(h.finishedAt),
       partialAt: iso(h.partialAt),
       handedOverAt: iso(h.handedOverAt),
-      cleaner: { redriven: Number(h.redriven ?? 0), timedOut: Number(h.timedOut ?? 0) },
+      cleaner: { redriven: Number(h.redriven ?? 0), timedOut: Number(h.timedOut ?? 0), reconciled: Number(h.reconciled ?? 0) },
       partialResults: h.partialResults === undefined ? null : Number(h.partialResults),
       counts,
       limited: Number(h.limited ?? 0),
@@ -216,6 +216,51 @@ export class Ledger {
       ended += Number(r[1]);
     } while (cursor !== '0');
     return ended;
+  }
+
+  /**
+   * Recounts a finished session's terminal states from the ledger (HSCAN, in batches) and
+   * corrects counters that drifted. Only for finished sessions, whose ledger no longer moves.
+   * Returns the corrections made (field → [was, now]).
+   */
+  async reconcile(sessionId: string, batch: number): Promise<Record<string, [number, number]>> {
+    const k = this.keys.session(sessionId);
+    const counted: Record<string, number> = { admitted: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0 };
+    const field: Record<string, string> = { D: 'delivered', X: 'failed', S: 'skipped', C: 'cancelled' };
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(k.tasks, cursor, 'COUNT', batch);
+      cursor = next;
+      for (let i = 1; i < flat.length; i += 2) {
+        counted.admitted = (counted.admitted ?? 0) + 1;
+        const f = field[parseLedgerEntry(flat[i] as string)?.state ?? ''];
+        if (f) counted[f] = (counted[f] ?? 0) + 1;
+      }
+    } while (cursor !== '0');
+    const current = await this.redis.hmget(k.session, ...Object.keys(counted));
+    const fixes: Record<string, [number, number]> = {};
+    Object.keys(counted).forEach((name, i) => {
+      const was = Number(current[i] ?? 0);
+      if (was !== counted[name]) fixes[name] = [was, counted[name] as number];
+    });
+    if (Object.keys(fixes).length > 0) {
+      const values: Record<string, number> = {};
+      for (const [name, [, now]] of Object.entries(fixes)) values[name] = now;
+      await this.redis.multi().hset(k.session, values).hincrby(k.session, 'reconciled', Object.keys(fixes).length).exec();
+    }
+    return fixes;
+  }
+
+  /** Drops index entries of sessions whose keys expired (retention); returns how many. */
+  async pruneIndex(olderThan: number, batch: number): Promise<number> {
+    const ids = await this.redis.zrangebyscore(this.keys.sessionsIndex, '-inf', olderThan, 'LIMIT', 0, batch);
+    if (ids.length === 0) return 0;
+    const p = this.redis.pipeline();
+    for (const id of ids) p.exists(this.keys.session(id).session);
+    const exists = ((await p.exec()) ?? []).map(([, n]) => Number(n));
+    const gone = ids.filter((_, i) => exists[i] === 0);
+    if (gone.length > 0) await this.redis.zrem(this.keys.sessionsIndex, ...gone);
+    return gone.length;
   }
 
   /** When the cleaner must look at the session next (deadline, close, or a cancelled session's grace). */

@@ -182,4 +182,31 @@ describe('ledger and admission (real Redis and RabbitMQ)', function () {
     assert.deepEqual(await ledger.results(id, 0, 10), [JSON.stringify({ url: a.url, supplement: true })]);
     assert.equal((await ledger.getSession(id))?.counts.supplements, 1);
   });
+
+  it('reconciles counters that drifted from the ledger, and only those', async () => {
+    const id = 'drift';
+    await ledger.createSession(id, spec(), 60_000);
+    const links = ['a', 'b', 'c'].map((x, i) => link(`http://site.test/${x}`, i === 0 ? 0 : 1));
+    await ledger.admitSeeds(id, links, 60_000);
+    await ledger.deliver(id, links[0]!.taskId, 'delivered', true, '{}', []);
+    await ledger.deliver(id, links[1]!.taskId, 'failed', true, '{}', []);
+    await ledger.deliver(id, links[2]!.taskId, 'delivered', true, '{}', []);
+    assert.deepEqual(await ledger.reconcile(id, 2), {}, 'nothing to fix');
+    const k = redisKeys(ns).session(id);
+    await redis.hincrby(k.session, 'delivered', 5);
+    await redis.hset(k.session, 'failed', 0);
+    assert.deepEqual(await ledger.reconcile(id, 2), { delivered: [7, 2], failed: [0, 1] });
+    const s = await ledger.getSession(id);
+    assert.deepEqual([s?.counts.delivered, s?.counts.failed, s?.cleaner.reconciled], [2, 1, 2]);
+  });
+
+  it('prunes index entries of sessions whose keys expired', async () => {
+    const keys = redisKeys(ns);
+    await redis.zadd(keys.sessionsIndex, 1, 'long-gone');
+    await ledger.createSession('still-here', spec(), 60_000);
+    await redis.zadd(keys.sessionsIndex, 2, 'still-here');
+    assert.equal(await ledger.pruneIndex(10, 100), 1);
+    assert.equal(await redis.zscore(keys.sessionsIndex, 'long-gone'), null);
+    assert.notEqual(await redis.zscore(keys.sessionsIndex, 'still-here'), null);
+  });
 });
