@@ -200,10 +200,10 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     sub.on('message', (channel: string) => {
       if (channel === keys.configChannel) this.refresh('push');
     });
-    // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
-    sub.on('ready', () => this.refresh('reconnect'));
     await sub.subscribe(keys.configChannel);
     await this.refreshNow('start');
+    // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
+    sub.on('ready', () => this.refresh('reconnect'));
     const path = this.opts.env.CONFIG_FILE;
     if (path) {
       try {

@@ -139,5 +139,19 @@ describe('live configuration across fetcher processes', function () {
         await http(stack.api, 'DELETE', `/sessions/${created.body.id}`);
       }
     });
+
+    it('starts a restarted fetcher with the current live configuration', async () => {
+      const set = await http<{ version: number }>(stack.api, 'PATCH', '/config', { fetch: { concurrency: 5 } });
+      assert.equal(set.status, 200);
+      await stack.supervisor.stop('fetcher.2');
+      const mark = stack.logs.length;
+      stack.supervisor.restart('fetcher.2');
+      const line = await waitFor(
+        async () => stack.logs.slice(mark).find((l) => l.startsWith('[fetcher.2]') && l.includes('"configuration applied"')),
+        { timeoutMs: 20_000, what: 'the restarted fetcher to apply the live configuration' },
+      );
+      const applied = JSON.parse(line.slice(line.indexOf('{'))) as { version: number; reason: string };
+      assert.deepEqual([applied.reason, applied.version], ['start', set.body.version]);
+    });
   });
 });
