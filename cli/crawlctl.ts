@@ -8,6 +8,9 @@
  * `main` never exits the process: it returns the exit code (see EXIT below).
  * Everything that can be a pure function (argument → request body, progress rendering,
  * rate computation, tables) is exported for unit tests.
+ *
+ * `config schema` is the one command that works offline: when the API does not answer it
+ * prints the schema this build of crawlfleet carries (shared/config, loaded on demand).
  */
 import { once } from 'node:events';
 import { constants as fsConstants, createWriteStream } from 'node:fs';
@@ -60,6 +63,56 @@ export interface CreateSessionBody {
   fields?: Record<string, string>;
   webhook?: string;
   label?: string;
+}
+
+/** One effective setting of GET /config. */
+export interface ConfigSetting {
+  key: string;
+  value: unknown;
+  origin: string;
+}
+
+/** GET /config. */
+export interface ConfigView {
+  version: number;
+  updatedAt: string | null;
+  updatedBy: string | null;
+  values?: Record<string, unknown>;
+  settings: ConfigSetting[];
+  overrides?: Record<string, unknown>;
+}
+
+export interface ConfigChange {
+  key: string;
+  old: unknown;
+  new: unknown;
+}
+
+/** PATCH /config and POST /config/rollback. */
+export interface ConfigWriteResult {
+  version: number;
+  changes: ConfigChange[];
+  rolledBackTo?: number;
+}
+
+export interface ConfigHistoryEntry {
+  version: number;
+  at: string;
+  who: string;
+  action: string;
+  changes: ConfigChange[];
+  overrides?: Record<string, unknown>;
+}
+
+/** One entry of GET /config/schema. */
+export interface ConfigSchemaEntry {
+  key: string;
+  doc: string;
+  format: string;
+  default: unknown;
+  env?: string | undefined;
+  sensitive?: boolean;
+  live: boolean;
 }
 
 export const EXIT = {
@@ -387,6 +440,132 @@ export function renderSessionList(sessions: readonly Session[]): string {
 }
 
 // ---------------------------------------------------------------------------------------
+// Pure helpers: configuration
+
+/** A key of `config set`: dotted names of letters, digits, `_` and `-`. */
+const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
+const FORBIDDEN_SEGMENTS: ReadonlySet<string> = new Set(['__proto__', 'prototype', 'constructor']);
+
+/**
+ * The value of `key=value`: JSON when it parses (numbers, booleans, arrays, objects, null
+ * — null removes the live override), otherwise the text itself.
+ */
+export function parseConfigValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+/** `key=value` → [key, value]; the value may itself contain '='. */
+export function parseAssignment(raw: string): [string, unknown] {
+  const eq = raw.indexOf('=');
+  const key = eq > 0 ? raw.slice(0, eq).trim() : '';
+  if (!key) throw new UsageError(`config set wants key=value, got ${JSON.stringify(raw)}`, 'config set');
+  if (!CONFIG_KEY.test(key) || key.split('.').some((seg) => FORBIDDEN_SEGMENTS.has(seg))) {
+    throw new UsageError(`invalid setting name ${JSON.stringify(key)}`, 'config set');
+  }
+  return [key, parseConfigValue(raw.slice(eq + 1))];
+}
+
+/**
+ * `key=value` arguments → the nested body of PATCH /config:
+ * `rate.global=20 fetch.concurrency=4` → `{ rate: { global: 20 }, fetch: { concurrency: 4 } }`.
+ * A key given twice, or a key that is also the prefix of another, is a usage error.
+ */
+export function buildConfigPatch(assignments: readonly string[]): Record<string, unknown> {
+  if (assignments.length === 0) throw new UsageError('config set needs at least one key=value', 'config set');
+  const body: Record<string, unknown> = {};
+  const leaves = new Set<string>();
+  for (const raw of assignments) {
+    const [key, value] = parseAssignment(raw);
+    if (leaves.has(key)) throw new UsageError(`${key} is given twice`, 'config set');
+    for (const other of leaves) {
+      if (other.startsWith(`${key}.`) || key.startsWith(`${other}.`)) {
+        throw new UsageError(`${key} and ${other} overlap; give one of them`, 'config set');
+      }
+    }
+    leaves.add(key);
+    const parts = key.split('.');
+    let node = body;
+    for (const part of parts.slice(0, -1)) {
+      const next = node[part];
+      if (next === undefined) node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1] as string] = value;
+  }
+  return body;
+}
+
+/** A setting's value for a table: text as is, anything else as JSON; empty text as "". */
+export function formatConfigValue(v: unknown): string {
+  if (v === undefined) return '-';
+  if (typeof v === 'string') return v === '' ? '""' : v;
+  return JSON.stringify(v);
+}
+
+/** `rate.global: 20 → 60` */
+export function formatChange(c: ConfigChange): string {
+  return `${c.key}: ${formatConfigValue(c.old)} → ${formatConfigValue(c.new)}`;
+}
+
+/** GET /config (or a subset of its settings) as a KEY VALUE ORIGIN table under a version line. */
+export function renderConfig(view: Pick<ConfigView, 'version' | 'updatedAt' | 'updatedBy'>, settings: readonly ConfigSetting[]): string {
+  const head = [`config version ${view.version}`];
+  if (view.updatedAt) head.push(`updated ${view.updatedAt}${view.updatedBy ? ` by ${view.updatedBy}` : ''}`);
+  const table = renderTable(['KEY', 'VALUE', 'ORIGIN'], settings.map((s) => [s.key, formatConfigValue(s.value), s.origin ?? '-']));
+  return `${head.join(', ')}\n${table}`;
+}
+
+/** The answer of a change: `version 8` and one `key: old → new` line per change. */
+export function renderConfigWrite(r: ConfigWriteResult): string {
+  const head = `version ${r.version}${r.rolledBackTo !== undefined ? ` (rolled back to ${r.rolledBackTo})` : ''}`;
+  if (r.changes.length === 0) return `${head}\nno value changed`;
+  return [head, ...r.changes.map((c) => `  ${formatChange(c)}`)].join('\n');
+}
+
+export function renderConfigHistory(entries: readonly ConfigHistoryEntry[]): string {
+  if (entries.length === 0) return 'no configuration changes';
+  return renderTable(
+    ['VERSION', 'AT', 'WHO', 'ACTION', 'CHANGES'],
+    entries.map((e) => [
+      String(e.version),
+      e.at,
+      e.who,
+      e.action,
+      e.changes.length === 0 ? '-' : e.changes.map(formatChange).join('; '),
+    ]),
+  );
+}
+
+export function renderConfigSchema(entries: readonly ConfigSchemaEntry[]): string {
+  return renderTable(
+    ['KEY', 'ENV', 'DEFAULT', 'LIVE', 'DOC'],
+    entries.map((e) => [e.key, e.env ?? '-', formatConfigValue(e.default), e.live ? 'yes' : 'no', e.doc]),
+  );
+}
+
+/** The schema this build carries, shaped as GET /config/schema answers it. */
+export async function localConfigSchema(): Promise<ConfigSchemaEntry[]> {
+  const { schemaEntries } = await import('../shared/config/index.js');
+  return schemaEntries().map((e) => ({
+    ...e,
+    default: e.sensitive && e.default !== '' ? '***' : e.default,
+    live: /\(live\)/.test(e.doc),
+  }));
+}
+
+/** Who makes a change, for the audit trail (X-Actor): CRAWLCTL_ACTOR, else crawlctl:<user>. */
+export function configActor(env: NodeJS.ProcessEnv): string {
+  const named = env.CRAWLCTL_ACTOR?.trim();
+  if (named) return named;
+  const user = (env.USER || env.LOGNAME || env.USERNAME || '').trim();
+  return user ? `crawlctl:${user}` : 'crawlctl';
+}
+
+// ---------------------------------------------------------------------------------------
 // HTTP client
 
 function networkCode(err: unknown): string | undefined {
@@ -410,6 +589,7 @@ interface SendOptions {
   /** ms; 0 = no timeout (streams) */
   timeoutMs?: number;
   accept?: string;
+  headers?: Record<string, string>;
 }
 
 export class ApiClient {
@@ -419,7 +599,7 @@ export class ApiClient {
   }
 
   async send(method: string, path: string, opts: SendOptions = {}): Promise<Response> {
-    const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
+    const headers: Record<string, string> = { ...opts.headers, accept: opts.accept ?? 'application/json' };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
@@ -470,6 +650,33 @@ export class ApiClient {
 
   cancelSession(id: string): Promise<Session> {
     return this.json<Session>('DELETE', `/sessions/${encodeURIComponent(id)}`);
+  }
+
+  getConfig(): Promise<ConfigView> {
+    return this.json<ConfigView>('GET', '/config');
+  }
+
+  getConfigKey(key: string): Promise<ConfigSetting & { version: number }> {
+    return this.json<ConfigSetting & { version: number }>('GET', `/config/keys/${encodeURIComponent(key)}`);
+  }
+
+  configSchema(): Promise<{ settings: ConfigSchemaEntry[] }> {
+    return this.json<{ settings: ConfigSchemaEntry[] }>('GET', '/config/schema');
+  }
+
+  /** PATCH /config; with expectedVersion, only if the config is still at that version. */
+  patchConfig(body: Record<string, unknown>, opts: { expectedVersion?: number; actor?: string } = {}): Promise<ConfigWriteResult> {
+    const qs = opts.expectedVersion !== undefined ? `?expectedVersion=${opts.expectedVersion}` : '';
+    return this.json<ConfigWriteResult>('PATCH', `/config${qs}`, { body, ...(opts.actor ? { headers: { 'x-actor': opts.actor } } : {}) });
+  }
+
+  configHistory(limit?: number): Promise<{ history: ConfigHistoryEntry[] }> {
+    return this.json<{ history: ConfigHistoryEntry[] }>('GET', `/config/history${limit !== undefined ? `?limit=${limit}` : ''}`);
+  }
+
+  rollbackConfig(version: number, opts: { expectedVersion?: number; actor?: string } = {}): Promise<ConfigWriteResult> {
+    const qs = opts.expectedVersion !== undefined ? `?expectedVersion=${opts.expectedVersion}` : '';
+    return this.json<ConfigWriteResult>('POST', `/config/rollback${qs}`, { body: { version }, ...(opts.actor ? { headers: { 'x-actor': opts.actor } } : {}) });
   }
 
   /** The NDJSON results stream (not buffered). */
@@ -592,6 +799,45 @@ export const COMMANDS: Record<string, CommandDef> = {
       offset: { type: 'string', arg: 'N', help: 'skip the first N sessions' },
     },
     run: runList,
+  },
+  'config get': {
+    usage: 'config get [key]',
+    summary: 'show the effective configuration (key, value, origin), or one setting',
+    args: { min: 0, max: 1, missing: '' },
+    options: {},
+    run: runConfigGet,
+  },
+  'config set': {
+    usage: 'config set <key=value...> [--expected-version N]',
+    summary: 'change live settings (values are JSON when they parse, else text; null removes an override)',
+    args: { min: 1, max: Infinity, missing: 'config set needs at least one key=value' },
+    options: {
+      'expected-version': { type: 'string', arg: 'N', help: 'only if the configuration is still at version N' },
+    },
+    run: runConfigSet,
+  },
+  'config history': {
+    usage: 'config history [--limit N]',
+    summary: 'list configuration changes, newest first',
+    args: { min: 0, max: 0, missing: '' },
+    options: { limit: { type: 'string', arg: 'N', help: 'at most N entries (default 50)' } },
+    run: runConfigHistory,
+  },
+  'config rollback': {
+    usage: 'config rollback <version> [--expected-version N]',
+    summary: 'make the live overrides of an earlier version current again (as a new version)',
+    args: { min: 1, max: 1, missing: 'config rollback needs a version' },
+    options: {
+      'expected-version': { type: 'string', arg: 'N', help: 'only if the configuration is still at version N' },
+    },
+    run: runConfigRollback,
+  },
+  'config schema': {
+    usage: 'config schema',
+    summary: 'list every setting: key, environment variable, default, live or not, doc (works offline)',
+    args: { min: 0, max: 0, missing: '' },
+    options: {},
+    run: runConfigSchema,
   },
   help: {
     usage: 'help [command]',
@@ -918,6 +1164,77 @@ async function runList(ctx: CommandContext): Promise<number> {
   const offset = offsetRaw === undefined ? undefined : parseNonNegativeInt('--offset', offsetRaw);
   const r = await ctx.api.listSessions(limit, offset);
   ctx.out(ctx.json ? JSON.stringify(r) : renderSessionList(r.sessions ?? []));
+  return EXIT.ok;
+}
+
+function expectedVersionOf(ctx: CommandContext): number | undefined {
+  const raw = str(ctx.values, 'expected-version');
+  return raw === undefined ? undefined : parseNonNegativeInt('--expected-version', raw);
+}
+
+/** A refused compare-and-set says what to do next; other errors pass through. */
+function explainConflict(err: unknown, expected: number | undefined): never {
+  if (err instanceof ApiError && err.status === 409) {
+    const hint = expected !== undefined
+      ? `the configuration changed since version ${expected}; review it with crawlctl config get (or config history) and retry with the current version`
+      : 'the configuration changed meanwhile; retry';
+    throw new CliError(`conflict: ${err.apiMessage}; ${hint}`);
+  }
+  throw err;
+}
+
+async function runConfigGet(ctx: CommandContext): Promise<number> {
+  const key = ctx.positionals[0];
+  if (key !== undefined) {
+    const one = await ctx.api.getConfigKey(key);
+    ctx.out(ctx.json ? JSON.stringify(one) : renderConfig({ version: one.version, updatedAt: null, updatedBy: null }, [one]));
+    return EXIT.ok;
+  }
+  const view = await ctx.api.getConfig();
+  ctx.out(ctx.json ? JSON.stringify(view) : renderConfig(view, view.settings ?? []));
+  return EXIT.ok;
+}
+
+async function runConfigSet(ctx: CommandContext): Promise<number> {
+  const body = buildConfigPatch(ctx.positionals);
+  const expectedVersion = expectedVersionOf(ctx);
+  const r = await ctx.api.patchConfig(body, { ...(expectedVersion !== undefined ? { expectedVersion } : {}), actor: configActor(ctx.io.env) })
+    .catch((err: unknown) => explainConflict(err, expectedVersion));
+  ctx.out(ctx.json ? JSON.stringify(r) : renderConfigWrite(r));
+  return EXIT.ok;
+}
+
+async function runConfigHistory(ctx: CommandContext): Promise<number> {
+  const raw = str(ctx.values, 'limit');
+  const limit = raw === undefined ? undefined : parsePositiveInt('--limit', raw);
+  const r = await ctx.api.configHistory(limit);
+  ctx.out(ctx.json ? JSON.stringify(r) : renderConfigHistory(r.history ?? []));
+  return EXIT.ok;
+}
+
+async function runConfigRollback(ctx: CommandContext): Promise<number> {
+  const version = parseNonNegativeInt('version', ctx.positionals[0] as string);
+  const expectedVersion = expectedVersionOf(ctx);
+  const r = await ctx.api.rollbackConfig(version, { ...(expectedVersion !== undefined ? { expectedVersion } : {}), actor: configActor(ctx.io.env) })
+    .catch((err: unknown) => explainConflict(err, expectedVersion));
+  ctx.out(ctx.json ? JSON.stringify(r) : renderConfigWrite({ ...r, rolledBackTo: r.rolledBackTo ?? version }));
+  return EXIT.ok;
+}
+
+async function runConfigSchema(ctx: CommandContext): Promise<number> {
+  let settings: ConfigSchemaEntry[];
+  let source: 'api' | 'local';
+  try {
+    settings = (await ctx.api.configSchema()).settings;
+    if (!Array.isArray(settings)) throw new CliError(`the API at ${ctx.api.base} answered GET /config/schema without settings`);
+    source = 'api';
+  } catch (err) {
+    if (ctx.io.signal?.aborted) throw err;
+    settings = await localConfigSchema();
+    source = 'local';
+    ctx.err(`crawlctl: ${err instanceof Error ? err.message : String(err)}; showing the schema of this crawlctl build`);
+  }
+  ctx.out(ctx.json ? JSON.stringify({ source, settings }) : renderConfigSchema(settings));
   return EXIT.ok;
 }
 

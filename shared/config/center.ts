@@ -98,6 +98,7 @@ async function store(redis: Redis, keys: Keys, next: Overrides, entry: Omit<Audi
     JSON.stringify(entry),
     historyLength,
     keys.configChannel,
+    entry.who,
   ])) as [string, number];
   if (r[0] === 'conflict') {
     throw new CrawlError('conflict', `config is at version ${r[1]}, not ${opts.expectedVersion}`, { details: { version: Number(r[1]) } });

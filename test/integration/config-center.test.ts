@@ -97,6 +97,13 @@ describe('config center (real Redis)', function () {
     });
   }
 
+  it('keeps empty lists as lists in the audit history', async () => {
+    await http(api, 'PATCH', '/config', { rate: { hosts: ['a.example=2'] } });
+    await http(api, 'PATCH', '/config', { rate: { hosts: [] } });
+    const hist = await http<{ history: { changes: { key: string; old: unknown; new: unknown }[] }[] }>(api, 'GET', '/config/history?limit=1');
+    assert.deepEqual(hist.body.history[0]?.changes, [{ key: 'rate.hosts', old: ['a.example=2'], new: [] }]);
+  });
+
   it('compares and sets on the expected version (409 when stale)', async () => {
     const v = await version();
     const stale = await http<{ error: { code: string } }>(api, 'PATCH', `/config?expectedVersion=${v - 1}`, { rate: { perHost: 3 } });

@@ -3,8 +3,9 @@
   entry, and announces the version on the change channel. Compare-and-set when an expected
   version is given.
   KEYS[1] config hash (version, overrides, updatedAt, updatedBy)   KEYS[2] history list
-  ARGV[1] expected version or ''   ARGV[2] new overrides (JSON)   ARGV[3] audit entry (JSON
-  object without version and at)   ARGV[4] history length kept   ARGV[5] change channel
+  ARGV[1] expected version or ''   ARGV[2] new overrides (JSON)   ARGV[3] audit entry (a JSON
+  object without version and at; spliced as text, so Lua's JSON encoder never rewrites it —
+  it cannot tell [] from {})   ARGV[4] history length kept   ARGV[5] change channel   ARGV[6] who
   Returns {'ok', version} or {'conflict', current version}.
 ]]
 --- @include "includes/ledger"
@@ -15,11 +16,9 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= current then
 end
 local version = current + 1
 local now = nowMs()
-local entry = cjson.decode(ARGV[3])
-entry['version'] = version
-entry['at'] = now
-redis.call('HSET', KEYS[1], 'version', version, 'overrides', ARGV[2], 'updatedAt', now, 'updatedBy', entry['who'] or '')
-redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+local entry = '{"version":' .. version .. ',"at":' .. now .. ',' .. string.sub(ARGV[3], 2)
+redis.call('HSET', KEYS[1], 'version', version, 'overrides', ARGV[2], 'updatedAt', now, 'updatedBy', ARGV[6])
+redis.call('LPUSH', KEYS[2], entry)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
 redis.call('PUBLISH', ARGV[5], version)
 return { 'ok', version }

@@ -11,7 +11,17 @@ import {
   EXIT,
   RateMeter,
   UsageError,
+  buildConfigPatch,
   buildCrawlBody,
+  formatChange,
+  formatConfigValue,
+  localConfigSchema,
+  parseAssignment,
+  parseConfigValue,
+  renderConfig,
+  renderConfigHistory,
+  renderConfigSchema,
+  renderConfigWrite,
   computeRate,
   exitCodeForStatus,
   formatDuration,
@@ -149,13 +159,22 @@ describe('crawlctl: arguments → request body', () => {
   it('dispatches two-word command families from the same table', () => {
     const noop = (): Promise<number> => Promise.resolve(0);
     const def = (usage: string): CommandDef => ({ usage, summary: '', options: { key: { type: 'string', help: '' } }, args: { min: 0, max: 1, missing: '' }, run: noop });
-    const table: Record<string, CommandDef> = { ...COMMANDS, 'config get': def('config get'), 'config set': def('config set') };
+    const others = Object.fromEntries(Object.entries(COMMANDS).filter(([k]) => !k.startsWith('config ')));
+    const table: Record<string, CommandDef> = { ...others, 'config get': def('config get'), 'config set': def('config set') };
     const p = parseCommandLine(['--json', 'config', 'get', 'fetch.timeoutMs', '--key', 'k'], table);
     assert.equal(p.command, 'config get');
     assert.deepEqual(p.positionals, ['fetch.timeoutMs']);
     assert.equal(p.values.key, 'k');
     assert.equal(usageMessage(() => parseCommandLine(['config'], table)), 'config needs a subcommand (get|set)');
     assert.equal(usageMessage(() => parseCommandLine(['config', 'nope'], table)), 'config has no subcommand "nope" (get|set)');
+  });
+
+  it('has the config family in the real table', () => {
+    assert.equal(usageMessage(() => parseCommandLine(['config'])), 'config needs a subcommand (get|set|history|rollback|schema)');
+    const p = parseCommandLine(['config', 'set', 'rate.global=20', '--expected-version', '3', '--token', 't']);
+    assert.equal(p.command, 'config set');
+    assert.deepEqual(p.positionals, ['rate.global=20']);
+    assert.equal(p.values['expected-version'], '3');
   });
 
   it('maps final statuses to exit codes', () => {
@@ -516,5 +535,397 @@ describe('crawlctl: against the controller API', function () {
     const help = await run(['--help']);
     assert.equal(help.code, EXIT.ok);
     assert.match(help.stdout, /^usage: crawlctl /);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// config commands
+
+describe('crawlctl config: pure helpers', () => {
+  it('parses values as JSON when they parse, else as text', () => {
+    assert.equal(parseConfigValue('20'), 20);
+    assert.equal(parseConfigValue('2.5'), 2.5);
+    assert.equal(parseConfigValue('true'), true);
+    assert.equal(parseConfigValue('false'), false);
+    assert.equal(parseConfigValue('null'), null);
+    assert.deepEqual(parseConfigValue('["a.example=2","b.example:8080=5"]'), ['a.example=2', 'b.example:8080=5']);
+    assert.equal(parseConfigValue('"20"'), '20');
+    assert.equal(parseConfigValue('debug'), 'debug');
+    assert.equal(parseConfigValue('crawlfleet/1.0 (+https://x.example)'), 'crawlfleet/1.0 (+https://x.example)');
+    assert.equal(parseConfigValue(''), '');
+    assert.deepEqual(parseAssignment('rate.hosts=["a=1"]'), ['rate.hosts', ['a=1']]);
+    assert.deepEqual(parseAssignment(' log.level = debug'), ['log.level', ' debug']);
+  });
+
+  it('turns dotted keys into the nested PATCH body', () => {
+    assert.deepEqual(buildConfigPatch(['rate.global=20', 'rate.perHost=2', 'fetch.concurrency=4', 'log.level=debug', 'rate.hosts=[]']), {
+      rate: { global: 20, perHost: 2, hosts: [] },
+      fetch: { concurrency: 4 },
+      log: { level: 'debug' },
+    });
+    assert.deepEqual(buildConfigPatch(['rate.global=null']), { rate: { global: null } });
+  });
+
+  it('refuses malformed, repeated and overlapping keys', () => {
+    assert.equal(usageMessage(() => buildConfigPatch([])), 'config set needs at least one key=value');
+    assert.equal(usageMessage(() => buildConfigPatch(['rate.global'])), 'config set wants key=value, got "rate.global"');
+    assert.equal(usageMessage(() => buildConfigPatch(['=5'])), 'config set wants key=value, got "=5"');
+    assert.equal(usageMessage(() => buildConfigPatch(['rate..global=5'])), 'invalid setting name "rate..global"');
+    assert.equal(usageMessage(() => buildConfigPatch(['rate.global.=5'])), 'invalid setting name "rate.global."');
+    assert.equal(usageMessage(() => buildConfigPatch(['__proto__.x=5'])), 'invalid setting name "__proto__.x"');
+    assert.equal(usageMessage(() => buildConfigPatch(['rate.global=1', 'rate.global=2'])), 'rate.global is given twice');
+    assert.equal(usageMessage(() => buildConfigPatch(['rate={"global":1}', 'rate.perHost=2'])), 'rate.perHost and rate overlap; give one of them');
+  });
+
+  it('formats values, changes, the effective table, history and schema', () => {
+    assert.equal(formatConfigValue('info'), 'info');
+    assert.equal(formatConfigValue(''), '""');
+    assert.equal(formatConfigValue(20), '20');
+    assert.equal(formatConfigValue(false), 'false');
+    assert.equal(formatConfigValue(null), 'null');
+    assert.equal(formatConfigValue(['a=1', 'b=2']), '["a=1","b=2"]');
+    assert.equal(formatChange({ key: 'rate.global', old: 20, new: 60 }), 'rate.global: 20 → 60');
+    assert.equal(renderConfig({ version: 3, updatedAt: '2024-05-01T10:00:00.000Z', updatedBy: 'alice' }, [
+      { key: 'log.level', value: 'info', origin: 'default' },
+      { key: 'rate.global', value: 60, origin: 'override' },
+      { key: 'rate.hosts', value: [], origin: 'default' },
+    ]), [
+      'config version 3, updated 2024-05-01T10:00:00.000Z by alice',
+      'KEY          VALUE  ORIGIN',
+      'log.level    info   default',
+      'rate.global  60     override',
+      'rate.hosts   []     default',
+    ].join('\n'));
+    assert.equal(renderConfigWrite({ version: 4, changes: [{ key: 'rate.global', old: 0, new: 20 }, { key: 'log.level', old: 'info', new: 'debug' }] }),
+      'version 4\n  rate.global: 0 → 20\n  log.level: info → debug');
+    assert.equal(renderConfigWrite({ version: 5, changes: [], rolledBackTo: 2 }), 'version 5 (rolled back to 2)\nno value changed');
+    assert.equal(renderConfigHistory([
+      { version: 2, at: '2024-05-01T10:00:02.000Z', who: 'crawlctl:bob', action: 'rollback', changes: [] },
+      { version: 1, at: '2024-05-01T10:00:01.000Z', who: 'api@127.0.0.1', action: 'set', changes: [{ key: 'rate.global', old: 0, new: 20 }, { key: 'fetch.concurrency', old: 32, new: 8 }] },
+    ]), [
+      'VERSION  AT                        WHO            ACTION    CHANGES',
+      '2        2024-05-01T10:00:02.000Z  crawlctl:bob   rollback  -',
+      '1        2024-05-01T10:00:01.000Z  api@127.0.0.1  set       rate.global: 0 → 20; fetch.concurrency: 32 → 8',
+    ].join('\n'));
+    assert.equal(renderConfigHistory([]), 'no configuration changes');
+    assert.equal(renderConfigSchema([{ key: 'rate.global', doc: 'Pages per second (live).', format: 'non-negative-number', default: 0, env: 'RATE_GLOBAL', live: true }]), [
+      'KEY          ENV          DEFAULT  LIVE  DOC',
+      'rate.global  RATE_GLOBAL  0        yes   Pages per second (live).',
+    ].join('\n'));
+  });
+
+  it('carries the local schema for offline use, with secrets masked', async () => {
+    const entries = await localConfigSchema();
+    const rate = entries.find((e) => e.key === 'rate.global');
+    assert.deepEqual({ env: rate?.env, default: rate?.default, live: rate?.live }, { env: 'RATE_GLOBAL', default: 0, live: true });
+    assert.equal(entries.find((e) => e.key === 'namespace')?.live, false);
+    assert.equal(entries.find((e) => e.key === 'amqp.url')?.default, '***');
+  });
+});
+
+interface ConfigSeen {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+  actor: string | undefined;
+  body: unknown;
+}
+
+interface ConfigFake {
+  url: string;
+  seen: ConfigSeen[];
+  close(): Promise<void>;
+}
+
+const STUB_SCHEMA = [
+  { key: 'namespace', doc: 'Prefix of every queue.', format: 'namespace', default: 'crawlfleet', env: 'CRAWLER_NAMESPACE', sensitive: false, live: false },
+  { key: 'api.token', doc: 'Bearer token.', format: 'String', default: '', env: 'API_TOKEN', sensitive: true, live: false },
+  { key: 'log.level', doc: 'Log level (live).', format: 'fatal|error|warn|info|debug|trace|silent', default: 'info', env: 'LOG_LEVEL', sensitive: false, live: true },
+  { key: 'fetch.concurrency', doc: 'Requests in flight per replica (live).', format: 'positive-int', default: 32, env: 'FETCH_CONCURRENCY', sensitive: false, live: true },
+  { key: 'rate.global', doc: 'Pages per second for the whole cluster, 0 = unlimited (live).', format: 'non-negative-number', default: 0, env: 'RATE_GLOBAL', sensitive: false, live: true },
+  { key: 'rate.hosts', doc: 'Per-host rates (live).', format: 'host-rates', default: [], env: 'RATE_HOSTS', sensitive: false, live: true },
+];
+
+/** A stub of the config API with the controller's semantics (CAS, validation, history, rollback). */
+async function startConfigFake(opts: { token?: string } = {}): Promise<ConfigFake> {
+  const seen: ConfigSeen[] = [];
+  const known = new Set(STUB_SCHEMA.map((e) => e.key));
+  let version = 0;
+  let overrides: Record<string, unknown> = {};
+  let updated: { at: string; by: string } | null = null;
+  const history: Record<string, unknown>[] = [];
+  const valueOf = (o: Record<string, unknown>, key: string): unknown => (Object.hasOwn(o, key) ? o[key] : STUB_SCHEMA.find((e) => e.key === key)?.default);
+  const flatten = (obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> => {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (v && typeof v === 'object' && !Array.isArray(v) && !known.has(key)) flatten(v as Record<string, unknown>, key, out);
+      else out[key] = v;
+    }
+    return out;
+  };
+  /** Like the controller: a set reports every key it names, a rollback the keys whose value moved. */
+  const commit = (next: Record<string, unknown>, who: string, action: 'set' | 'rollback', named: string[] = []): { version: number; changes: ConfigChangeLike[] } => {
+    const changes = action === 'set'
+      ? named.map((key) => ({ key, old: valueOf(overrides, key), new: valueOf(next, key) }))
+      : [...new Set([...Object.keys(overrides), ...Object.keys(next)])].map((key) => ({ key, old: valueOf(overrides, key), new: valueOf(next, key) })).filter((c) => JSON.stringify(c.old) !== JSON.stringify(c.new));
+    overrides = next;
+    version++;
+    updated = { at: new Date(Date.UTC(2024, 4, 1, 10, 0, version)).toISOString(), by: who };
+    history.unshift({ version, at: updated.at, who, action, changes, overrides: { ...next } });
+    return { version, changes };
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const body: unknown = raw ? JSON.parse(raw) : undefined;
+      const actor = typeof req.headers['x-actor'] === 'string' ? req.headers['x-actor'] : undefined;
+      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, actor, body });
+      const send = (status: number, payload: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(payload));
+      };
+      const fail = (status: number, code: string, message: string): void => send(status, { error: { code, message } });
+      if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) return fail(401, 'unauthorized', 'missing or wrong bearer token');
+      const url = new URL(req.url ?? '/', 'http://stub');
+      const expected = url.searchParams.get('expectedVersion');
+      const who = actor ?? 'api@127.0.0.1';
+      if (req.method === 'GET' && url.pathname === '/config') {
+        const settings = STUB_SCHEMA.map((e) => ({ key: e.key, value: valueOf(overrides, e.key), origin: Object.hasOwn(overrides, e.key) ? 'override' : 'default' }));
+        return send(200, { version, updatedAt: updated?.at ?? null, updatedBy: updated?.by ?? null, values: {}, settings, overrides });
+      }
+      const keyMatch = /^\/config\/keys\/(.+)$/.exec(url.pathname);
+      if (req.method === 'GET' && keyMatch) {
+        const key = decodeURIComponent(keyMatch[1] ?? '');
+        if (!known.has(key)) return fail(404, 'not_found', `${key}: unknown setting`);
+        return send(200, { version, key, value: valueOf(overrides, key), origin: Object.hasOwn(overrides, key) ? 'override' : 'default' });
+      }
+      if (req.method === 'GET' && url.pathname === '/config/schema') return send(200, { settings: STUB_SCHEMA });
+      if (req.method === 'GET' && url.pathname === '/config/history') {
+        return send(200, { history: history.slice(0, Number(url.searchParams.get('limit') ?? 50)) });
+      }
+      if (expected !== null && Number(expected) !== version) return fail(409, 'conflict', `config is at version ${version}, not ${expected}`);
+      if (req.method === 'PATCH' && url.pathname === '/config') {
+        const flat = flatten(body as Record<string, unknown>);
+        for (const [key, v] of Object.entries(flat)) {
+          if (!known.has(key)) return fail(400, 'config_invalid', `${key}: unknown setting`);
+          if (!STUB_SCHEMA.find((e) => e.key === key)?.live) return fail(400, 'config_invalid', `${key}: not a live setting; set it in the environment or the config file and restart`);
+          if (key === 'rate.global' && v !== null && !(typeof v === 'number' && v >= 0)) return fail(400, 'config_invalid', `rate.global: must be a non-negative number: value was ${JSON.stringify(v)}`);
+        }
+        const next = { ...overrides };
+        for (const [key, v] of Object.entries(flat)) {
+          if (v === null) delete next[key];
+          else next[key] = v;
+        }
+        return send(200, commit(next, who, 'set', Object.keys(flat)));
+      }
+      if (req.method === 'POST' && url.pathname === '/config/rollback') {
+        const to = (body as { version: number }).version;
+        const target = history.find((h) => h.version === to);
+        if (!target && to !== 0) return fail(404, 'not_found', `config version ${to} is not in the history`);
+        const r = commit({ ...((target?.overrides as Record<string, unknown> | undefined) ?? {}) }, who, 'rollback');
+        return send(200, { ...r, rolledBackTo: to });
+      }
+      return fail(404, 'not_found', `${req.method} ${url.pathname} not found`);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+type ConfigChangeLike = { key: string; old: unknown; new: unknown };
+
+async function closedPort(): Promise<string> {
+  const server = http.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('crawlctl config: against the config API', function () {
+  this.timeout(10_000);
+  let fake: ConfigFake | undefined;
+
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+
+  it('config get shows every effective value with its origin; one key; --json', async () => {
+    fake = await startConfigFake();
+    const all = await run(['--api', fake.url, 'config', 'get']);
+    assert.equal(all.code, EXIT.ok, all.stderr);
+    assert.equal(all.stdout, [
+      'config version 0',
+      'KEY                VALUE       ORIGIN',
+      'namespace          crawlfleet  default',
+      'api.token          ""          default',
+      'log.level          info        default',
+      'fetch.concurrency  32          default',
+      'rate.global        0           default',
+      'rate.hosts         []          default',
+      '',
+    ].join('\n'));
+
+    const one = await run(['--api', fake.url, 'config', 'get', 'fetch.concurrency']);
+    assert.equal(one.code, EXIT.ok, one.stderr);
+    assert.equal(one.stdout, 'config version 0\nKEY                VALUE  ORIGIN\nfetch.concurrency  32     default\n');
+    assert.equal(fake.seen.at(-1)?.url, '/config/keys/fetch.concurrency');
+
+    const json = await run(['--api', fake.url, '--json', 'config', 'get', 'rate.global']);
+    assert.deepEqual(JSON.parse(json.stdout), { version: 0, key: 'rate.global', value: 0, origin: 'default' });
+    const allJson = await run(['--api', fake.url, 'config', 'get', '--json']);
+    assert.equal((JSON.parse(allJson.stdout) as { settings: unknown[] }).settings.length, STUB_SCHEMA.length);
+
+    const unknown = await run(['--api', fake.url, 'config', 'get', 'nope.x']);
+    assert.equal(unknown.code, EXIT.error);
+    assert.equal(unknown.stderr, 'crawlctl: not_found: nope.x: unknown setting\n');
+  });
+
+  it('config set sends the nested body with the token and actor, prints version and old → new', async () => {
+    fake = await startConfigFake({ token: 's3cret' });
+    const r = await run(['--api', fake.url, '--token', 's3cret', 'config', 'set', 'rate.global=20', 'fetch.concurrency=8', 'rate.hosts=["a.example=2"]', 'log.level=debug'], { env: { USER: 'alice' } });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const patch = fake.seen.at(-1);
+    assert.equal(patch?.method, 'PATCH');
+    assert.equal(patch?.url, '/config');
+    assert.equal(patch?.authorization, 'Bearer s3cret');
+    assert.equal(patch?.actor, 'crawlctl:alice');
+    assert.deepEqual(patch?.body, { rate: { global: 20, hosts: ['a.example=2'] }, fetch: { concurrency: 8 }, log: { level: 'debug' } });
+    assert.equal(r.stdout, [
+      'version 1',
+      '  rate.global: 0 → 20',
+      '  rate.hosts: [] → ["a.example=2"]',
+      '  fetch.concurrency: 32 → 8',
+      '  log.level: info → debug',
+      '',
+    ].join('\n'));
+
+    const got = await run(['--api', fake.url, '--token', 's3cret', 'config', 'get']);
+    assert.match(got.stdout, /^config version 1, updated 2024-05-01T10:00:01\.000Z by crawlctl:alice\n/);
+    assert.match(got.stdout, /^rate\.global +20 +override$/m);
+
+    const denied = await run(['--api', fake.url, 'config', 'set', 'rate.global=5']);
+    assert.equal(denied.code, EXIT.error);
+    assert.equal(denied.stderr, 'crawlctl: unauthorized: missing or wrong bearer token\n');
+
+    const json = await run(['--api', fake.url, '--token', 's3cret', '--json', 'config', 'set', 'rate.global=null'], { env: { CRAWLCTL_ACTOR: 'deploy-bot' } });
+    assert.equal(json.code, EXIT.ok, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), { version: 2, changes: [{ key: 'rate.global', old: 20, new: 0 }] });
+    assert.equal(fake.seen.at(-1)?.actor, 'deploy-bot');
+    assert.deepEqual(fake.seen.at(-1)?.body, { rate: { global: null } });
+  });
+
+  it('config set reports an invalid value as config_invalid: <message>, exit 1', async () => {
+    fake = await startConfigFake();
+    const r = await run(['--api', fake.url, 'config', 'set', 'rate.global=-1']);
+    assert.equal(r.code, EXIT.error);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, 'crawlctl: config_invalid: rate.global: must be a non-negative number: value was -1\n');
+    const notLive = await run(['--api', fake.url, 'config', 'set', 'namespace=x']);
+    assert.equal(notLive.code, EXIT.error);
+    assert.equal(notLive.stderr, 'crawlctl: config_invalid: namespace: not a live setting; set it in the environment or the config file and restart\n');
+  });
+
+  it('config set --expected-version: applies at that version, a conflict exits 1 and says what to do', async () => {
+    fake = await startConfigFake();
+    const first = await run(['--api', fake.url, 'config', 'set', 'rate.global=10', '--expected-version', '0']);
+    assert.equal(first.code, EXIT.ok, first.stderr);
+    assert.equal(fake.seen.at(-1)?.url, '/config?expectedVersion=0');
+    const stale = await run(['--api', fake.url, 'config', 'set', 'rate.global=30', '--expected-version', '0']);
+    assert.equal(stale.code, EXIT.error);
+    assert.equal(stale.stdout, '');
+    assert.equal(stale.stderr, 'crawlctl: conflict: config is at version 1, not 0; the configuration changed since version 0; review it with crawlctl config get (or config history) and retry with the current version\n');
+    const bad = await run(['--api', fake.url, 'config', 'set', 'rate.global=30', '--expected-version', 'x']);
+    assert.equal(bad.code, EXIT.usage);
+    assert.match(bad.stderr, /^crawlctl: --expected-version must be a non-negative integer\n\nusage: crawlctl config set /);
+  });
+
+  it('config history lists changes newest first; config rollback restores an earlier version', async () => {
+    fake = await startConfigFake();
+    assert.equal((await run(['--api', fake.url, 'config', 'history'])).stdout, 'no configuration changes\n');
+    await run(['--api', fake.url, 'config', 'set', 'rate.global=20'], { env: { USER: 'alice' } });
+    await run(['--api', fake.url, 'config', 'set', 'rate.global=60', 'fetch.concurrency=4'], { env: { USER: 'bob' } });
+    const h = await run(['--api', fake.url, 'config', 'history', '--limit', '5']);
+    assert.equal(h.code, EXIT.ok, h.stderr);
+    assert.equal(fake.seen.at(-1)?.url, '/config/history?limit=5');
+    assert.equal(h.stdout, [
+      'VERSION  AT                        WHO             ACTION  CHANGES',
+      '2        2024-05-01T10:00:02.000Z  crawlctl:bob    set     rate.global: 20 → 60; fetch.concurrency: 32 → 4',
+      '1        2024-05-01T10:00:01.000Z  crawlctl:alice  set     rate.global: 0 → 20',
+      '',
+    ].join('\n'));
+
+    const rb = await run(['--api', fake.url, 'config', 'rollback', '1'], { env: { USER: 'carol' } });
+    assert.equal(rb.code, EXIT.ok, rb.stderr);
+    assert.deepEqual(fake.seen.at(-1)?.body, { version: 1 });
+    assert.equal(fake.seen.at(-1)?.actor, 'crawlctl:carol');
+    assert.equal(rb.stdout, 'version 3 (rolled back to 1)\n  rate.global: 60 → 20\n  fetch.concurrency: 4 → 32\n');
+    const after = await run(['--api', fake.url, '--json', 'config', 'history', '--limit', '1']);
+    const entry = (JSON.parse(after.stdout) as { history: { version: number; action: string }[] }).history[0];
+    assert.deepEqual({ version: entry?.version, action: entry?.action }, { version: 3, action: 'rollback' });
+
+    const missing = await run(['--api', fake.url, 'config', 'rollback', '42']);
+    assert.equal(missing.code, EXIT.error);
+    assert.equal(missing.stderr, 'crawlctl: not_found: config version 42 is not in the history\n');
+    const conflict = await run(['--api', fake.url, 'config', 'rollback', '1', '--expected-version', '2']);
+    assert.equal(conflict.code, EXIT.error);
+    assert.match(conflict.stderr, /^crawlctl: conflict: config is at version 3, not 2; /);
+    const usage = await run(['--api', fake.url, 'config', 'rollback']);
+    assert.equal(usage.code, EXIT.usage);
+    assert.match(usage.stderr, /^crawlctl: config rollback needs a version\n/);
+    const badLimit = await run(['--api', fake.url, 'config', 'history', '--limit', '0']);
+    assert.equal(badLimit.code, EXIT.usage);
+  });
+
+  it('config schema comes from the API when it answers, else from this build', async () => {
+    fake = await startConfigFake();
+    const online = await run(['--api', fake.url, 'config', 'schema']);
+    assert.equal(online.code, EXIT.ok, online.stderr);
+    assert.equal(online.stderr, '');
+    assert.match(online.stdout, /^KEY +ENV +DEFAULT +LIVE +DOC\n/);
+    assert.match(online.stdout, /^rate\.global +RATE_GLOBAL +0 +yes +Pages per second for the whole cluster, 0 = unlimited \(live\)\.$/m);
+    assert.match(online.stdout, /^namespace +CRAWLER_NAMESPACE +crawlfleet +no +Prefix of every queue\.$/m);
+    assert.equal(online.stdout.trim().split('\n').length, STUB_SCHEMA.length + 1);
+
+    const api = await closedPort();
+    const offline = await run(['--api', api, 'config', 'schema']);
+    assert.equal(offline.code, EXIT.ok, offline.stderr);
+    assert.equal(offline.stderr, `crawlctl: cannot reach the API at ${api} (is the controller running? start it with npm start); showing the schema of this crawlctl build\n`);
+    assert.match(offline.stdout, /^rate\.global +RATE_GLOBAL +0 +yes +Pages per second/m);
+    assert.match(offline.stdout, /^amqp\.url +AMQP_URL +\*\*\* +no +/m);
+    assert.match(offline.stdout, /^config\.pollMs +CONFIG_POLL_MS +5000 +yes +/m);
+    const json = JSON.parse((await run(['--api', api, '--json', 'config', 'schema'])).stdout) as { source: string; settings: { key: string }[] };
+    assert.equal(json.source, 'local');
+    assert.ok(json.settings.some((e) => e.key === 'fetch.concurrency'));
+  });
+
+  it('bad config usage exits 2 and makes no request', async () => {
+    fake = await startConfigFake();
+    const r = await run(['--api', fake.url, 'config', 'set', 'rate.global']);
+    assert.equal(r.code, EXIT.usage);
+    assert.match(r.stderr, /^crawlctl: config set wants key=value, got "rate\.global"\n\nusage: crawlctl config set <key=value\.\.\.> \[--expected-version N\]\n/);
+    const none = await run(['--api', fake.url, 'config', 'set']);
+    assert.equal(none.code, EXIT.usage);
+    assert.match(none.stderr, /^crawlctl: config set needs at least one key=value\n/);
+    const sub = await run(['--api', fake.url, 'config', 'del']);
+    assert.equal(sub.code, EXIT.usage);
+    assert.match(sub.stderr, /^crawlctl: config has no subcommand "del" \(get\|set\|history\|rollback\|schema\)\n/);
+    assert.equal(fake.seen.length, 0);
+    const help = await run(['help', 'config', 'set']);
+    assert.equal(help.code, EXIT.ok);
+    assert.match(help.stdout, /--expected-version N +only if the configuration is still at version N/);
   });
 });
