@@ -3,6 +3,7 @@
  * bytes as the message body and the task as JSON in the `x-task` header, so bodies are
  * never base64-inflated.
  */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ConsumeMessage, Options } from 'amqplib';
 import type { DeliverMessage, ExtractTask, FetchTask } from './types.js';
 
@@ -30,8 +31,23 @@ export function decodeFetch(msg: ConsumeMessage): FetchTask {
 
 export type ExtractMessage = Omit<ExtractTask, 'body'> & { body: Buffer };
 
-export function encodeExtract(task: Omit<ExtractTask, 'body'>, body: Buffer): { content: Buffer; options: Options.Publish } {
-  return { content: body, options: { contentType: 'application/octet-stream', headers: { 'x-task': JSON.stringify(task) } } };
+/**
+ * Bodies at least this large travel deflated (level 1: about 4x smaller for HTML at a tenth of
+ * a millisecond for 15 KB), which the broker stores and moves four times more cheaply.
+ */
+export const COMPRESS_FROM_BYTES = 1024;
+
+/** Bodies never inflate past this on the consumer side (the fetcher's cap is far below). */
+const MAX_INFLATED_BYTES = 256 * 1024 * 1024;
+
+export function encodeExtract(task: Omit<ExtractTask, 'body'>, body: Buffer, compress = true): { content: Buffer; options: Options.Publish } {
+  const deflate = compress && body.length >= COMPRESS_FROM_BYTES;
+  const headers: Record<string, string> = { 'x-task': JSON.stringify(task) };
+  if (deflate) headers['x-body-encoding'] = 'deflate-raw';
+  return {
+    content: deflate ? deflateRawSync(body, { level: 1 }) : body,
+    options: { contentType: 'application/octet-stream', headers },
+  };
 }
 
 export function decodeExtract(msg: ConsumeMessage): ExtractMessage {
@@ -39,7 +55,11 @@ export function decodeExtract(msg: ConsumeMessage): ExtractMessage {
   if (typeof header !== 'string') throw new DecodeError('extract message without x-task header');
   const o = JSON.parse(header) as Record<string, unknown>;
   requireFields(o, 'extract', ['sessionId', 'taskId', 'url', 'finalUrl', 'depth', 'status']);
-  return { ...(o as unknown as Omit<ExtractTask, 'body'>), body: msg.content };
+  const encoding = msg.properties.headers?.['x-body-encoding'];
+  let body = msg.content;
+  if (encoding === 'deflate-raw') body = inflateRawSync(body, { maxOutputLength: MAX_INFLATED_BYTES });
+  else if (encoding !== undefined) throw new DecodeError(`unknown body encoding ${String(encoding)}`);
+  return { ...(o as unknown as Omit<ExtractTask, 'body'>), body };
 }
 
 export function decodeDeliver(msg: ConsumeMessage): DeliverMessage {

@@ -157,4 +157,29 @@ describe('task codec', () => {
       });
     }
   });
+
+  describe('extract body compression', () => {
+    const page = Buffer.from('<html><body>' + '<p class="filler">lorem ipsum dolor sit amet</p>\n'.repeat(400) + '</body></html>');
+
+    it('deflates bodies from 1 KiB, marks them, and restores them byte for byte', () => {
+      const { content, options } = encodeExtract(extractTask, page);
+      assert.equal((options.headers as Record<string, unknown>)['x-body-encoding'], 'deflate-raw');
+      assert.ok(content.length < page.length / 4, `${content.length} bytes on the queue for ${page.length}`);
+      assert.deepEqual(decodeExtract(message(content, options.headers as Record<string, unknown>)).body, page);
+    });
+
+    it('sends small bodies, and any body when compression is off, as they are', () => {
+      for (const [body, compress] of [[Buffer.from('<p>tiny</p>'), true], [page, false]] as const) {
+        const { content, options } = encodeExtract(extractTask, body, compress);
+        assert.equal((options.headers as Record<string, unknown>)['x-body-encoding'], undefined);
+        assert.deepEqual(content, body);
+      }
+    });
+
+    it('refuses an unknown body encoding', () => {
+      const { content, options } = encodeExtract(extractTask, page);
+      const headers = { ...(options.headers as Record<string, unknown>), 'x-body-encoding': 'zstd' };
+      assert.throws(() => decodeExtract(message(content, headers)), /unknown body encoding zstd/);
+    });
+  });
 });
