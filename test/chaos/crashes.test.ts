@@ -29,7 +29,8 @@ function pick<T>(xs: readonly T[]): T {
 
 describe('chaos: processes killed at random moments', function () {
   this.timeout(300_000);
-  const site = new GeneratedSite({ pages: 3000, seed: 21, latencyMs: 3 });
+  // Slow enough pages that the crawl lasts long enough for many faults on any machine.
+  const site = new GeneratedSite({ pages: 3000, seed: 21, latencyMs: 15 });
   let stack: TestStack;
   let expected: Set<string>;
 
@@ -64,7 +65,7 @@ describe('chaos: processes killed at random moments', function () {
         const s = await http<{ counts: Record<string, number>; cleaner: unknown }>(stack.api, 'GET', `/sessions/${id}`).catch(() => null);
         if (s) console.log(`      progress: ${JSON.stringify(s.body.counts)} cleaner ${JSON.stringify(s.body.cleaner)}`);
       }
-      await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
+      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
       if (done) break;
       const victim = pick(victims);
       if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
@@ -78,7 +79,7 @@ describe('chaos: processes killed at random moments', function () {
     console.log(`      chaos: ${kills.length} SIGKILLs (${kills.join(', ')})`);
     console.log(`      no faults: ${JSON.stringify(calmReport)} in ${calmMs} ms`);
     console.log(`      with faults: ${JSON.stringify(report)} in ${faultyMs} ms (${(faultyMs / calmMs).toFixed(2)}x)`);
-    assert.ok(kills.length >= 3, `enough faults injected (${kills.length})`);
+    assert.ok(kills.length >= 8, `enough faults injected (${kills.length})`);
     assert.equal(report.admitted, calmReport.admitted);
   });
 });
