@@ -22,20 +22,11 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
+import type { SessionCounts, SessionRequest, SessionStatus } from '../shared/tasks/types.js';
 // ---------------------------------------------------------------------------------------
-// Types of the API (kept local: the CLI talks JSON to the controller, it links no service code)
+// Types of the API: the wire types come from shared/tasks (type-only: the CLI links no service code)
 
-export type SessionStatus = 'running' | 'completed' | 'partial' | 'cancelled' | 'closed';
-
-export interface SessionCounts {
-  admitted: number;
-  fetched: number;
-  delivered: number;
-  failed: number;
-  skipped: number;
-  cancelled: number;
-  supplements: number;
-}
+export type { SessionCounts, SessionStatus } from '../shared/tasks/types.js';
 
 export interface Session {
   id: string;
@@ -52,18 +43,7 @@ export interface Session {
 }
 
 /** Body of POST /sessions. */
-export interface CreateSessionBody {
-  seeds: string[];
-  maxPages?: number;
-  maxDepth?: number;
-  timeoutMs?: number;
-  allowedHosts?: string[];
-  include?: string[];
-  exclude?: string[];
-  fields?: Record<string, string>;
-  webhook?: string;
-  label?: string;
-}
+export type CreateSessionBody = SessionRequest;
 
 /** One effective setting of GET /config. */
 export interface ConfigSetting {

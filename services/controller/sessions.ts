@@ -14,22 +14,12 @@ import { CrawlError } from '../../shared/errors/index.js';
 import type { Ledger, SessionRecord } from '../../shared/ledger/index.js';
 import type { Broker } from '../../shared/messaging/broker.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import type { FinalizeSession, SessionSpec } from '../../shared/tasks/types.js';
+import type { FinalizeSession, SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
 import { normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 
-export interface CreateSessionBody {
-  seeds: string[];
-  maxPages?: number;
-  maxDepth?: number;
-  timeoutMs?: number;
-  allowedHosts?: string[];
-  include?: string[];
-  exclude?: string[];
-  fields?: Record<string, string>;
-  webhook?: string;
-  label?: string;
-}
+/** The body of POST /sessions. */
+export type CreateSessionBody = SessionRequest;
 
 /** JSON schema of POST /sessions; limits that come from config are checked in `buildSpec`. */
 export const createSessionSchema = {

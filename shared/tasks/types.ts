@@ -87,6 +87,20 @@ export type DeliverMessage = DeliverRecord | FinalizeSession;
 
 export type SessionStatus = 'running' | 'completed' | 'partial' | 'cancelled' | 'closed';
 
+/** The body of POST /sessions, as a client sends it (the API and crawlctl share this type). */
+export interface SessionRequest {
+  seeds: string[];
+  maxPages?: number;
+  maxDepth?: number;
+  timeoutMs?: number;
+  allowedHosts?: string[];
+  include?: string[];
+  exclude?: string[];
+  fields?: Record<string, string>;
+  webhook?: string;
+  label?: string;
+}
+
 /** What a client asks for in POST /sessions, after defaults are applied. */
 export interface SessionSpec {
   seeds: string[];
