@@ -1,7 +1,12 @@
 /**
- * The cluster-wide rate limiter: GCRA buckets in Redis (global and per host), checked
- * together in one script call. With both rates at 0 no Redis call is made.
+ * Cluster-wide politeness, all state in Redis under the `{rate}` tag:
+ * - GCRA rate buckets, global and per host (`tryAcquire`: the two buckets in one call);
+ * - the politeness gate of a fetch (`tryEnter`): both buckets, the host's 429/503 backoff and
+ *   its leased concurrency slots, checked and taken in one script call;
+ * - `penalize`: a 429/503 doubles the host's backoff interval (it halves again every
+ *   half-life) and a Retry-After holds the host on every replica.
  */
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from './redis/keys.js';
 import { callScript } from './redis/scripts.js';
@@ -34,7 +39,46 @@ export function ratesFor(rate: { global: number; perHost: number; hosts: readonl
   return { global: rate.global, perHost: specific ?? rate.perHost };
 }
 
+/**
+ * A host's rate once robots.txt had its say: min(configured, 1 / Crawl-delay), the delay capped
+ * at `maxCrawlDelayS` (0 or a missing delay change nothing). Rates are per second, 0 = unlimited.
+ */
+export function effectiveHostRate(configured: number, crawlDelayS: number | null, maxCrawlDelayS: number): number {
+  if (crawlDelayS === null || !(crawlDelayS > 0) || !(maxCrawlDelayS > 0)) return configured;
+  const fromDelay = 1 / Math.min(crawlDelayS, maxCrawlDelayS);
+  return configured > 0 ? Math.min(configured, fromDelay) : fromDelay;
+}
+
+/** What one fetch must respect on its host. */
+export interface HostLimits extends RateSettings {
+  /** Requests in flight to the host across the cluster, 0 = unlimited. */
+  concurrency: number;
+  /** Lease of a concurrency slot: a fetcher that dies frees it after this long. */
+  slotLeaseMs: number;
+  /** The backoff interval halves every this many ms. */
+  backoffHalfLifeMs: number;
+}
+
+export type WaitReason = 'backoff' | 'global' | 'host' | 'slots';
+
+export type GateReply = { granted: true; slot: string | null } | { granted: false; waitMs: number; reason: WaitReason };
+
+export interface BackoffSettings {
+  startMs: number;
+  maxMs: number;
+  halfLifeMs: number;
+  /** Retry-After to honour (already capped), or 0. */
+  retryAfterMs: number;
+}
+
+/** Hosts checked recently and found with no limit and no backoff, for at most this long. */
+export const CLEAR_HOST_MS = 250;
+const CLEAR_HOSTS_MAX = 10_000;
+
 export class RateLimiter {
+  /** host → until when it needs no Redis call (nothing limits it, no backoff as of then). */
+  private readonly clear = new Map<string, number>();
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -61,5 +105,47 @@ export class RateLimiter {
       await new Promise((r) => setTimeout(r, ms));
       if (signal?.aborted) throw signal.reason;
     }
+  }
+
+  /**
+   * The politeness gate, one Redis call: granted (a concurrency slot leased when the host is
+   * limited; give it back with `release`) or how long to wait and why. A host with no rate
+   * and no concurrency limit asks Redis (for a backoff another replica may have set) at most
+   * once per CLEAR_HOST_MS; so a 429/503 seen elsewhere reaches this replica within that.
+   */
+  async tryEnter(host: string, limits: HostLimits): Promise<GateReply> {
+    const unlimited = limits.global <= 0 && limits.perHost <= 0 && limits.concurrency <= 0;
+    const now = Date.now();
+    if (unlimited && (this.clear.get(host) ?? 0) > now) return { granted: true, slot: null };
+    const slot = limits.concurrency > 0 ? randomBytes(9).toString('base64url') : '';
+    const r = (await callScript(
+      this.redis,
+      'host-acquire',
+      [this.keys.rateGlobal(), this.keys.rateHost(host), this.keys.hostBackoff(host), this.keys.hostSlots(host)],
+      [limits.global, limits.perHost, limits.concurrency, slot, limits.slotLeaseMs, limits.backoffHalfLifeMs],
+    )) as [string, number?, string?];
+    if (r[0] === 'ok') {
+      if (unlimited && Number(r[1]) === 0) this.markClear(host, now + CLEAR_HOST_MS);
+      return { granted: true, slot: slot === '' ? null : slot };
+    }
+    return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] as WaitReason };
+  }
+
+  private markClear(host: string, until: number): void {
+    this.clear.delete(host);
+    this.clear.set(host, until);
+    if (this.clear.size > CLEAR_HOSTS_MAX) this.clear.delete(this.clear.keys().next().value as string);
+  }
+
+  /** Gives a concurrency slot back (an expired lease is harmless). */
+  async release(host: string, slot: string | null): Promise<void> {
+    if (slot !== null) await this.redis.zrem(this.keys.hostSlots(host), slot);
+  }
+
+  /** A 429 or 503 from the host: slows it down for every replica. Returns the new interval and hold. */
+  async penalize(host: string, s: BackoffSettings): Promise<{ intervalMs: number; untilMs: number }> {
+    this.clear.delete(host);
+    const r = (await callScript(this.redis, 'host-backoff', [this.keys.hostBackoff(host)], [s.startMs, s.maxMs, s.halfLifeMs, Math.max(0, Math.round(s.retryAfterMs))])) as [number, number];
+    return { intervalMs: Number(r[0]), untilMs: Number(r[1]) };
   }
 }

@@ -1,13 +1,15 @@
 /**
  * Extractor: consumes the extract queue. For each fetched page, in order:
- *   decode (charset) → parse (cheerio on htmlparser2) → fields → links → admit (one Redis
- *   round trip: the page's task moves on and its new links are reserved) → publish the
- *   children (confirmed) → publish the record to delivery (confirmed) → ack.
+ *   parse (a worker thread, time-bounded: charset → cheerio → fields → links) → screen the
+ *   links (normalize, scope, spider-trap rules) → admit (one Redis round trip: the page's
+ *   task moves on, its new links are reserved within maxPages and the per-host limit, the
+ *   refused ones counted) → publish the children (confirmed) → publish the record to
+ *   delivery (confirmed) → ack.
  * Children are published before the record, so delivery confirming them (P → Q) always
  * happens after they are safely on the fetch queue.
  */
-import * as cheerio from 'cheerio';
-import { candidateLinks, fetchTask, SessionCache } from '../../shared/admission/index.js';
+import { Counter } from 'prom-client';
+import { admitFound, fetchTask, screenLinks, SessionCache } from '../../shared/admission/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { LinkToAdmit } from '../../shared/ledger/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
@@ -15,29 +17,28 @@ import { runService, type ServiceContext, type ServiceHandle } from '../../share
 import { decodeExtract, type ExtractMessage } from '../../shared/tasks/codec.js';
 import { bareRecord, deliverMessage, failureRecord } from '../../shared/tasks/records.js';
 import type { ResultRecord } from '../../shared/tasks/types.js';
-import { decodeHtml } from './charset.js';
-import { extractFields } from './fields.js';
-import { extractLinks, pageTitle } from './links.js';
+import type { ParsedPage } from './parse.js';
+import { ParsePool } from './parse-pool.js';
 
-export interface ParsedPage {
-  title: string | null;
-  fields: Record<string, string | null>;
-  links: string[];
-  canonical: string | null;
-  charset: string;
-}
-
-/** The pure part: bytes of a page → what the crawler keeps of it. */
-export function parsePage(body: Buffer, contentType: string, pageUrl: string, fields: Readonly<Record<string, string>>, opts: { followNofollow: boolean; maxLinks: number }): ParsedPage {
-  const { text, charset } = decodeHtml(body, contentType);
-  const $ = cheerio.load(text, { xml: { xmlMode: false, decodeEntities: true } });
-  const page = extractLinks($, pageUrl, opts);
-  return { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset };
-}
+export { parsePage, type ParsedPage } from './parse.js';
 
 export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle> {
   const { ledger, broker, topology, metrics } = ctx;
   const sessions = new SessionCache(ledger);
+  const pool = new ParsePool(() => ctx.config().extract.concurrency);
+  pool.warm();
+  const refusedLinks = new Counter({
+    name: 'crawlfleet_links_refused_total',
+    help: 'Links found on pages and not admitted, by reason (spider-trap rules, host_pages).',
+    labelNames: ['reason'],
+    registers: [metrics.registry],
+  });
+  const parseFailures = new Counter({
+    name: 'crawlfleet_parse_failures_total',
+    help: 'Pages that could not be parsed, by reason (parse_failed, parse_timeout).',
+    labelNames: ['reason'],
+    registers: [metrics.registry],
+  });
 
   async function handle(page: ExtractMessage): Promise<void> {
     const cfg = ctx.config();
@@ -52,23 +53,49 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
 
     let parsed: ParsedPage;
     try {
-      parsed = parsePage(page.body, page.contentType, page.finalUrl, session.spec.fields, {
-        followNofollow: cfg.extract.followNofollow,
-        maxLinks: cfg.extract.maxLinksPerPage,
+      parsed = await pool.parse({
+        body: page.body,
+        contentType: page.contentType,
+        pageUrl: page.finalUrl,
+        fields: session.spec.fields,
+        opts: {
+          followNofollow: cfg.extract.followNofollow,
+          maxLinks: cfg.extract.maxLinksPerPage,
+          stripParams: cfg.traps.stripParams,
+          maxHtmlBytes: cfg.extract.maxHtmlBytes,
+        },
+        timeoutMs: cfg.extract.maxParseMs,
       });
     } catch (err) {
-      const e = new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
+      // The pool closing under a shutdown: leave the page to be redelivered.
+      if (err instanceof CrawlError && err.code === 'unavailable') throw err;
+      const e = err instanceof CrawlError && (err.code === 'parse_timeout' || err.code === 'parse_failed')
+        ? err
+        : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
+      parseFailures.inc({ reason: e.code });
       const record = failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt });
       await broker.publishJson(topology.deliver, deliverMessage(ref, record));
       return;
     }
 
-    const candidates = candidateLinks(parsed.links, session, page.depth + 1, { maxUrlLength: cfg.api.maxUrlLength });
-    const reply = await ledger.extracted(page.sessionId, page.taskId, candidates, cfg.task.leaseMs, cfg.task.admitLeaseMs);
+    const screened = screenLinks(parsed.links, session, page.depth + 1, {
+      maxUrlLength: cfg.api.maxUrlLength,
+      stripParams: cfg.traps.stripParams,
+      traps: { maxPathDepth: cfg.traps.maxPathDepth, maxRepeatedSegments: cfg.traps.maxRepeatedSegments, maxQueryParams: cfg.traps.maxQueryParams },
+    });
+    const reply = await admitFound(ctx.redis, ctx.keys, page.sessionId, page.taskId, screened, {
+      resultLeaseMs: cfg.task.leaseMs,
+      admitLeaseMs: cfg.task.admitLeaseMs,
+      maxPagesPerHost: cfg.traps.maxPagesPerHost,
+      retentionMs: cfg.session.retentionMs,
+    });
     if (reply.kind === 'done' || reply.kind === 'unknown') {
       metrics.duplicates.inc({ stage: 'extract' });
       return;
     }
+    for (const [reason, n] of Object.entries(screened.refused)) refusedLinks.inc({ reason }, n);
+    if (reply.kind === 'ok' && reply.hostLimited) refusedLinks.inc({ reason: 'host_pages' }, reply.hostLimited);
+    const candidates = screened.links;
     const children = reply.kind === 'ok' ? reply.admitted.map((i) => candidates[i] as LinkToAdmit) : [];
     await Promise.all(children.map((c) => broker.publishJson(topology.fetch, fetchTask(page.sessionId, c, page.url))));
 
@@ -103,7 +130,12 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   ctx.onConfigChange(async (next, prev) => {
     if (next.extract.concurrency !== prev.extract.concurrency) await consumer.resize(next.extract.concurrency);
   });
-  return { close: async (graceMs) => void (await consumer.close(graceMs)) };
+  return {
+    close: async (graceMs) => {
+      await consumer.close(graceMs);
+      await pool.close();
+    },
+  };
 }
 
 /** Entry point: `crawlfleet extractor`. */

@@ -31,6 +31,13 @@ export interface FetchOptions {
   maxRedirects: number;
   /** Called for every redirect target; return false to stop (e.g. out of scope). */
   allowRedirect?: (url: URL) => boolean;
+  /**
+   * Keep the first maxBytes of the body (on the wire and decoded) instead of failing with
+   * too_large: for robots.txt, of which only a prefix is read.
+   */
+  truncate?: boolean;
+  /** The Accept header (default: HTML first). */
+  accept?: string;
 }
 
 export interface FetchResponse {
@@ -40,6 +47,8 @@ export interface FetchResponse {
   body: Buffer;
   redirects: number;
   ms: number;
+  /** The body was cut at maxBytes (only with `truncate`). */
+  truncated: boolean;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -78,22 +87,66 @@ export function fetchError(err: unknown, url: string): CrawlError {
   return new CrawlError('connect_failed', `${url}: ${e.message || code}`, { cause: err });
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, url: string): Promise<Buffer> {
+async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, url: string, truncate = false): Promise<{ raw: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
+    const buf = chunk as Buffer;
+    if (size + buf.length > maxBytes) {
       body.destroy();
-      throw new CrawlError('too_large', `${url}: body exceeds ${maxBytes} bytes on the wire`, { details: { limit: maxBytes } });
+      if (!truncate) throw new CrawlError('too_large', `${url}: body exceeds ${maxBytes} bytes on the wire`, { details: { limit: maxBytes } });
+      chunks.push(buf.subarray(0, maxBytes - size));
+      return { raw: Buffer.concat(chunks, maxBytes), truncated: true };
     }
-    chunks.push(chunk as Buffer);
+    size += buf.length;
+    chunks.push(buf);
   }
-  return Buffer.concat(chunks, size);
+  return { raw: Buffer.concat(chunks, size), truncated: false };
 }
 
-/** Undoes content encodings, each layer capped at maxBytes of output. */
-export async function decode(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
+/** One decompression layer as a stream, stopped after maxBytes of output; a cut input yields what it holds. */
+function inflatePrefix(input: Buffer, layer: string, maxBytes: number, url: string): Promise<Buffer> {
+  const flush = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  let z: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress;
+  if (layer === 'gzip' || layer === 'x-gzip') z = zlib.createGunzip(flush);
+  else if (layer === 'deflate') z = zlib.createInflate(flush);
+  else if (layer === 'br') z = zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
+  else return Promise.reject(new CrawlError('protocol_error', `${url}: unsupported content encoding ${layer}`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const done = (): void => {
+      if (settled) return;
+      settled = true;
+      z.destroy();
+      resolve(Buffer.concat(chunks).subarray(0, maxBytes));
+    };
+    z.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= maxBytes) done();
+    });
+    z.on('end', done);
+    z.on('error', (err) => {
+      if (size > 0) return done();
+      if (settled) return;
+      settled = true;
+      reject(new CrawlError('protocol_error', `${url}: bad ${layer} body: ${err.message}`, { cause: err }));
+    });
+    z.end(input);
+  });
+}
+
+/** Undoes content encodings keeping at most maxBytes of each layer's output (bomb-safe); for truncated bodies. */
+export async function decodePrefix(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
+  const layers = encodingLayers(encodingHeader, url);
+  let out = body;
+  for (const layer of layers.reverse()) out = await inflatePrefix(out, layer, maxBytes, url);
+  return out;
+}
+
+function encodingLayers(encodingHeader: string | undefined, url: string): string[] {
   const layers = (encodingHeader ?? '')
     .split(',')
     .map((s) => s.trim().toLowerCase())
@@ -101,6 +154,26 @@ export async function decode(body: Buffer, encodingHeader: string | undefined, m
   if (layers.length > MAX_ENCODINGS) {
     throw new CrawlError('protocol_error', `${url}: ${layers.length} stacked content encodings (limit ${MAX_ENCODINGS})`);
   }
+  return layers;
+}
+
+/**
+ * The checks a URL passes before any connection: http(s) only, and an IP literal host must be
+ * permitted by the SSRF policy (host names are checked on the resolved address, at connect).
+ */
+export function preflight(url: URL, policy: AddressPolicy): void {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CrawlError('bad_url', `${url.href}: only http and https are fetched`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host) !== 0 && !policy.permits(host)) {
+    throw new CrawlError('blocked_address', `${url.href}: address ${host} is forbidden`);
+  }
+}
+
+/** Undoes content encodings, each layer capped at maxBytes of output. */
+export async function decode(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
+  const layers = encodingLayers(encodingHeader, url);
   let out = body;
   for (const layer of layers.reverse()) {
     const opts = { maxOutputLength: maxBytes };
@@ -134,20 +207,14 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
   const seen = new Set<string>();
   let current = new URL(url);
   for (let hop = 0; ; hop++) {
-    if (current.protocol !== 'http:' && current.protocol !== 'https:') {
-      throw new CrawlError('bad_url', `${current.href}: only http and https are fetched`);
-    }
-    const host = current.hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host) !== 0 && !policy.permits(host)) {
-      throw new CrawlError('blocked_address', `${current.href}: address ${host} is forbidden`);
-    }
+    preflight(current, policy);
     seen.add(current.href);
     let res: Dispatcher.ResponseData;
     try {
       res = await request(current, {
         dispatcher: agent,
         method: 'GET',
-        headers: { 'user-agent': opts.userAgent, accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' },
+        headers: { 'user-agent': opts.userAgent, accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' },
         headersTimeout: opts.headersTimeoutMs,
         bodyTimeout: opts.bodyIdleTimeoutMs,
         signal,
@@ -177,9 +244,17 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       continue;
     }
     let body: Buffer;
+    let truncated = false;
     try {
-      const raw = await readCapped(res.body, opts.maxBytes, current.href);
-      body = await decode(raw, headerValue(res.headers['content-encoding']), opts.maxBytes, current.href);
+      const read = await readCapped(res.body, opts.maxBytes, current.href, opts.truncate);
+      const encoding = headerValue(res.headers['content-encoding']);
+      truncated = read.truncated;
+      if (opts.truncate) {
+        body = await decodePrefix(read.raw, encoding, opts.maxBytes, current.href);
+        truncated ||= body.length >= opts.maxBytes && encoding !== undefined;
+      } else {
+        body = await decode(read.raw, encoding, opts.maxBytes, current.href);
+      }
     } catch (err) {
       res.body.destroy();
       throw fetchError(err, current.href);
@@ -191,6 +266,7 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       body,
       redirects: hop,
       ms: performance.now() - started,
+      truncated,
     };
   }
 }

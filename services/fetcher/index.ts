@@ -1,23 +1,31 @@
 /**
  * Fetcher: consumes the fetch queue. For each task, in order:
- *   claim (ledger CAS, lease) → rate (cluster-wide buckets) → fetch (SSRF guard, caps,
- *   timeouts, redirects) → route: HTML to the extract queue; other content, HTTP errors
- *   and permanent failures to delivery; transient failures to a delayed retry queue.
+ *   claim (ledger CAS, lease) → preflight (scheme, IP literals against the SSRF policy) →
+ *   robots (robots.txt of the origin, cached for the cluster; disallowed → skipped) →
+ *   politeness gate (cluster-wide rate buckets with Crawl-delay, the host's 429/503 backoff,
+ *   per-host concurrency slots; a long wait hands the task to a delay queue) → fetch (SSRF
+ *   guard, caps, timeouts, redirects) → route: HTML to the extract queue; other content, HTTP
+ *   errors and permanent failures to delivery; transient failures to a delayed retry queue.
  * Every output is confirmed by the broker before the input is acked.
  */
+import { Counter } from 'prom-client';
 import type { Agent } from 'undici';
 import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
+import { RETRY_DELAYS_MS } from '../../shared/messaging/topology.js';
+import { createGuardedAgent } from '../../shared/net/agent.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import { RateLimiter, ratesFor } from '../../shared/ratelimit.js';
+import { effectiveHostRate, RateLimiter, ratesFor, type HostLimits } from '../../shared/ratelimit.js';
+import { callScript } from '../../shared/redis/scripts.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { decodeFetch, encodeExtract } from '../../shared/tasks/codec.js';
 import { bareRecord, deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { mimeType, parseRetryAfter, retryDelay, statusClass, statusError } from './classify.js';
-import { fetchPage, type FetchResponse } from './http.js';
-import { createGuardedAgent } from '../../shared/net/agent.js';
+import { fetchPage, preflight, type FetchResponse } from './http.js';
+import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
+import { ROBOTS_MAX_BYTES } from './robots.js';
 
 /** Response headers worth passing on to the extractor. */
 const KEPT_HEADERS = ['content-type', 'content-language', 'last-modified', 'etag', 'x-robots-tag'];
@@ -47,6 +55,92 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const deliver = (task: FetchTask, record: Parameters<typeof deliverMessage>[1]): Promise<void> =>
     broker.publishJson(topology.deliver, deliverMessage(taskRef(task), record));
 
+  const deferred = new Counter({
+    name: 'crawlfleet_fetch_deferred_total',
+    help: 'Fetches handed to a delay queue because their host was not ready, by reason (host, backoff, slots).',
+    labelNames: ['reason'],
+    registers: [metrics.registry],
+  });
+  const robotsLookups = new Counter({
+    name: 'crawlfleet_robots_lookups_total',
+    help: 'robots.txt lookups that missed the memory cache, by source (redis, fetched, waited) and verdict.',
+    labelNames: ['source', 'verdict'],
+    registers: [metrics.registry],
+  });
+  const backoffs = new Counter({
+    name: 'crawlfleet_host_backoffs_total',
+    help: '429/503 answers that slowed their host down for the cluster.',
+    registers: [metrics.registry],
+  });
+
+  const robots = new RobotsCache({
+    redis: ctx.redis,
+    keys: ctx.keys,
+    config: ctx.config,
+    onLookup: (source, stored) => robotsLookups.inc({ source, verdict: stored.verdict }),
+    async fetch(url) {
+      const f = ctx.config().fetch;
+      const res = await fetchPage(url, currentAgent(), policy, {
+        userAgent: f.userAgent,
+        headersTimeoutMs: f.headersTimeoutMs,
+        bodyIdleTimeoutMs: f.bodyIdleTimeoutMs,
+        totalTimeoutMs: f.totalTimeoutMs,
+        maxBytes: Math.max(ctx.config().robots.maxBytes, ROBOTS_MAX_BYTES + 1),
+        maxRedirects: ROBOTS_MAX_REDIRECTS,
+        truncate: true,
+        accept: 'text/plain,*/*;q=0.5',
+      });
+      return { status: res.status, body: res.body };
+    },
+  });
+
+  /** What the politeness gate checks for one host, from the live config and the host's Crawl-delay. */
+  const hostLimits = (target: URL, crawlDelayS: number | null): HostLimits => {
+    const c = ctx.config();
+    const rates = ratesFor(c.rate, target);
+    return {
+      global: rates.global,
+      perHost: effectiveHostRate(rates.perHost, crawlDelayS, c.robots.maxCrawlDelayS),
+      concurrency: c.politeness.perHostConcurrency,
+      // A fetch ends within its total deadline: a slot outliving that belongs to a dead fetcher.
+      slotLeaseMs: c.fetch.totalTimeoutMs + 10_000,
+      backoffHalfLifeMs: c.politeness.backoffHalfLifeMs,
+    };
+  };
+
+  /**
+   * Waits at the politeness gate: in place while the wait is short (or global: nothing else
+   * could go either); a longer host wait hands the task to the first delay queue at least
+   * that long, giving back its attempt, and frees this consumer slot for other hosts.
+   * Returns the slot (null when unlimited), or 'deferred'.
+   */
+  async function gate(task: FetchTask, attempt: number, target: URL, crawlDelayS: number | null): Promise<{ slot: string | null } | 'deferred'> {
+    let waited = 0;
+    for (;;) {
+      const g = await limiter.tryEnter(target.host, hostLimits(target, crawlDelayS));
+      if (g.granted) {
+        if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
+        return { slot: g.slot };
+      }
+      const maxWaitMs = ctx.config().politeness.maxWaitMs;
+      if (g.reason !== 'global' && waited + g.waitMs > maxWaitMs) {
+        const want = g.reason === 'slots' ? maxWaitMs : g.waitMs;
+        const delay = RETRY_DELAYS_MS.find((d) => d >= want) ?? RETRY_DELAYS_MS[RETRY_DELAYS_MS.length - 1]!;
+        const k = ctx.keys.session(task.sessionId);
+        const r = (await callScript(ctx.redis, 'defer', [k.session, k.tasks, k.leases], [task.taskId, attempt, delay + ctx.config().task.leaseMs])) as string[];
+        if (r[0] === 'ok') {
+          await broker.publishJson(topology.retry(delay), { ...task, attempt: attempt - 1 });
+          deferred.inc({ reason: g.reason });
+        }
+        if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
+        return 'deferred';
+      }
+      const ms = g.reason === 'slots' ? 20 + Math.random() * 60 : Math.min(g.waitMs, 1000);
+      waited += ms;
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  }
+
   async function handle(task: FetchTask, redelivered: boolean): Promise<void> {
     const cfg = ctx.config();
     const log = ctx.log.child({ sessionId: task.sessionId, taskId: task.taskId });
@@ -66,12 +160,33 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     const session = await sessions.get(task.sessionId);
     if (!session) return;
 
-    // 2. rate
+    // 2. preflight and robots: no connection for a URL the policy or the site refuses
     const target = new URL(task.url);
-    const waited = await limiter.acquire(target.host, () => ratesFor(ctx.config().rate, target));
-    if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
+    let crawlDelayS: number | null = null;
+    try {
+      currentAgent();
+      preflight(target, policy);
+      if (cfg.robots.obey) {
+        const decision = await robots.check(target);
+        if (!decision.allowed) {
+          log.debug({ code: decision.error.code }, 'skipped by robots.txt');
+          await deliver(task, failureRecord(taskRef(task), decision.error, { attempts: attempt }));
+          return;
+        }
+        crawlDelayS = decision.crawlDelayS;
+      }
+    } catch (err) {
+      const e = toCrawlError(err);
+      if (e.code === 'internal' || e.code === 'unavailable') throw err;
+      await fail(task, attempt, e, null, log);
+      return;
+    }
 
-    // 3. fetch
+    // 3. politeness gate
+    const entered = await gate(task, attempt, target, crawlDelayS);
+    if (entered === 'deferred') return;
+
+    // 4. fetch
     const f = ctx.config().fetch;
     let res: FetchResponse;
     const endTimer = metrics.fetchSeconds.startTimer();
@@ -88,14 +203,29 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     } catch (err) {
       endTimer();
       metrics.pagesFetched.inc({ status_class: 'error' });
+      await limiter.release(target.host, entered.slot);
       await fail(task, attempt, toCrawlError(err), null, log);
       return;
     }
     endTimer();
+    await limiter.release(target.host, entered.slot);
     metrics.pagesFetched.inc({ status_class: statusClass(res.status) });
     metrics.fetchBytes.inc(res.body.length);
 
-    // 4. route
+    // 5. route (a 429 or 503 first slows the answering host down for the whole cluster)
+    if (res.status === 429 || res.status === 503) {
+      const p = ctx.config().politeness;
+      const retryAfter = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? 0;
+      const answering = new URL(res.finalUrl).host;
+      const b = await limiter.penalize(answering, {
+        startMs: p.backoffStartMs,
+        maxMs: p.backoffMaxMs,
+        halfLifeMs: p.backoffHalfLifeMs,
+        retryAfterMs: Math.min(retryAfter, p.maxRetryAfterMs),
+      });
+      backoffs.inc();
+      log.info({ host: answering, status: res.status, intervalMs: b.intervalMs, untilMs: b.untilMs }, 'host asks to slow down: backing off');
+    }
     const code = statusError(res.status);
     if (code) {
       const err = new CrawlError(code, `${task.url}: HTTP ${res.status}`, { details: { status: res.status } });

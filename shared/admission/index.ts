@@ -1,13 +1,19 @@
 /**
  * The one admission path, shared by the controller (seeds) and the extractor (links):
- * normalize → scope → depth and length limits → in-page dedup (pure, here) → page limit
- * and Redis dedup (one Lua round trip, in the ledger) → publish with confirms.
+ * normalize (session and tracking parameters stripped) → in-page dedup → depth → scope →
+ * spider-trap rules (pure, here) → page limits and Redis dedup (one Lua round trip: the
+ * ledger's for seeds, `admitFound` for links, which adds the per-host limit and counts the
+ * refused links per reason) → publish with confirms.
  */
-import type { Ledger, LinkToAdmit } from '../ledger/index.js';
+import type { Redis } from 'ioredis';
+import type { Ledger, LinkToAdmit, ExtractedReply } from '../ledger/index.js';
 import type { Broker } from '../messaging/broker.js';
+import type { Keys } from '../redis/keys.js';
+import { callScript } from '../redis/scripts.js';
 import type { FetchTask, SessionSpec } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
-import { fingerprint, normalizeUrl } from '../url/normalize.js';
+import { DEFAULT_STRIP_PARAMS, fingerprint, normalizeUrl } from '../url/normalize.js';
+import { trapOf, type TrapReason, type TrapRules } from '../url/traps.js';
 
 export interface SessionPolicy {
   readonly id: string;
@@ -48,24 +54,88 @@ export class SessionCache {
 
 export interface CandidateOptions {
   maxUrlLength: number;
+  /** Query parameters stripped before dedup (traps.stripParams); default DEFAULT_STRIP_PARAMS. */
+  stripParams?: readonly string[];
+  /** Spider-trap limits besides the URL length (traps.*); none when absent. */
+  traps?: Omit<TrapRules, 'maxUrlLength'>;
+}
+
+/** A link worth asking Redis about, with its host (for the per-host page limit). */
+export interface FoundLink extends LinkToAdmit {
+  host: string;
+}
+
+export interface ScreenedLinks {
+  links: FoundLink[];
+  /** In-scope links refused by a trap rule, per reason. */
+  refused: Partial<Record<TrapReason, number>>;
 }
 
 /**
- * Absolute URLs found at `depth - 1` → the links worth asking Redis about: normalized, in
- * scope, within maxDepth and the URL length cap, each once.
+ * Absolute URLs found at `depth - 1` → the links worth asking Redis about: normalized, each
+ * once, within maxDepth, in scope, breaking no trap rule; and how many in-scope links each
+ * trap rule refused.
  */
-export function candidateLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions): LinkToAdmit[] {
-  if (depth > policy.spec.maxDepth) return [];
+export function screenLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions): ScreenedLinks {
+  const refused: ScreenedLinks['refused'] = {};
+  const links: FoundLink[] = [];
+  if (depth > policy.spec.maxDepth) return { links, refused };
+  const rules: TrapRules = { maxPathDepth: 0, maxRepeatedSegments: 0, maxQueryParams: 0, ...opts.traps, maxUrlLength: opts.maxUrlLength };
+  const normalize = { stripParams: opts.stripParams ?? DEFAULT_STRIP_PARAMS };
   const seen = new Set<string>();
-  const out: LinkToAdmit[] = [];
   for (const raw of urls) {
-    const url = normalizeUrl(raw);
-    if (url === null || url.length > opts.maxUrlLength || seen.has(url)) continue;
+    const url = normalizeUrl(raw, undefined, normalize);
+    if (url === null || seen.has(url)) continue;
     seen.add(url);
     if (!policy.scope.allows(url)) continue;
-    out.push({ taskId: fingerprint(url), depth, url });
+    const trap = trapOf(url, rules);
+    if (trap !== null) {
+      refused[trap] = (refused[trap] ?? 0) + 1;
+      continue;
+    }
+    links.push({ taskId: fingerprint(url), depth, url, host: new URL(url).host });
   }
-  return out;
+  return { links, refused };
+}
+
+/** `screenLinks` without the refusal counts. */
+export function candidateLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions): LinkToAdmit[] {
+  return screenLinks(urls, policy, depth, opts).links.map(({ taskId, depth: d, url }) => ({ taskId, depth: d, url }));
+}
+
+export interface AdmitFoundOptions {
+  resultLeaseMs: number;
+  admitLeaseMs: number;
+  /** traps.maxPagesPerHost, 0 = unlimited. */
+  maxPagesPerHost: number;
+  /** How long the session's keys live after it closes (the host counters expire with them). */
+  retentionMs: number;
+}
+
+export type AdmitFoundReply = ExtractedReply & { hostLimited?: number };
+
+/**
+ * The extractor's one round trip per page (admit-found-4): the page's task moves on, its
+ * links are admitted within maxPages and the per-host limit, and the refusal counts are added
+ * to the session (`trap:<reason>` fields), once per page.
+ */
+export async function admitFound(redis: Redis, keys: Keys, sessionId: string, taskId: string, screened: ScreenedLinks, opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
+  const k = keys.session(sessionId);
+  const refused = Object.entries(screened.refused).filter(([, n]) => n > 0);
+  const args: (string | number)[] = [taskId, opts.resultLeaseMs, opts.admitLeaseMs, opts.maxPagesPerHost, opts.retentionMs, refused.length];
+  for (const [reason, n] of refused) args.push(reason, n);
+  for (const l of screened.links) args.push(l.taskId, l.depth, l.url, l.host);
+  const r = (await callScript(redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages], args)) as unknown[];
+  switch (r[0]) {
+    case 'unknown':
+      return { kind: 'unknown' };
+    case 'done':
+      return { kind: 'done', state: String(r[1]) };
+    case 'closed':
+      return { kind: 'closed', status: String(r[1]) };
+    default:
+      return { kind: 'ok', limited: Number(r[1]), admitted: ((r[2] ?? []) as unknown[]).map(Number), hostLimited: Number(r[3] ?? 0) };
+  }
 }
 
 export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string): FetchTask {

@@ -7,6 +7,7 @@
  * when the config center pushes a change; the others take effect at start.
  */
 import type convict from 'convict';
+import { DEFAULT_STRIP_PARAMS } from '../url/normalize.js';
 
 export type QueueType = 'quorum' | 'classic';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -34,7 +35,17 @@ export interface Settings {
   };
   rate: { global: number; perHost: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
-  extract: { concurrency: number; maxLinksPerPage: number; followNofollow: boolean };
+  extract: { concurrency: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
+  robots: { obey: boolean; cacheTtlMs: number; errorTtlMs: number; memoryTtlMs: number; maxBytes: number; maxCrawlDelayS: number };
+  politeness: {
+    perHostConcurrency: number;
+    maxWaitMs: number;
+    backoffStartMs: number;
+    backoffMaxMs: number;
+    backoffHalfLifeMs: number;
+    maxRetryAfterMs: number;
+  };
+  traps: { maxPathDepth: number; maxRepeatedSegments: number; maxQueryParams: number; maxPagesPerHost: number; stripParams: string[] };
   deliver: { concurrency: number; resultsDir: string; webhookTimeoutMs: number; webhookSecret: string };
   task: { leaseMs: number; admitLeaseMs: number };
   session: {
@@ -293,6 +304,126 @@ export const schema: convict.Schema<Settings> = {
       format: Boolean,
       default: false,
       env: 'EXTRACT_FOLLOW_NOFOLLOW',
+    },
+    maxParseMs: {
+      doc: 'Longest time parsing one page may take (in a worker thread, which is stopped past it); the page then fails with parse_timeout (live).',
+      format: 'positive-int',
+      default: 5000,
+      env: 'EXTRACT_MAX_PARSE_MS',
+    },
+    maxHtmlBytes: {
+      doc: 'Only the first this many bytes of an HTML body are parsed for fields and links (live).',
+      format: 'positive-int',
+      default: 4_194_304,
+      env: 'EXTRACT_MAX_HTML_BYTES',
+    },
+  },
+  robots: {
+    obey: {
+      doc: 'Fetch robots.txt once per host for the whole cluster and skip the URLs it disallows (live).',
+      format: Boolean,
+      default: true,
+      env: 'ROBOTS_OBEY',
+    },
+    cacheTtlMs: {
+      doc: 'How long a fetched robots.txt (or its 4xx absence) is cached in Redis for the whole cluster; longer values count as 24 h (live).',
+      format: 'positive-int',
+      default: 86_400_000,
+      env: 'ROBOTS_CACHE_TTL_MS',
+    },
+    errorTtlMs: {
+      doc: 'How long an unreachable robots.txt (5xx, 429, timeout, network error) is cached before it is fetched again; meanwhile the host is fully disallowed (live).',
+      format: 'positive-int',
+      default: 60_000,
+      env: 'ROBOTS_ERROR_TTL_MS',
+    },
+    memoryTtlMs: {
+      doc: 'How long each fetcher keeps a robots.txt in memory before reading the cluster cache again (live).',
+      format: 'positive-int',
+      default: 60_000,
+      env: 'ROBOTS_MEMORY_TTL_MS',
+    },
+    maxBytes: {
+      doc: 'Bytes of a robots.txt read from the wire and after decompression (at least 512 KiB are read whatever this says); the rest is ignored. The first 512 KiB are parsed (live).',
+      format: 'positive-int',
+      default: 600 * 1024,
+      env: 'ROBOTS_MAX_BYTES',
+    },
+    maxCrawlDelayS: {
+      doc: 'Largest Crawl-delay honoured, in seconds: a host is crawled at min(its rate, 1 / min(Crawl-delay, this)) pages per second (live).',
+      format: 'non-negative-number',
+      default: 10,
+      env: 'ROBOTS_MAX_CRAWL_DELAY_S',
+    },
+  },
+  politeness: {
+    perHostConcurrency: {
+      doc: 'Requests in flight to one host across the whole cluster, 0 = unlimited; slots are leased, so a dead fetcher frees its own (live).',
+      format: natural,
+      default: 0,
+      env: 'POLITENESS_PER_HOST_CONCURRENCY',
+    },
+    maxWaitMs: {
+      doc: "Longest a fetch waits in place for its host's rate, backoff or concurrency slot; a longer wait sends the task to a delay queue, so the replica serves other hosts meanwhile (live).",
+      format: 'positive-int',
+      default: 2000,
+      env: 'POLITENESS_MAX_WAIT_MS',
+    },
+    backoffStartMs: {
+      doc: 'After a 429 or 503, the least interval between two requests to that host across the cluster; doubled by each further 429/503 (live).',
+      format: 'positive-int',
+      default: 1000,
+      env: 'POLITENESS_BACKOFF_START_MS',
+    },
+    backoffMaxMs: {
+      doc: 'Largest interval the 429/503 backoff imposes on a host (live).',
+      format: 'positive-int',
+      default: 60_000,
+      env: 'POLITENESS_BACKOFF_MAX_MS',
+    },
+    backoffHalfLifeMs: {
+      doc: 'The backoff interval of a host halves every this many ms without a new 429/503, so the host recovers gradually (live).',
+      format: 'positive-int',
+      default: 30_000,
+      env: 'POLITENESS_BACKOFF_HALF_LIFE_MS',
+    },
+    maxRetryAfterMs: {
+      doc: 'Longest Retry-After honoured: no request goes to the host until then, on any replica (live).',
+      format: natural,
+      default: 300_000,
+      env: 'POLITENESS_MAX_RETRY_AFTER_MS',
+    },
+  },
+  traps: {
+    maxPathDepth: {
+      doc: 'Links with more path segments are not admitted (counted as trap:path_depth), 0 = unlimited (live).',
+      format: natural,
+      default: 32,
+      env: 'TRAPS_MAX_PATH_DEPTH',
+    },
+    maxRepeatedSegments: {
+      doc: 'Links whose path repeats one segment more often (/a/a/a/a) are not admitted (trap:repeated_segments), 0 = unlimited (live).',
+      format: natural,
+      default: 3,
+      env: 'TRAPS_MAX_REPEATED_SEGMENTS',
+    },
+    maxQueryParams: {
+      doc: 'Links with more query parameters are not admitted (trap:query_params), 0 = unlimited (live).',
+      format: natural,
+      default: 16,
+      env: 'TRAPS_MAX_QUERY_PARAMS',
+    },
+    maxPagesPerHost: {
+      doc: 'Links admitted per host in one session (seeds not counted); further links to the host are refused (trap:host_pages), 0 = unlimited (live).',
+      format: natural,
+      default: 0,
+      env: 'TRAPS_MAX_PAGES_PER_HOST',
+    },
+    stripParams: {
+      doc: 'Query parameters removed from links before deduplication (session ids, tracking); `name*` is a prefix, jsessionid also strips ;jsessionid= (live).',
+      format: 'string-list',
+      default: [...DEFAULT_STRIP_PARAMS],
+      env: 'TRAPS_STRIP_PARAMS',
     },
   },
   deliver: {

@@ -30,9 +30,12 @@ export const CATALOGUE = {
   bad_url: { class: 'permanent', doc: 'The URL cannot be fetched (syntax, scheme).' },
   protocol_error: { class: 'permanent', doc: 'The response was malformed (bad encoding, bad headers).' },
   parse_failed: { class: 'permanent', doc: 'The page could not be parsed.' },
+  parse_timeout: { class: 'permanent', doc: 'Parsing the page took longer than extract.maxParseMs (pathological HTML).' },
   poison: { class: 'permanent', doc: 'The task crashed its consumer on every delivery and was dead-lettered.' },
   // skips: decided, not failed
   out_of_scope: { class: 'skip', doc: 'The redirect target is outside the session scope.' },
+  robots: { class: 'skip', doc: "The host's robots.txt disallows the URL for the crawler's User-Agent." },
+  robots_unreachable: { class: 'skip', doc: 'robots.txt could not be fetched (5xx, 429, timeout, network error): the host counts as fully disallowed until robots.errorTtlMs passes.' },
   cancelled: { class: 'skip', doc: 'The session was cancelled before the task ran.' },
   deadline: { class: 'skip', doc: 'The session closed before the task ran.' },
   // API and control plane

@@ -16,6 +16,8 @@ export interface SessionKeys {
   readonly leases: string;
   /** List: result records (JSON), in delivery order. */
   readonly results: string;
+  /** Hash: host → links admitted from pages of the session (traps.maxPagesPerHost). */
+  readonly hostPages: string;
 }
 
 export interface Keys {
@@ -28,6 +30,13 @@ export interface Keys {
   /** Rate buckets share the `{rate}` tag: one script checks the global and a host bucket together. */
   rateGlobal(): string;
   rateHost(host: string): string;
+  /** Hash: a host's 429/503 backoff (interval, since, until), beside its bucket in the `{rate}` slot. */
+  hostBackoff(host: string): string;
+  /** Sorted set: a host's leased concurrency slots (token → lease expiry), in the `{rate}` slot. */
+  hostSlots(host: string): string;
+  /** String: an origin's robots.txt as fetched (JSON), tagged by origin; and the lock of its one fetch. */
+  robots(origin: string): string;
+  robotsLock(origin: string): string;
   /** Config center: current overrides + version, history, change channel. */
   readonly config: string;
   readonly configHistory: string;
@@ -52,10 +61,15 @@ export function redisKeys(namespace: string): Keys {
         tasks: `${base}:tasks`,
         leases: `${base}:leases`,
         results: `${base}:results`,
+        hostPages: `${base}:hosts`,
       };
     },
     rateGlobal: () => `${ns}:rate:{rate}:global`,
     rateHost: (host: string) => `${ns}:rate:{rate}:host:${host}`,
+    hostBackoff: (host: string) => `${ns}:rate:{rate}:backoff:${host}`,
+    hostSlots: (host: string) => `${ns}:rate:{rate}:slots:${host}`,
+    robots: (origin: string) => `${ns}:robots:{${origin}}`,
+    robotsLock: (origin: string) => `${ns}:robots:{${origin}}:lock`,
     config: `${ns}:config`,
     configHistory: `${ns}:config:history`,
     configChannel: `${ns}:config:changed`,

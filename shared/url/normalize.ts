@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 export const NORMALIZER_VERSION = 1;
 
 /**
- * Tracking and session parameters worth stripping. Not applied by default:
- * pass it (or your own list) as `stripParams`.
+ * Tracking and session parameters worth stripping. normalizeUrl strips nothing
+ * unless told; admission strips these (the default of `traps.stripParams`).
  */
 export const DEFAULT_STRIP_PARAMS: readonly string[] = ['utm_*', 'gclid', 'fbclid', 'jsessionid', 'phpsessid', 'sid'];
 

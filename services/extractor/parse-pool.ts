@@ -1,0 +1,187 @@
+/**
+ * A pool of parse worker threads. A page is parsed off the service's event loop (AMQP
+ * heartbeats, other pages and acks carry on), within a time bound: a worker still busy after
+ * `timeoutMs` is terminated and the page fails with parse_timeout; a worker that dies (out
+ * of its memory limit, a crash) fails its page with parse_failed. Either way the pool
+ * replaces the worker on demand, and the service process is never at risk.
+ *
+ * Why a pool and not only a size cap: htmlparser2 keeps its open-element stack with
+ * `unshift`/`indexOf`, so deep nesting costs quadratic time (100,000 nested `<div>`s take
+ * several seconds to tokenize, and every CSS query over the deep tree seconds more); no input
+ * cap small enough to prevent that would keep ordinary large pages. The byte cap
+ * (extract.maxHtmlBytes) bounds memory; the worker bounds time.
+ *
+ * Pages of at most INLINE_PARSE_BYTES are parsed on the calling thread: a worker round trip
+ * costs about as much CPU as parsing a small page, and the worst 16 KiB of HTML measured
+ * (misnested `<b><i>` runs, 100,000-deep nesting cut to size, open tables) parses in under
+ * 0.1 s, which bounds how long the event loop can be held.
+ */
+import { Worker } from 'node:worker_threads';
+import { CrawlError } from '../../shared/errors/index.js';
+import { parsePage, type ParsedPage, type ParseOptions } from './parse.js';
+
+/** Bodies up to this size are parsed inline (see the module comment). */
+export const INLINE_PARSE_BYTES = 16 * 1024;
+
+export interface ParseRequest {
+  id: number;
+  body: Uint8Array;
+  contentType: string;
+  pageUrl: string;
+  fields: Readonly<Record<string, string>>;
+  opts: ParseOptions;
+}
+
+export type ParseResponse =
+  | { id: number; ok: true; page: ParsedPage }
+  | { id: number; ok: false; message: string }
+  /** Sent once, when the worker has loaded the parser: the time bound starts from then. */
+  | { ready: true };
+
+export interface ParseJob {
+  body: Buffer;
+  contentType: string;
+  pageUrl: string;
+  fields: Readonly<Record<string, string>>;
+  opts: ParseOptions;
+  /** Longest time the parse may take once a worker has it. */
+  timeoutMs: number;
+}
+
+interface Pending {
+  job: ParseJob;
+  resolve: (page: ParsedPage) => void;
+  reject: (err: CrawlError) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+  busy: Pending | null;
+  timer: NodeJS.Timeout | null;
+  id: number;
+}
+
+/** Memory limits of one worker: an over-large DOM kills the worker, not the service. */
+const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 768, maxYoungGenerationSizeMb: 64, stackSizeMb: 16 };
+
+export class ParsePool {
+  private readonly slots = new Set<Slot>();
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  /** `size()` is read on each dispatch, so the pool follows live concurrency changes. */
+  constructor(
+    private readonly size: () => number,
+    private readonly opts: { inlineBytes?: number; workerUrl?: URL } = {},
+  ) {}
+
+  parse(job: ParseJob): Promise<ParsedPage> {
+    if (this.closed) return Promise.reject(new CrawlError('unavailable', 'parse pool closed'));
+    if (job.body.length <= (this.opts.inlineBytes ?? INLINE_PARSE_BYTES)) {
+      try {
+        return Promise.resolve(parsePage(job.body, job.contentType, job.pageUrl, job.fields, job.opts));
+      } catch (err) {
+        return Promise.reject(new CrawlError('parse_failed', `${job.pageUrl}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Starts one worker now (loading the parser takes a while), so the first big page does not wait; more start on demand. */
+  warm(): void {
+    if (!this.closed && this.slots.size === 0) this.spawn();
+  }
+
+  /** Workers alive (busy or idle). */
+  get workers(): number {
+    return this.slots.size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new CrawlError('unavailable', 'parse pool closed'));
+    await Promise.all([...this.slots].map((s) => this.kill(s, new CrawlError('unavailable', 'parse pool closed'))));
+  }
+
+  private dispatch(): void {
+    // Idle workers beyond the wanted size go (the pool shrinks after a live change).
+    const wanted = Math.max(1, this.size());
+    for (const s of this.slots) {
+      if (this.slots.size <= wanted) break;
+      if (!s.busy) void this.kill(s, null);
+    }
+    while (this.queue.length > 0) {
+      let slot = [...this.slots].find((s) => !s.busy);
+      if (!slot) {
+        if (this.slots.size >= wanted) return;
+        slot = this.spawn();
+      }
+      this.run(slot, this.queue.shift() as Pending);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(this.opts.workerUrl ?? new URL('./parse-worker.js', import.meta.url), { resourceLimits: RESOURCE_LIMITS });
+    worker.unref();
+    const slot: Slot = { worker, ready: false, busy: null, timer: null, id: 0 };
+    worker.on('message', (msg: ParseResponse) => {
+      if ('ready' in msg) {
+        slot.ready = true;
+        if (slot.busy) this.startTimer(slot, slot.busy);
+        return;
+      }
+      const p = slot.busy;
+      if (!p || msg.id !== slot.id) return;
+      this.settle(slot);
+      if (msg.ok) p.resolve(msg.page);
+      else p.reject(new CrawlError('parse_failed', `${p.job.pageUrl}: ${msg.message}`));
+      this.dispatch();
+    });
+    worker.on('error', (err) => {
+      void this.kill(slot, new CrawlError('parse_failed', `parse worker failed: ${err.message}`, { cause: err }));
+    });
+    worker.on('exit', (code) => {
+      if (this.slots.has(slot)) void this.kill(slot, new CrawlError('parse_failed', `parse worker exited with code ${code}`));
+    });
+    this.slots.add(slot);
+    return slot;
+  }
+
+  private run(slot: Slot, p: Pending): void {
+    slot.busy = p;
+    slot.id = this.nextId++;
+    const { job } = p;
+    // A new worker is still loading the parser: its page's clock starts when it is ready.
+    if (slot.ready) this.startTimer(slot, p);
+    const request: ParseRequest = { id: slot.id, body: job.body, contentType: job.contentType, pageUrl: job.pageUrl, fields: job.fields, opts: job.opts };
+    slot.worker.postMessage(request);
+  }
+
+  private startTimer(slot: Slot, p: Pending): void {
+    const { job } = p;
+    slot.timer = setTimeout(() => {
+      void this.kill(slot, new CrawlError('parse_timeout', `${job.pageUrl}: parsing took longer than ${job.timeoutMs} ms`, { details: { limitMs: job.timeoutMs } }));
+    }, job.timeoutMs);
+  }
+
+  private settle(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = null;
+    slot.busy = null;
+  }
+
+  /** Ends a worker; its page (if any) fails with `err`; waiting pages go to another worker. */
+  private async kill(slot: Slot, err: CrawlError | null): Promise<void> {
+    if (!this.slots.delete(slot)) return;
+    const p = slot.busy;
+    this.settle(slot);
+    if (p && err) p.reject(err);
+    if (!this.closed) this.dispatch();
+    await slot.worker.terminate().catch(() => undefined);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The politeness gate against the local Redis: Crawl-delay folded into the host rate, leased
+ * per-host concurrency slots, the 429/503 backoff shared by every replica (Retry-After hold,
+ * doubling interval, gradual recovery), and few Redis calls for unlimited hosts.
+ */
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { CLEAR_HOST_MS, effectiveHostRate, RateLimiter, type HostLimits } from '../../../shared/ratelimit.js';
+import { redisKeys } from '../../../shared/redis/keys.js';
+import { cleanupNamespace, REDIS_URL, testNamespace } from '../../support/stack.js';
+
+describe('effectiveHostRate (Crawl-delay)', () => {
+  const table: [string, number, number | null, number, number][] = [
+    ['no delay keeps the configured rate', 5, null, 10, 5],
+    ['no delay, unlimited stays unlimited', 0, null, 10, 0],
+    ['a delay limits an unlimited host', 0, 2, 10, 0.5],
+    ['the slower of rate and delay wins (delay)', 5, 2, 10, 0.5],
+    ['the slower of rate and delay wins (rate)', 0.2, 2, 10, 0.2],
+    ['a huge delay is capped by maxCrawlDelayS', 0, 3600, 10, 0.1],
+    ['a zero delay changes nothing', 3, 0, 10, 3],
+    ['maxCrawlDelayS 0 ignores Crawl-delay', 0, 5, 0, 0],
+    ['fractional delays', 0, 0.25, 10, 4],
+  ];
+  for (const [name, configured, delay, max, want] of table) {
+    it(name, () => assert.equal(effectiveHostRate(configured, delay, max), want));
+  }
+});
+
+describe('politeness gate (local Redis)', function () {
+  this.timeout(20_000);
+  const ns = testNamespace('u');
+  const keys = redisKeys(ns);
+  let redis: Redis;
+  const open: HostLimits = { global: 0, perHost: 0, concurrency: 0, slotLeaseMs: 10_000, backoffHalfLifeMs: 30_000 };
+
+  before(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  after(async () => {
+    redis.disconnect();
+    await cleanupNamespace(ns);
+  });
+
+  it('holds a per-host concurrency limit across replicas and frees slots on release', async () => {
+    const a = new RateLimiter(redis, keys);
+    const b = new RateLimiter(redis, keys);
+    const limits = { ...open, concurrency: 2 };
+    const g1 = await a.tryEnter('c.test', limits);
+    const g2 = await b.tryEnter('c.test', limits);
+    const g3 = await a.tryEnter('c.test', limits);
+    assert.ok(g1.granted && g2.granted && g1.slot && g2.slot);
+    assert.deepEqual(g3.granted ? 'granted' : g3.reason, 'slots');
+    assert.equal((await b.tryEnter('other.test', limits)).granted, true, 'other hosts unaffected');
+    if (g1.granted) await a.release('c.test', g1.slot);
+    assert.equal((await b.tryEnter('c.test', limits)).granted, true);
+  });
+
+  it("expires a dead fetcher's slot after its lease", async () => {
+    const a = new RateLimiter(redis, keys);
+    const limits = { ...open, concurrency: 1, slotLeaseMs: 200 };
+    assert.equal((await a.tryEnter('dead.test', limits)).granted, true);
+    assert.equal((await a.tryEnter('dead.test', limits)).granted, false);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal((await a.tryEnter('dead.test', limits)).granted, true);
+  });
+
+  it('spaces requests by the host rate (Crawl-delay) and says how long to wait', async () => {
+    const a = new RateLimiter(redis, keys);
+    const limits = { ...open, perHost: effectiveHostRate(0, 0.5, 10) };
+    assert.equal((await a.tryEnter('slow.test', limits)).granted, true);
+    const g = await a.tryEnter('slow.test', limits);
+    assert.ok(!g.granted && g.reason === 'host' && g.waitMs > 400 && g.waitMs <= 500, JSON.stringify(g));
+  });
+
+  it('a 429 with Retry-After holds the host on every replica; then the backoff interval applies and decays', async () => {
+    const a = new RateLimiter(redis, keys);
+    const b = new RateLimiter(redis, keys);
+    const host = 'busy.test';
+    const p = await a.penalize(host, { startMs: 400, maxMs: 5000, halfLifeMs: 600, retryAfterMs: 300 });
+    assert.equal(p.intervalMs, 400);
+    const held = await b.tryEnter(host, open);
+    assert.ok(!held.granted && held.reason === 'backoff' && held.waitMs > 200 && held.waitMs <= 300, JSON.stringify(held));
+    await new Promise((r) => setTimeout(r, 320));
+    // Retry-After passed: one request, then the (decaying) interval spaces the next.
+    const limits = { ...open, backoffHalfLifeMs: 600 };
+    assert.equal((await b.tryEnter(host, limits)).granted, true);
+    const spaced = await b.tryEnter(host, limits);
+    assert.ok(!spaced.granted && spaced.reason === 'host' && spaced.waitMs > 100 && spaced.waitMs < 400, JSON.stringify(spaced));
+  });
+
+  it('doubles the interval for each 429/503, up to the maximum, from its decayed value', async () => {
+    const a = new RateLimiter(redis, keys);
+    const s = { startMs: 1000, maxMs: 5000, halfLifeMs: 60_000, retryAfterMs: 0 };
+    const seen: number[] = [];
+    for (let i = 0; i < 5; i++) seen.push((await a.penalize('hot.test', s)).intervalMs);
+    assert.deepEqual(seen.map((v) => Math.round(v / 100) * 100), [1000, 2000, 4000, 5000, 5000]);
+    // With a short half-life it decays: after two half-lives a new 429 starts from ~1/4 of it.
+    const quick = { startMs: 100, maxMs: 100_000, halfLifeMs: 200, retryAfterMs: 0 };
+    await a.penalize('cool.test', { ...quick, startMs: 8000 });
+    await new Promise((r) => setTimeout(r, 400));
+    const again = (await a.penalize('cool.test', quick)).intervalMs;
+    assert.ok(again > 3000 && again < 4500, `2 × 8000/4 ≈ 4000, got ${again}`);
+    const ttl = await redis.pttl(keys.hostBackoff('cool.test'));
+    assert.ok(ttl > 0, 'the backoff key expires by itself');
+  });
+
+  it('asks Redis about an unlimited host at most once a second, and sees a backoff from another replica after that', async () => {
+    const a = new RateLimiter(redis, keys);
+    const b = new RateLimiter(redis, keys);
+    const host = 'free.test';
+    assert.equal((await a.tryEnter(host, open)).granted, true);
+    // Another replica puts the host on hold: within the clear window this replica does not ask.
+    await b.penalize(host, { startMs: 1000, maxMs: 1000, halfLifeMs: 60_000, retryAfterMs: CLEAR_HOST_MS + 2000 });
+    for (let i = 0; i < 50; i++) assert.equal((await a.tryEnter(host, open)).granted, true);
+    await new Promise((r) => setTimeout(r, CLEAR_HOST_MS + 50));
+    const g = await a.tryEnter(host, open);
+    assert.ok(!g.granted && g.reason === 'backoff', JSON.stringify(g));
+    // The replica that saw the 429 holds at once.
+    const own = await b.tryEnter(host, open);
+    assert.ok(!own.granted && own.reason === 'backoff');
+  });
+});
