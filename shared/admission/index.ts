@@ -6,10 +6,9 @@
  * refused links per reason) → publish with confirms.
  */
 import type { Redis } from 'ioredis';
-import type { Ledger, LinkToAdmit, ExtractedReply } from '../ledger/index.js';
+import { Ledger, type AdmitFoundOptions, type AdmitFoundReply, type LinkToAdmit } from '../ledger/index.js';
 import type { Broker } from '../messaging/broker.js';
 import type { Keys } from '../redis/keys.js';
-import { callScript } from '../redis/scripts.js';
 import type { FetchTask, SessionSpec } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
 import { DEFAULT_STRIP_PARAMS, fingerprint, normalizeUrl } from '../url/normalize.js';
@@ -103,39 +102,12 @@ export function candidateLinks(urls: readonly string[], policy: SessionPolicy, d
   return screenLinks(urls, policy, depth, opts).links.map(({ taskId, depth: d, url }) => ({ taskId, depth: d, url }));
 }
 
-export interface AdmitFoundOptions {
-  resultLeaseMs: number;
-  admitLeaseMs: number;
-  /** traps.maxPagesPerHost, 0 = unlimited. */
-  maxPagesPerHost: number;
-  /** How long the session's keys live after it closes (the host counters expire with them). */
-  retentionMs: number;
-}
-
-export type AdmitFoundReply = ExtractedReply & { hostLimited?: number };
-
 /**
- * The extractor's one round trip per page (admit-found-4): the page's task moves on, its
- * links are admitted within maxPages and the per-host limit, and the refusal counts are added
- * to the session (`trap:<reason>` fields), once per page.
+ * The extractor's one round trip per page: see `Ledger.admitFound`, which this feeds with the
+ * screened links and their refusal counts.
  */
-export async function admitFound(redis: Redis, keys: Keys, sessionId: string, taskId: string, screened: ScreenedLinks, opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
-  const k = keys.session(sessionId);
-  const refused = Object.entries(screened.refused).filter(([, n]) => n > 0);
-  const args: (string | number)[] = [taskId, opts.resultLeaseMs, opts.admitLeaseMs, opts.maxPagesPerHost, opts.retentionMs, refused.length];
-  for (const [reason, n] of refused) args.push(reason, n);
-  for (const l of screened.links) args.push(l.taskId, l.depth, l.url, l.host);
-  const r = (await callScript(redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages], args)) as unknown[];
-  switch (r[0]) {
-    case 'unknown':
-      return { kind: 'unknown' };
-    case 'done':
-      return { kind: 'done', state: String(r[1]) };
-    case 'closed':
-      return { kind: 'closed', status: String(r[1]) };
-    default:
-      return { kind: 'ok', limited: Number(r[1]), admitted: ((r[2] ?? []) as unknown[]).map(Number), hostLimited: Number(r[3] ?? 0) };
-  }
+export async function admitFound(redis: Redis, keys: Keys, sessionId: string, taskId: string, screened: ScreenedLinks, opts: Omit<AdmitFoundOptions, 'refused'>): Promise<AdmitFoundReply> {
+  return new Ledger(redis, keys).admitFound(sessionId, taskId, screened.links, { ...opts, refused: screened.refused });
 }
 
 export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string): FetchTask {

@@ -20,6 +20,19 @@ export type AdmitReply =
 
 export type ExtractedReply = AdmitReply | { kind: 'done'; state: string } | { kind: 'unknown' };
 
+export type AdmitFoundReply = ExtractedReply & { hostLimited?: number };
+
+export interface AdmitFoundOptions {
+  resultLeaseMs: number;
+  admitLeaseMs: number;
+  /** traps.maxPagesPerHost, 0 = unlimited. */
+  maxPagesPerHost: number;
+  /** How long the session's keys live after it closes (the host counters expire with them). */
+  retentionMs: number;
+  /** Links refused before asking, by reason, added to the session's trap:<reason> counters. */
+  refused?: Readonly<Record<string, number>>;
+}
+
 export type ClaimReply =
   | { kind: 'ok'; attempt: number }
   | { kind: 'busy' | 'done'; state: string }
@@ -146,12 +159,37 @@ export class Ledger {
     return toAdmitReply(await callScript(this.redis, 'admit', this.sk(sessionId), [admitLeaseMs, ...triplets(links)]));
   }
 
-  async extracted(sessionId: string, taskId: string, links: readonly LinkToAdmit[], resultLeaseMs: number, admitLeaseMs: number): Promise<ExtractedReply> {
-    const raw = (await callScript(this.redis, 'extracted', this.sk(sessionId), [taskId, resultLeaseMs, admitLeaseMs, ...triplets(links)])) as unknown[];
-    if (raw[0] === 'unknown') return { kind: 'unknown' };
-    if (raw[0] === 'done') return { kind: 'done', state: String(raw[1]) };
-    return toAdmitReply(raw);
+  /**
+   * The extractor's one round trip per page (admit-found-4): the page's task moves to R, its
+   * links are admitted within maxPages and the session's per-host limit, and the counts of
+   * links refused before asking are added to the session (`trap:<reason>`), once per page.
+   */
+  async admitFound(sessionId: string, taskId: string, links: readonly (LinkToAdmit & { host: string })[], opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
+    const k = this.keys.session(sessionId);
+    const refused = Object.entries(opts.refused ?? {}).filter(([, n]) => n > 0);
+    const args: (string | number)[] = [taskId, opts.resultLeaseMs, opts.admitLeaseMs, opts.maxPagesPerHost, opts.retentionMs, refused.length];
+    for (const [reason, n] of refused) args.push(reason, n);
+    for (const l of links) args.push(l.taskId, l.depth, l.url, l.host);
+    const r = (await callScript(this.redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages], args)) as unknown[];
+    switch (r[0]) {
+      case 'unknown':
+        return { kind: 'unknown' };
+      case 'done':
+        return { kind: 'done', state: String(r[1]) };
+      case 'closed':
+        return { kind: 'closed', status: String(r[1]) };
+      default:
+        return { kind: 'ok', limited: Number(r[1]), admitted: ((r[2] ?? []) as unknown[]).map(Number), hostLimited: Number(r[3] ?? 0) };
+    }
   }
+
+  /** `admitFound` without trap limits or counts. */
+  async extracted(sessionId: string, taskId: string, links: readonly LinkToAdmit[], resultLeaseMs: number, admitLeaseMs: number): Promise<ExtractedReply> {
+    const reply = await this.admitFound(sessionId, taskId, links.map((l) => ({ ...l, host: new URL(l.url).host })), { resultLeaseMs, admitLeaseMs, maxPagesPerHost: 0, retentionMs: 0 });
+    if (reply.kind !== 'ok') return reply;
+    return { kind: 'ok', admitted: reply.admitted, limited: reply.limited };
+  }
+
 
   async confirmQueued(sessionId: string, taskIds: readonly string[]): Promise<number> {
     if (taskIds.length === 0) return 0;

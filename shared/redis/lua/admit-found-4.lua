@@ -1,5 +1,5 @@
 --[[
-  The extractor's one round trip per page, with the spider-trap limits: like extracted-3
+  The extractor's one round trip per page, with the spider-trap limits:
   (the page's task moves to R, the links found on it are admitted), plus
   - the per-host page limit of the session: a link new to the session whose host already has
     `maxPagesPerHost` admitted links is refused (counted as trap:host_pages);
