@@ -101,10 +101,7 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
     decode: decodeDeliver,
     handle: (m) => (m.kind === 'finalize' ? finalize(m) : record(m)),
     log: ctx.log,
-    onSettled: (outcome, ms) => {
-      metrics.messages.inc({ queue: 'deliver', outcome });
-      metrics.stageSeconds.observe({ stage: 'deliver' }, ms / 1000);
-    },
+    metrics,
   });
 
   const dead = new Consumer<ConsumeMessage>(broker, {

@@ -8,7 +8,6 @@
  * Children are published before the record, so delivery confirming them (P → Q) always
  * happens after they are safely on the fetch queue.
  */
-import { Counter } from 'prom-client';
 import { admitFound, fetchTask, screenLinks, SessionCache } from '../../shared/admission/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { LinkToAdmit } from '../../shared/ledger/index.js';
@@ -27,18 +26,6 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   const sessions = new SessionCache(ledger);
   const pool = new ParsePool(() => ctx.config().extract.concurrency);
   pool.warm();
-  const refusedLinks = new Counter({
-    name: 'crawlfleet_links_refused_total',
-    help: 'Links found on pages and not admitted, by reason (spider-trap rules, host_pages).',
-    labelNames: ['reason'],
-    registers: [metrics.registry],
-  });
-  const parseFailures = new Counter({
-    name: 'crawlfleet_parse_failures_total',
-    help: 'Pages that could not be parsed, by reason (parse_failed, parse_timeout).',
-    labelNames: ['reason'],
-    registers: [metrics.registry],
-  });
 
   async function handle(page: ExtractMessage): Promise<void> {
     const cfg = ctx.config();
@@ -72,7 +59,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       const e = err instanceof CrawlError && (err.code === 'parse_timeout' || err.code === 'parse_failed')
         ? err
         : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
-      parseFailures.inc({ reason: e.code });
+      metrics.parseFailures.inc({ reason: e.code });
       const record = failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt });
       await broker.publishJson(topology.deliver, deliverMessage(ref, record));
       return;
@@ -93,8 +80,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       metrics.duplicates.inc({ stage: 'extract' });
       return;
     }
-    for (const [reason, n] of Object.entries(screened.refused)) refusedLinks.inc({ reason }, n);
-    if (reply.kind === 'ok' && reply.hostLimited) refusedLinks.inc({ reason: 'host_pages' }, reply.hostLimited);
+    for (const [reason, n] of Object.entries(screened.refused)) metrics.linksRefused.inc({ reason }, n);
+    if (reply.kind === 'ok' && reply.hostLimited) metrics.linksRefused.inc({ reason: 'host_pages' }, reply.hostLimited);
     const candidates = screened.links;
     const children = reply.kind === 'ok' ? reply.admitted.map((i) => candidates[i] as LinkToAdmit) : [];
     await Promise.all(children.map((c) => broker.publishJson(topology.fetch, fetchTask(page.sessionId, c, page.url))));
@@ -121,10 +108,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     decode: decodeExtract,
     handle: (page) => handle(page),
     log: ctx.log,
-    onSettled: (outcome, ms) => {
-      metrics.messages.inc({ queue: 'extract', outcome });
-      metrics.stageSeconds.observe({ stage: 'extract' }, ms / 1000);
-    },
+    metrics,
   });
   await consumer.start();
   ctx.onConfigChange(async (next, prev) => {

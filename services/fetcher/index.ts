@@ -8,7 +8,6 @@
  *   errors and permanent failures to delivery; transient failures to a delayed retry queue.
  * Every output is confirmed by the broker before the input is acked.
  */
-import { Counter } from 'prom-client';
 import type { Agent } from 'undici';
 import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
@@ -55,29 +54,11 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const deliver = (task: FetchTask, record: Parameters<typeof deliverMessage>[1]): Promise<void> =>
     broker.publishJson(topology.deliver, deliverMessage(taskRef(task), record));
 
-  const deferred = new Counter({
-    name: 'crawlfleet_fetch_deferred_total',
-    help: 'Fetches handed to a delay queue because their host was not ready, by reason (host, backoff, slots).',
-    labelNames: ['reason'],
-    registers: [metrics.registry],
-  });
-  const robotsLookups = new Counter({
-    name: 'crawlfleet_robots_lookups_total',
-    help: 'robots.txt lookups that missed the memory cache, by source (redis, fetched, waited) and verdict.',
-    labelNames: ['source', 'verdict'],
-    registers: [metrics.registry],
-  });
-  const backoffs = new Counter({
-    name: 'crawlfleet_host_backoffs_total',
-    help: '429/503 answers that slowed their host down for the cluster.',
-    registers: [metrics.registry],
-  });
-
   const robots = new RobotsCache({
     redis: ctx.redis,
     keys: ctx.keys,
     config: ctx.config,
-    onLookup: (source, stored) => robotsLookups.inc({ source, verdict: stored.verdict }),
+    onLookup: (source, stored) => metrics.robotsLookups.inc({ source, verdict: stored.verdict }),
     async fetch(url) {
       const f = ctx.config().fetch;
       const res = await fetchPage(url, currentAgent(), policy, {
@@ -130,7 +111,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         const r = (await callScript(ctx.redis, 'defer', [k.session, k.tasks, k.leases], [task.taskId, attempt, delay + ctx.config().task.leaseMs])) as string[];
         if (r[0] === 'ok') {
           await broker.publishJson(topology.retry(delay), { ...task, attempt: attempt - 1 });
-          deferred.inc({ reason: g.reason });
+          metrics.fetchDeferred.inc({ reason: g.reason });
         }
         if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
         return 'deferred';
@@ -223,7 +204,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         halfLifeMs: p.backoffHalfLifeMs,
         retryAfterMs: Math.min(retryAfter, p.maxRetryAfterMs),
       });
-      backoffs.inc();
+      metrics.hostBackoffs.inc();
       log.info({ host: answering, status: res.status, intervalMs: b.intervalMs, untilMs: b.untilMs }, 'host asks to slow down: backing off');
     }
     const code = statusError(res.status);
@@ -301,10 +282,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     decode: decodeFetch,
     handle: (task, delivery) => handle(task, delivery.redelivered),
     log: ctx.log,
-    onSettled: (outcome, ms) => {
-      metrics.messages.inc({ queue: 'fetch', outcome });
-      metrics.stageSeconds.observe({ stage: 'fetch' }, ms / 1000);
-    },
+    metrics,
   });
   await consumer.start();
   ctx.onConfigChange(async (next, prev) => {

@@ -12,6 +12,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { toCrawlError } from '../errors/index.js';
 import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Broker } from './broker.js';
 
 export interface DeliveryContext {
@@ -31,8 +32,10 @@ export interface ConsumerOptions<T> {
   decode(message: ConsumeMessage): T;
   handle(task: T, ctx: DeliveryContext): Promise<void>;
   log: Logger;
-  /** Observers for metrics. */
-  onSettled?(outcome: 'ack' | 'nack' | 'reject', ms: number): void;
+  /** Where each settled message is counted (`crawlfleet_messages_total{queue}`) and timed (`crawlfleet_stage_seconds{stage}`). */
+  metrics?: Pick<Metrics, 'messages' | 'stageSeconds'>;
+  /** The queue/stage label of those metrics; defaults to `name` (the quarantine consumer keeps its stage's). */
+  label?: string;
   /**
    * Also consume this quarantine queue, one message at a time, with the same handler
    * (messages that exceeded the delivery limit, possibly only beside a poison one).
@@ -57,7 +60,7 @@ export class Consumer<T> {
     this.limit = pLimit(opts.concurrency);
     this.prefetch = opts.prefetch ?? opts.concurrency * 2;
     this.isolated = opts.quarantine
-      ? new Consumer<T>(broker, { ...opts, name: `${opts.name}.quarantine`, queue: opts.quarantine, concurrency: 1, prefetch: 1, quarantine: undefined })
+      ? new Consumer<T>(broker, { ...opts, name: `${opts.name}.quarantine`, label: opts.label ?? opts.name, queue: opts.quarantine, concurrency: 1, prefetch: 1, quarantine: undefined })
       : null;
   }
 
@@ -106,7 +109,7 @@ export class Consumer<T> {
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message, queue: this.opts.queue }, 'undecodable message dead-lettered');
       settle(ch, () => ch.reject(msg, false));
-      this.opts.onSettled?.('reject', performance.now() - started);
+      this.settled('reject', started);
       return;
     }
     const headers = msg.properties.headers ?? {};
@@ -118,13 +121,21 @@ export class Consumer<T> {
     try {
       await this.opts.handle(task, ctx);
       settle(ch, () => ch.ack(msg));
-      this.opts.onSettled?.('ack', performance.now() - started);
+      this.settled('ack', started);
     } catch (err) {
       const e = toCrawlError(err);
       this.opts.log.warn({ err: e.message, code: e.code, queue: this.opts.queue, deliveryCount: ctx.deliveryCount }, 'handler failed; message requeued');
       settle(ch, () => ch.nack(msg, false, true));
-      this.opts.onSettled?.('nack', performance.now() - started);
+      this.settled('nack', started);
     }
+  }
+
+  private settled(outcome: 'ack' | 'nack' | 'reject', started: number): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    const label = this.opts.label ?? this.opts.name;
+    m.messages.inc({ queue: label, outcome });
+    m.stageSeconds.observe({ stage: label }, (performance.now() - started) / 1000);
   }
 
   /** Changes the concurrency live: running work continues, new work follows the new bound. */

@@ -33,6 +33,13 @@ export interface Metrics {
   httpSeconds: Histogram<'method' | 'route'>;
   /** Requests refused with 429 by the API rate limit. */
   httpRateLimited: Counter<never>;
+  /** Fetcher politeness and robots.txt. */
+  fetchDeferred: Counter<'reason'>;
+  robotsLookups: Counter<'source' | 'verdict'>;
+  hostBackoffs: Counter<never>;
+  /** Extractor: links not admitted, pages not parsed. */
+  linksRefused: Counter<'reason'>;
+  parseFailures: Counter<'reason'>;
 }
 
 export function createMetrics(service: string): Metrics {
@@ -59,6 +66,11 @@ export function createMetrics(service: string): Metrics {
     sessions: new Gauge({ name: 'crawlfleet_sessions', help: 'Sessions by status (sampled by the controller every 15 s).', labelNames: ['status'], registers: r }),
     httpRequests: new Counter({ name: 'crawlfleet_http_requests_total', help: 'API requests answered, by method, route template and status code.', labelNames: ['method', 'route', 'status_code'], registers: r }),
     httpSeconds: new Histogram({ name: 'crawlfleet_http_request_seconds', help: 'API response time, by method and route template.', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
+    fetchDeferred: new Counter({ name: 'crawlfleet_fetch_deferred_total', help: 'Fetches handed to a delay queue because their host was not ready, by reason (host, backoff, slots).', labelNames: ['reason'], registers: r }),
+    robotsLookups: new Counter({ name: 'crawlfleet_robots_lookups_total', help: 'robots.txt lookups that missed the memory cache, by source (redis, fetched, waited) and verdict.', labelNames: ['source', 'verdict'], registers: r }),
+    hostBackoffs: new Counter({ name: 'crawlfleet_host_backoffs_total', help: '429/503 answers that slowed their host down for the cluster.', registers: r }),
+    linksRefused: new Counter({ name: 'crawlfleet_links_refused_total', help: 'Links found on pages and not admitted, by reason (spider-trap rules, host_pages).', labelNames: ['reason'], registers: r }),
+    parseFailures: new Counter({ name: 'crawlfleet_parse_failures_total', help: 'Pages that could not be parsed, by reason (parse_failed, parse_timeout).', labelNames: ['reason'], registers: r }),
     httpRateLimited: new Counter({ name: 'crawlfleet_http_rate_limited_total', help: 'API requests refused with 429 by the per-token (or per-address) rate limit.', registers: r }),
   };
 }
