@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { GeneratedSite } from '../sites/generated.js';
 import { checkInvariants, waitFinished, type OracleReport } from '../support/oracle.js';
-import { http, startTestStack, waitFor, type TestStack } from '../support/stack.js';
+import { Redis } from 'ioredis';
+import { redisKeys } from '../../shared/redis/keys.js';
+import { REDIS_URL, http, startTestStack, waitFor, type TestStack } from '../support/stack.js';
 
 const FAST_RECOVERY = {
   TASK_LEASE_MS: '15000',
@@ -29,7 +31,6 @@ function pick<T>(xs: readonly T[]): T {
 
 describe('chaos: processes killed at random moments', function () {
   this.timeout(300_000);
-  // Slow enough pages that the crawl lasts long enough for many faults on any machine.
   const site = new GeneratedSite({ pages: 3000, seed: 21, latencyMs: 15 });
   let stack: TestStack;
   let expected: Set<string>;
@@ -58,17 +59,24 @@ describe('chaos: processes killed at random moments', function () {
     const kills: string[] = [];
     let done = false;
     const finished = waitFinished(stack.api, id, 240_000).finally(() => (done = true));
-    let lastReport = Date.now();
-    while (!done) {
-      if (Date.now() - lastReport > 10_000) {
-        lastReport = Date.now();
-        const s = await http<{ counts: Record<string, number>; cleaner: unknown }>(stack.api, 'GET', `/sessions/${id}`).catch(() => null);
-        if (s) console.log(`      progress: ${JSON.stringify(s.body.counts)} cleaner ${JSON.stringify(s.body.cleaner)}`);
+    // A SIGKILL every KILL_EVERY terminal pages (read from Redis, which the kills do not touch),
+    // so every run gets the same number of faults however fast the machine is.
+    const KILL_EVERY = 200;
+    const redis = new Redis(REDIS_URL);
+    const sessionKey = redisKeys(stack.ns).session(id).session;
+    let nextKill = KILL_EVERY;
+    try {
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 50));
+        const [delivered, failed] = (await redis.hmget(sessionKey, 'delivered', 'failed')).map(Number);
+        if ((delivered ?? 0) + (failed ?? 0) < nextKill || done) continue;
+        nextKill += KILL_EVERY;
+        const alive = victims.filter((v) => stack.supervisor.pid(v) !== null);
+        const victim = pick(alive.length > 0 ? alive : victims);
+        if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
       }
-      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
-      if (done) break;
-      const victim = pick(victims);
-      if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
+    } finally {
+      redis.disconnect();
     }
     const status = await finished;
     const faultyMs = Date.now() - t1;
