@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { fetchTask } from '../../shared/admission/index.js';
 import { parseLedgerEntry } from '../../shared/ledger/index.js';
 import type { ServiceContext } from '../../shared/service/runtime.js';
-import type { FinalizeSession } from '../../shared/tasks/types.js';
+import { deliverCodec, fetchCodec } from '../../shared/tasks/codec.js';
+import type { FetchTask, FinalizeSession } from '../../shared/tasks/types.js';
 
 /** Ready messages on the queues downstream of fetching. */
 async function downstreamBacklog(ctx: ServiceContext): Promise<number> {
@@ -40,11 +41,11 @@ export interface SweepReport {
 const FINISHED = new Set(['completed', 'cancelled', 'closed']);
 
 export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
-  const { ledger, keys, redis, broker, topology } = ctx;
+  const { ledger, keys, redis, outbox, topology } = ctx;
   const cfg = ctx.config();
   const report: SweepReport = { deferred: false, partial: 0, closed: 0, ended: 0, reconciled: 0, pruned: 0, forgotten: 0, redriven: 0, sessions: 0 };
   const finalize = (sessionId: string, status: FinalizeSession['status']): Promise<void> =>
-    broker.publishJson(topology.deliver, { v: 1, kind: 'finalize', sessionId, status } satisfies FinalizeSession);
+    outbox.send(deliverCodec, topology.deliver, { kind: 'finalize', sessionId, status } satisfies FinalizeSession);
 
   // 1. deadlines
   const due = await redis.zrangebyscore(keys.sessionsDue, '-inf', Date.now(), 'LIMIT', 0, cfg.cleaner.batchSize);
@@ -92,14 +93,15 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
     const expired = await ledger.expiredLeases(id, cfg.cleaner.batchSize, cfg.task.leaseMs);
     if (expired.length === 0) continue;
     const requeue: { taskId: string; entry: string }[] = [];
+    const tasks: FetchTask[] = [];
     for (const { taskId, entry } of expired) {
       const e = parseLedgerEntry(entry);
       if (!e) continue;
       const parent = e.parent ? await ledger.task(id, e.parent) : null;
-      const task = { ...fetchTask(id, { taskId, depth: e.depth, url: e.url }, parent?.url), attempt: e.attempt };
-      await broker.publishJson(topology.fetch, task);
+      tasks.push({ ...fetchTask(id, { taskId, depth: e.depth, url: e.url }, parent?.url), attempt: e.attempt });
       requeue.push({ taskId, entry });
     }
+    await outbox.send(fetchCodec, topology.fetch, tasks);
     await ledger.requeueIfUnchanged(id, requeue);
     report.redriven += requeue.length;
     ctx.metrics.cleanerActions.inc({ action: 'redriven' }, requeue.length);

@@ -91,7 +91,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
   try {
     await registerOpenApi(app, VERSION);
     registerOpsRoutes(app, ctx);
-    registerSessionRoutes(app, { ledger: ctx.ledger, broker: ctx.broker, config: ctx.config });
+    registerSessionRoutes(app, { ledger: ctx.ledger, outbox: ctx.outbox, topology: ctx.topology, config: ctx.config });
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
     registerStatsRoute(app, stats);
     await registerDashboard(app, control.queues);

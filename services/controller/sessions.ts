@@ -12,7 +12,9 @@ import { admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Ledger, SessionRecord } from '../../shared/ledger/index.js';
-import type { Broker } from '../../shared/messaging/broker.js';
+import type { BatchPublisher } from '../../shared/messaging/batch.js';
+import type { Topology } from '../../shared/messaging/topology.js';
+import { deliverCodec } from '../../shared/tasks/codec.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import type { FinalizeSession, SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
 import { normalizeUrl } from '../../shared/url/normalize.js';
@@ -126,7 +128,8 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
 
 export interface SessionRoutesDeps {
   ledger: Ledger;
-  broker: Broker;
+  outbox: BatchPublisher;
+  topology: Topology;
   config(): Config;
 }
 
@@ -134,7 +137,7 @@ const ID_PARAMS = { type: 'object', properties: { id: { type: 'string', pattern:
 const RESULTS_PAGE = 1000;
 
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
-  const { ledger, broker } = deps;
+  const { ledger, outbox, topology } = deps;
 
   const load = async (id: string): Promise<SessionRecord> => {
     const s = await ledger.getSession(id);
@@ -147,7 +150,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     const spec = buildSpec(req.body, cfg);
     const id = newSessionId();
     await ledger.createSession(id, spec, cfg.session.closeAfterMs);
-    const seeded = await admitSeeds({ ledger, broker, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), { maxUrlLength: cfg.api.maxUrlLength });
+    const seeded = await admitSeeds({ ledger, outbox, queue: topology.fetch, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), { maxUrlLength: cfg.api.maxUrlLength });
     req.log.info({ sessionId: id, seeds: seeded.admitted }, 'session created');
     return reply.code(201).send(sessionJson(await load(id)));
   });
@@ -186,7 +189,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     if (r.kind === 'ok') {
       // Tasks still queued end as cancelled when claimed; the cleaner ends the rest after a lease.
       await ledger.scheduleSweep(id, Date.now() + deps.config().task.leaseMs);
-      await broker.publishJson(broker.topology.deliver, { v: 1, kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
+      await outbox.send(deliverCodec, topology.deliver, { kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
     }
     return sessionJson(await load(id));
   });

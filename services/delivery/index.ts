@@ -1,47 +1,60 @@
 /**
- * Delivery: the terminal accounting of every task and the hand-over of every session.
- *   record   → ledger deliver (exactly once per task: append, count, confirm children,
- *              complete the session when nothing is left) → if completed, a finalize
- *              message (confirmed) → ack
+ * Delivery: the terminal accounting of every task and the hand-over of every session. A
+ * message is a batch of items:
+ *   records  → grouped by session, one ledger call per session (deliver-4: exactly once per
+ *              task, append, count, confirm children, complete the session when nothing is
+ *              left) → a finalize message for a session that completed (confirmed) → ack
  *   finalize → results file → webhook → mark handed over → ack
- *   dead     → a poison message becomes failed(poison) for its task
+ *   dead     → every task of a poison message becomes failed(poison)
  */
 import type { ConsumeMessage } from 'amqplib';
 import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
+import type { BatchCodec, WireMessage } from '../../shared/messaging/batch.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
+import type { Topology } from '../../shared/messaging/topology.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
-import { decodeDeliver } from '../../shared/tasks/codec.js';
+import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
+import { bySession } from '../../shared/tasks/group.js';
 import { deliverMessage, failureRecord, type TaskRef } from '../../shared/tasks/records.js';
 import type { DeliverMessage, DeliverRecord, FinalizeSession, SessionStatus } from '../../shared/tasks/types.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { sessionEvent, writeResultsFile } from './handover.js';
 import { WebhookOutbox } from './webhooks.js';
 
-/** What a dead-lettered message was about, whichever queue it died on. */
-export function deadTaskRef(msg: ConsumeMessage): TaskRef | null {
+/** The tasks a dead-lettered message carried, decoded as the queue it died on encodes them; [] when unreadable. */
+export function deadTaskRefs(msg: WireMessage, topology: Topology): TaskRef[] {
+  const queue = String(msg.properties.headers?.['x-first-death-queue'] ?? '');
+  const stage = queue.endsWith('.quarantine') ? queue.slice(0, -'.quarantine'.length) : queue;
+  const ref = (t: { sessionId: string; taskId: string; url: string; depth: number; parent?: string | undefined }): TaskRef =>
+    ({ sessionId: t.sessionId, taskId: t.taskId, url: t.url, depth: Number(t.depth) || 0, parent: t.parent });
   try {
-    const header = msg.properties.headers?.['x-task'];
-    const o = (typeof header === 'string' ? JSON.parse(header) : JSON.parse(msg.content.toString('utf8'))) as Record<string, unknown>;
-    const rec = (o.record ?? {}) as Record<string, unknown>;
-    const sessionId = o.sessionId;
-    const taskId = o.taskId;
-    const url = o.url ?? rec.url;
-    if (typeof sessionId !== 'string' || typeof taskId !== 'string' || typeof url !== 'string') return null;
-    const depth = Number(o.depth ?? rec.depth ?? 0);
-    const parent = (o.parent ?? rec.parent ?? undefined) as string | undefined;
-    return { sessionId, taskId, url, depth, parent: parent ?? undefined };
+    if (stage === topology.extract) return extractCodec().decode(msg).map(ref);
+    if (stage === topology.deliver) {
+      return deliverCodec.decode(msg).flatMap((m) => (m.kind === 'record' ? [{ ...ref({ ...m, url: m.record.url, depth: m.record.depth }), parent: m.record.parent ?? undefined }] : []));
+    }
+    return fetchCodec.decode(msg).map(ref);
   } catch {
-    return null;
+    return [];
   }
 }
 
+/** Dead messages are handled whole: the codec hands the message itself over. */
+const rawCodec: BatchCodec<ConsumeMessage> = {
+  kind: 'dead',
+  encode: () => {
+    throw new Error('dead messages are never published again');
+  },
+  decode: (m) => [m as ConsumeMessage],
+  size: (m) => m.content.length,
+};
+
 export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle> {
-  const { ledger, broker, topology, metrics } = ctx;
+  const { ledger, outbox, topology, metrics } = ctx;
   const webhookAgent = createGuardedAgent(new AddressPolicy(ctx.config().fetch.allowedNetworks), ctx.config().fetch.connectTimeoutMs, 8);
-  const outbox = new WebhookOutbox({
+  const outboxOfHooks = new WebhookOutbox({
     keys: ctx.keys,
     connection: createRedis(ctx.config().redis.url, { name: `${ctx.keys.namespace}:delivery:webhooks`, blocking: true }),
     dispatcher: webhookAgent,
@@ -50,29 +63,34 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
   });
   const sessions = new SessionCache(ledger);
 
-  async function record(msg: DeliverRecord): Promise<void> {
-    const r = msg.record;
-    const reply = await ledger.deliver(msg.sessionId, msg.taskId, r.outcome, r.status !== null, JSON.stringify(r), msg.children);
-    if (reply.kind === 'duplicate' || reply.kind === 'unknown') {
-      metrics.duplicates.inc({ stage: 'deliver' });
-      return;
-    }
-    const status = reply.status;
-    metrics.records.inc({ outcome: r.outcome });
-    if (reply.kind === 'completed') await finalizeLater(msg.sessionId, 'completed');
-    else if (reply.kind === 'closed') await finalizeLater(msg.sessionId, 'closed');
-    if (status === 'partial') {
-      // A late result: delivered as a supplement (the results stream marks it too).
-      const session = await sessions.get(msg.sessionId);
-      const hook = session?.spec.webhook;
+  /** The records of one session: one ledger call, then what the session's change of state calls for. */
+  async function records(sessionId: string, batch: readonly DeliverRecord[]): Promise<void> {
+    const reply = await ledger.deliverMany(
+      sessionId,
+      batch.map((m) => ({ taskId: m.taskId, outcome: m.record.outcome, fetched: m.record.status !== null, recordJson: JSON.stringify(m.record), children: m.children })),
+    );
+    const appended = batch.filter((_, i) => reply.outcomes[i] === 'appended');
+    if (appended.length < batch.length) metrics.duplicates.inc({ stage: 'deliver' }, batch.length - appended.length);
+    for (const m of appended) metrics.records.inc({ outcome: m.record.outcome });
+    if (reply.event) await finalizeLater(sessionId, reply.event);
+    if (reply.status === 'partial' && appended.length > 0) {
+      // Late results: delivered as supplements (the results stream marks them too).
+      const hook = (await sessions.get(sessionId))?.spec.webhook;
       if (hook) {
-        await outbox.enqueue(hook, { event: 'session.supplement', at: new Date().toISOString(), sessionId: msg.sessionId, record: { ...r, supplement: true } }, `${msg.sessionId}.supplement.${msg.taskId}`);
+        await Promise.all(appended.map((m) =>
+          outboxOfHooks.enqueue(hook, { event: 'session.supplement', at: new Date().toISOString(), sessionId, record: { ...m.record, supplement: true } }, `${sessionId}.supplement.${m.taskId}`)));
       }
     }
   }
 
   const finalizeLater = (sessionId: string, status: SessionStatus): Promise<void> =>
-    broker.publishJson(topology.deliver, { v: 1, kind: 'finalize', sessionId, status } satisfies FinalizeSession);
+    outbox.send(deliverCodec, topology.deliver, { kind: 'finalize', sessionId, status } satisfies FinalizeSession);
+
+  async function handle(items: DeliverMessage[]): Promise<void> {
+    const recs = items.filter((m): m is DeliverRecord => m.kind === 'record');
+    await Promise.all([...bySession(recs)].map(([sessionId, batch]) => records(sessionId, batch)));
+    for (const m of items) if (m.kind === 'finalize') await finalize(m);
+  }
 
   async function finalize(msg: FinalizeSession): Promise<void> {
     const cfg = ctx.config();
@@ -86,40 +104,41 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
     log.info({ status: session.status, records, path }, 'session handed over');
     if (session.spec.webhook) {
       const fresh = (await ledger.getSession(msg.sessionId)) ?? session;
-      await outbox.enqueue(session.spec.webhook, sessionEvent(`session.${msg.status}`, fresh, { records, resultsFile: path }), `${msg.sessionId}.${msg.status}`, true);
+      await outboxOfHooks.enqueue(session.spec.webhook, sessionEvent(`session.${msg.status}`, fresh, { records, resultsFile: path }), `${msg.sessionId}.${msg.status}`, true);
     }
     if (msg.status === 'completed' || msg.status === 'cancelled' || msg.status === 'closed') {
       await ledger.expireSessionKeys(msg.sessionId, cfg.session.retentionMs);
     }
   }
 
-  const consumer = new Consumer<DeliverMessage>(broker, {
+  const consumer = new Consumer<DeliverMessage>(ctx.broker, {
     name: 'deliver',
     queue: topology.deliver,
     quarantine: topology.quarantine(topology.deliver),
+    codec: deliverCodec,
     concurrency: ctx.config().deliver.concurrency,
-    decode: decodeDeliver,
-    handle: (m) => (m.kind === 'finalize' ? finalize(m) : record(m)),
+    handle,
     log: ctx.log,
     metrics,
   });
 
-  const dead = new Consumer<ConsumeMessage>(broker, {
+  const dead = new Consumer<ConsumeMessage>(ctx.broker, {
     name: 'dead',
     queue: topology.dead,
+    codec: rawCodec,
     concurrency: 4,
-    decode: (m) => m,
-    handle: async (m) => {
+    handle: async ([m]) => {
+      if (!m) return;
       const queue = String(m.properties.headers?.['x-first-death-queue'] ?? 'unknown');
-      const ref = deadTaskRef(m);
-      if (!ref) {
+      const refs = deadTaskRefs(m, topology);
+      if (refs.length === 0) {
         ctx.log.error({ queue }, 'dead-lettered message names no task; dropped');
         return;
       }
-      const err = new CrawlError('poison', `message for ${ref.url} failed on every delivery from ${queue}`);
-      metrics.deadLetters.inc({ queue });
-      ctx.log.warn({ sessionId: ref.sessionId, taskId: ref.taskId, queue }, 'poison message: task failed');
-      await record(deliverMessage(ref, failureRecord(ref, err)));
+      metrics.deadLetters.inc({ queue }, refs.length);
+      for (const ref of refs) ctx.log.warn({ sessionId: ref.sessionId, taskId: ref.taskId, queue }, 'poison message: task failed');
+      const failed = refs.map((ref) => deliverMessage(ref, failureRecord(ref, new CrawlError('poison', `message for ${ref.url} failed on every delivery from ${queue}`))));
+      await Promise.all([...bySession(failed)].map(([sessionId, batch]) => records(sessionId, batch)));
     },
     log: ctx.log,
   });
@@ -132,7 +151,7 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
   return {
     async close(graceMs) {
       await Promise.all([consumer.close(graceMs), dead.close(graceMs)]);
-      await outbox.close();
+      await outboxOfHooks.close();
       await webhookAgent.close();
     },
   };

@@ -1,46 +1,55 @@
 /**
- * Extractor: consumes the extract queue. For each fetched page, in order:
- *   parse (a worker thread, time-bounded: charset → cheerio → fields → links) → screen the
- *   links (normalize, scope, spider-trap rules) → admit (one Redis round trip: the page's
- *   task moves on, its new links are reserved within maxPages and the per-host limit, the
- *   refused ones counted) → publish the children (confirmed) → publish the record to
- *   delivery (confirmed) → ack.
- * Children are published before the record, so delivery confirming them (P → Q) always
+ * Extractor: consumes the extract queue, a batch of fetched pages per message. In order:
+ *   parse each page (charset → cheerio on htmlparser2 → fields → links; a worker thread,
+ *   time-bounded, for large pages) → screen the links (normalize, scope, spider-trap rules,
+ *   links already known to the session skipped) → admit (one Redis round trip per session
+ *   for the whole batch: each page's task moves on, its new links are reserved within
+ *   maxPages and the per-host limit, the refused ones counted) → publish the children
+ *   (confirmed) → publish the records to delivery (confirmed) → ack.
+ * Children are published before the records, so delivery confirming them (P → Q) always
  * happens after they are safely on the fetch queue.
  */
-import { admitFound, fetchTask, screenLinks, SessionCache } from '../../shared/admission/index.js';
+import { screenLinks, SessionCache, type FoundLink, type SessionPolicy } from '../../shared/admission/index.js';
+import { fetchTask } from '../../shared/admission/index.js';
+import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
-import type { LinkToAdmit } from '../../shared/ledger/index.js';
+import type { AdmitFoundReply, FoundPage } from '../../shared/ledger/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
-import { decodeExtract, type ExtractMessage } from '../../shared/tasks/codec.js';
-import { bareRecord, deliverMessage, failureRecord } from '../../shared/tasks/records.js';
-import type { ResultRecord } from '../../shared/tasks/types.js';
+import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
+import { bySession } from '../../shared/tasks/group.js';
+import { bareRecord, deliverMessage, failureRecord, type TaskRef } from '../../shared/tasks/records.js';
+import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
+import { KnownLinks } from './known.js';
 import type { ParsedPage } from './parse.js';
 import { ParsePool } from './parse-pool.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
 
+/** Pages held per replica: extract.prefetch, or 64 per parse worker (batches wait on confirms more than on the CPU). */
+const itemWindow = (e: Config['extract']): number => (e.prefetch > 0 ? e.prefetch : 64 * e.concurrency);
+
+/** A page of the batch after parsing and screening. */
+interface Screened {
+  page: ExtractTask;
+  ref: TaskRef;
+  parsed: ParsedPage;
+  found: FoundPage & { links: FoundLink[] };
+}
+
 export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle> {
-  const { ledger, broker, topology, metrics } = ctx;
+  const { ledger, outbox, topology, metrics } = ctx;
   const sessions = new SessionCache(ledger);
+  const known = new KnownLinks();
   const pool = new ParsePool(() => ctx.config().extract.concurrency);
   pool.warm();
 
-  async function handle(page: ExtractMessage): Promise<void> {
-    const cfg = ctx.config();
-    const ref = { sessionId: page.sessionId, taskId: page.taskId, url: page.url, depth: page.depth, parent: page.parent };
-    const session = await sessions.get(page.sessionId);
-    if (!session) return;
-    const marker = cfg.faults.extractorCrashMarker;
-    if (marker !== '' && page.body.includes(marker)) {
-      ctx.log.fatal({ sessionId: page.sessionId, taskId: page.taskId }, 'fault injection: crashing on a marked page');
-      process.exit(70);
-    }
+  const refOf = (page: ExtractTask): TaskRef => ({ sessionId: page.sessionId, taskId: page.taskId, url: page.url, depth: page.depth, parent: page.parent });
 
-    let parsed: ParsedPage;
+  /** Parses a page; a page that cannot be parsed becomes its failure record. */
+  async function parse(page: ExtractTask, session: SessionPolicy, cfg: Config): Promise<ParsedPage | DeliverRecord> {
     try {
-      parsed = await pool.parse({
+      return await pool.parse({
         body: page.body,
         contentType: page.contentType,
         pageUrl: page.finalUrl,
@@ -60,59 +69,108 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
         ? err
         : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
       metrics.parseFailures.inc({ reason: e.code });
-      const record = failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt });
-      await broker.publishJson(topology.deliver, deliverMessage(ref, record));
-      return;
+      const ref = refOf(page);
+      return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt }));
+    }
+  }
+
+  /** The pages of one session: parse, screen, one admission call; returns children and records to publish. */
+  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; sent: FoundLink[] }> {
+    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], sent: [] as FoundLink[] };
+    const session = await sessions.get(sessionId);
+    if (!session) return out;
+    const marker = cfg.faults.extractorCrashMarker;
+    if (marker !== '' && pages.some((p) => p.body.includes(marker))) {
+      ctx.log.fatal({ sessionId }, 'fault injection: crashing on a marked page');
+      process.exit(70);
     }
 
-    const screened = screenLinks(parsed.links, session, page.depth + 1, {
-      maxUrlLength: cfg.api.maxUrlLength,
-      stripParams: cfg.traps.stripParams,
-      traps: { maxPathDepth: cfg.traps.maxPathDepth, maxRepeatedSegments: cfg.traps.maxRepeatedSegments, maxQueryParams: cfg.traps.maxQueryParams },
+    const parsed = await Promise.all(pages.map((page) => parse(page, session, cfg)));
+    const screened: Screened[] = [];
+    parsed.forEach((result, i) => {
+      const page = pages[i] as ExtractTask;
+      if ('kind' in result) {
+        out.records.push(result);
+        return;
+      }
+      // Links known to the session need no screening and no question (a link on two pages of
+      // the batch is the admission script's to dedup).
+      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, page.depth + 1, {
+        maxUrlLength: cfg.api.maxUrlLength,
+        stripParams: cfg.traps.stripParams,
+        traps: { maxPathDepth: cfg.traps.maxPathDepth, maxRepeatedSegments: cfg.traps.maxRepeatedSegments, maxQueryParams: cfg.traps.maxQueryParams },
+        normalized: true,
+      });
+      for (const [reason, n] of Object.entries(s.refused)) metrics.linksRefused.inc({ reason }, n);
+      screened.push({ page, ref: refOf(page), parsed: result, found: { taskId: page.taskId, links: s.links, refused: s.refused } });
     });
-    const reply = await admitFound(ctx.redis, ctx.keys, page.sessionId, page.taskId, screened, {
+
+    const replies: AdmitFoundReply[] = await ledger.admitFoundPages(sessionId, screened.map((s) => s.found), {
       resultLeaseMs: cfg.task.leaseMs,
       admitLeaseMs: cfg.task.admitLeaseMs,
       maxPagesPerHost: cfg.traps.maxPagesPerHost,
       retentionMs: cfg.session.retentionMs,
     });
-    if (reply.kind === 'done' || reply.kind === 'unknown') {
-      metrics.duplicates.inc({ stage: 'extract' });
-      return;
-    }
-    for (const [reason, n] of Object.entries(screened.refused)) metrics.linksRefused.inc({ reason }, n);
-    if (reply.kind === 'ok' && reply.hostLimited) metrics.linksRefused.inc({ reason: 'host_pages' }, reply.hostLimited);
-    const candidates = screened.links;
-    const children = reply.kind === 'ok' ? reply.admitted.map((i) => candidates[i] as LinkToAdmit) : [];
-    await Promise.all(children.map((c) => broker.publishJson(topology.fetch, fetchTask(page.sessionId, c, page.url))));
-
-    const record: ResultRecord = bareRecord(ref, 'delivered', {
-      finalUrl: page.finalUrl,
-      status: page.status,
-      title: parsed.title,
-      contentType: page.contentType,
-      fields: parsed.fields,
-      links: parsed.links.length,
-      canonical: parsed.canonical,
-      fetchedAt: new Date(page.fetchedAt).toISOString(),
-      attempts: page.attempt,
+    screened.forEach((s, i) => {
+      const reply = replies[i] as AdmitFoundReply;
+      if (reply.kind === 'done' || reply.kind === 'unknown') {
+        metrics.duplicates.inc({ stage: 'extract' });
+        return;
+      }
+      let children: FoundLink[] = [];
+      if (reply.kind === 'ok') {
+        if (reply.hostLimited) metrics.linksRefused.inc({ reason: 'host_pages' }, reply.hostLimited);
+        children = reply.admitted.map((k) => s.found.links[k] as FoundLink);
+        // What the ledger knows now ('a' admitted, 'e' known) need not be asked again.
+        s.found.links.forEach((l, k) => {
+          if (reply.verdicts[k] === 'a' || reply.verdicts[k] === 'e') out.sent.push(l);
+        });
+      }
+      for (const c of children) out.children.push(fetchTask(sessionId, c, s.page.url));
+      const { page, parsed: p } = s;
+      const record = bareRecord(s.ref, 'delivered', {
+        finalUrl: page.finalUrl,
+        status: page.status,
+        title: p.title,
+        contentType: page.contentType,
+        fields: p.fields,
+        links: p.links.length,
+        canonical: p.canonical,
+        fetchedAt: new Date(page.fetchedAt).toISOString(),
+        attempts: page.attempt,
+      });
+      out.records.push(deliverMessage(s.ref, record, children.map((c) => c.taskId)));
     });
-    await broker.publishJson(topology.deliver, deliverMessage(ref, record, children.map((c) => c.taskId)));
+    return out;
   }
 
-  const consumer = new Consumer<ExtractMessage>(broker, {
+  async function handleBatch(pages: ExtractTask[]): Promise<void> {
+    const cfg = ctx.config();
+    const groups = bySession(pages);
+    const results = await Promise.all([...groups].map(([sessionId, list]) => extractSession(sessionId, list, cfg)));
+    await outbox.send(fetchCodec, topology.fetch, results.flatMap((r) => r.children), { now: true });
+    await outbox.send(deliverCodec, topology.deliver, results.flatMap((r) => r.records), { now: true });
+    // Only now, with children and records confirmed, are these links safe to skip next time.
+    [...groups.keys()].forEach((sessionId, i) => known.addAll(sessionId, (results[i] as { sent: FoundLink[] }).sent));
+  }
+
+  const consumer = new Consumer<ExtractTask>(ctx.broker, {
     name: 'extract',
     queue: topology.extract,
     quarantine: topology.quarantine(topology.extract),
-    concurrency: ctx.config().extract.concurrency,
-    decode: decodeExtract,
-    handle: (page) => handle(page),
+    codec: extractCodec(),
+    // Batches are handled side by side (one parses while another waits for Redis or the
+    // broker); the pages held are bounded by the item window, large parses by the pool.
+    concurrency: Number.POSITIVE_INFINITY,
+    itemWindow: itemWindow(ctx.config().extract),
+    itemsPerMessage: ctx.config().amqp.extractBatch,
+    handle: (pages) => handleBatch(pages),
     log: ctx.log,
     metrics,
   });
   await consumer.start();
   ctx.onConfigChange(async (next, prev) => {
-    if (next.extract.concurrency !== prev.extract.concurrency) await consumer.resize(next.extract.concurrency);
+    if (itemWindow(next.extract) !== itemWindow(prev.extract)) await consumer.resize(Number.POSITIVE_INFINITY, { itemWindow: itemWindow(next.extract) });
   });
   return {
     close: async (graceMs) => {

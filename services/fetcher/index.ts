@@ -1,6 +1,8 @@
 /**
- * Fetcher: consumes the fetch queue. For each task, in order:
- *   claim (ledger CAS, lease) → preflight (scheme, IP literals against the SSRF policy) →
+ * Fetcher: consumes the fetch queue, a batch of tasks per message. The batch is claimed in
+ * one ledger call per session (CAS, lease); then each claimed task, in order (the gate and
+ * the request within the replica's requests in flight, fetch.concurrency, p-limit):
+ *   preflight (scheme, IP literals against the SSRF policy) →
  *   robots (robots.txt of the origin, cached for the cluster; disallowed → skipped) →
  *   politeness gate (cluster-wide rate buckets with Crawl-delay, the host's 429/503 backoff,
  *   per-host concurrency slots; a long wait hands the task to a delay queue) → fetch (SSRF
@@ -8,17 +10,21 @@
  *   errors and permanent failures to delivery; transient failures to a delayed retry queue.
  * Every output is confirmed by the broker before the input is acked.
  */
+import pLimit from 'p-limit';
 import type { Agent } from 'undici';
 import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
-import { Consumer } from '../../shared/messaging/consumer.js';
+import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
 import { RETRY_DELAYS_MS } from '../../shared/messaging/topology.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { effectiveHostRate, RateLimiter, ratesFor, type HostLimits } from '../../shared/ratelimit.js';
 import { callScript } from '../../shared/redis/scripts.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
-import { decodeFetch, encodeExtract } from '../../shared/tasks/codec.js';
+import type { Config } from '../../shared/config/index.js';
+import type { ClaimReply } from '../../shared/ledger/index.js';
+import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
+import { bySession } from '../../shared/tasks/group.js';
 import { bareRecord, deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { mimeType, parseRetryAfter, retryDelay, statusClass, statusError } from './classify.js';
@@ -29,8 +35,14 @@ import { ROBOTS_MAX_BYTES } from './robots.js';
 /** Response headers worth passing on to the extractor. */
 const KEPT_HEADERS = ['content-type', 'content-language', 'last-modified', 'etag', 'x-robots-tag'];
 
+/** Tasks held per replica: fetch.prefetch, or twice the requests in flight. */
+const itemWindow = (f: Config['fetch']): number => (f.prefetch > 0 ? f.prefetch : 2 * f.concurrency);
+
 export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> {
-  const { ledger, broker, topology, metrics } = ctx;
+  const { ledger, outbox, topology, metrics } = ctx;
+  const pages = extractCodec(() => ctx.config().amqp.compressPages);
+  /** Requests in flight on this replica, resized live. */
+  const inFlight = pLimit(ctx.config().fetch.concurrency);
   const sessions = new SessionCache(ledger);
   const limiter = new RateLimiter(ctx.redis, ctx.keys);
   let policy = new AddressPolicy(ctx.config().fetch.allowedNetworks);
@@ -52,7 +64,8 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   };
 
   const deliver = (task: FetchTask, record: Parameters<typeof deliverMessage>[1]): Promise<void> =>
-    broker.publishJson(topology.deliver, deliverMessage(taskRef(task), record));
+    outbox.send(deliverCodec, topology.deliver, deliverMessage(taskRef(task), record));
+  const retryLater = (delayMs: number, task: FetchTask): Promise<void> => outbox.send(fetchCodec, topology.retry(delayMs), task);
 
   const robots = new RobotsCache({
     redis: ctx.redis,
@@ -110,7 +123,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         const k = ctx.keys.session(task.sessionId);
         const r = (await callScript(ctx.redis, 'defer', [k.session, k.tasks, k.leases], [task.taskId, attempt, delay + ctx.config().task.leaseMs])) as string[];
         if (r[0] === 'ok') {
-          await broker.publishJson(topology.retry(delay), { ...task, attempt: attempt - 1 });
+          await retryLater(delay, { ...task, attempt: attempt - 1 });
           metrics.fetchDeferred.inc({ reason: g.reason });
         }
         if (waited > 0) metrics.rateWaitSeconds.inc(waited / 1000);
@@ -122,26 +135,45 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     }
   }
 
-  async function handle(task: FetchTask, redelivered: boolean): Promise<void> {
+  /** Claims a batch: one ledger call per session; replies in the order of the tasks. */
+  async function claimAll(tasks: readonly FetchTask[], redelivered: boolean): Promise<ClaimReply[]> {
+    const cfg = ctx.config();
+    const replies = new Array<ClaimReply>(tasks.length);
+    const groups = bySession(tasks.map((t, i) => ({ sessionId: t.sessionId, taskId: t.taskId, i })));
+    await Promise.all([...groups].map(async ([sessionId, group]) => {
+      const r = await ledger.claimMany(sessionId, group.map((g) => g.taskId), cfg.task.leaseMs, cfg.retry.maxAttempts, redelivered);
+      group.forEach((g, k) => (replies[g.i] = r[k] as ClaimReply));
+    }));
+    return replies;
+  }
+
+  /** A message: claim every task, then fetch the claimed ones within the requests in flight. */
+  async function handleBatch(tasks: FetchTask[], delivery: DeliveryContext): Promise<void> {
+    const claims = await claimAll(tasks, delivery.redelivered);
+    const work = tasks.map((task, i) => {
+      const claim = claims[i] as ClaimReply;
+      if (claim.kind === 'exhausted') {
+        const err = new CrawlError('timeout', `${task.url}: no attempt finished within its lease (${claim.attempt} attempts)`);
+        return deliver(task, failureRecord(taskRef(task), err, { attempts: claim.attempt }));
+      }
+      if (claim.kind !== 'ok') {
+        if (claim.kind === 'busy' || claim.kind === 'done') metrics.duplicates.inc({ stage: 'fetch' });
+        return Promise.resolve();
+      }
+      return handle(task, claim.attempt);
+    }).map((p) => p.finally(() => delivery.itemsDone()));
+    // Every task finishes (or fails) before the message is settled: a redelivery must not race them.
+    const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async function handle(task: FetchTask, attempt: number): Promise<void> {
     const cfg = ctx.config();
     const log = ctx.log.child({ sessionId: task.sessionId, taskId: task.taskId });
-
-    // 1. claim
-    const claim = await ledger.claim(task.sessionId, task.taskId, cfg.task.leaseMs, cfg.retry.maxAttempts, redelivered);
-    if (claim.kind === 'exhausted') {
-      const err = new CrawlError('timeout', `${task.url}: no attempt finished within its lease (${claim.attempt} attempts)`);
-      await deliver(task, failureRecord(taskRef(task), err, { attempts: claim.attempt }));
-      return;
-    }
-    if (claim.kind !== 'ok') {
-      if (claim.kind === 'busy' || claim.kind === 'done') metrics.duplicates.inc({ stage: 'fetch' });
-      return;
-    }
-    const attempt = claim.attempt;
     const session = await sessions.get(task.sessionId);
     if (!session) return;
 
-    // 2. preflight and robots: no connection for a URL the policy or the site refuses
+    // 1. preflight and robots: no connection for a URL the policy or the site refuses
     const target = new URL(task.url);
     let crawlDelayS: number | null = null;
     try {
@@ -163,37 +195,43 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       return;
     }
 
-    // 3. politeness gate
-    const entered = await gate(task, attempt, target, crawlDelayS);
-    if (entered === 'deferred') return;
-
-    // 4. fetch
-    const f = ctx.config().fetch;
-    let res: FetchResponse;
-    const endTimer = metrics.fetchSeconds.startTimer();
-    try {
-      res = await fetchPage(task.url, currentAgent(), policy, {
-        userAgent: f.userAgent,
-        headersTimeoutMs: f.headersTimeoutMs,
-        bodyIdleTimeoutMs: f.bodyIdleTimeoutMs,
-        totalTimeoutMs: f.totalTimeoutMs,
-        maxBytes: f.maxBytes,
-        maxRedirects: f.maxRedirects,
-        allowRedirect: (u) => session.scope.allows(u),
-      });
-    } catch (err) {
-      endTimer();
+    // 2-3. politeness gate and fetch, within one of this replica's request slots (the wait for
+    // the output's confirm below does not hold a slot)
+    const fetched = await inFlight(async (): Promise<'deferred' | { res: FetchResponse } | { err: CrawlError }> => {
+      const entered = await gate(task, attempt, target, crawlDelayS);
+      if (entered === 'deferred') return 'deferred';
+      const f = ctx.config().fetch;
+      const endTimer = metrics.fetchSeconds.startTimer();
+      try {
+        return {
+          res: await fetchPage(task.url, currentAgent(), policy, {
+            userAgent: f.userAgent,
+            headersTimeoutMs: f.headersTimeoutMs,
+            bodyIdleTimeoutMs: f.bodyIdleTimeoutMs,
+            totalTimeoutMs: f.totalTimeoutMs,
+            maxBytes: f.maxBytes,
+            maxRedirects: f.maxRedirects,
+            allowRedirect: (u) => session.scope.allows(u),
+          }),
+        };
+      } catch (err) {
+        return { err: toCrawlError(err) };
+      } finally {
+        endTimer();
+        await limiter.release(target.host, entered.slot);
+      }
+    });
+    if (fetched === 'deferred') return;
+    if ('err' in fetched) {
       metrics.pagesFetched.inc({ status_class: 'error' });
-      await limiter.release(target.host, entered.slot);
-      await fail(task, attempt, toCrawlError(err), null, log);
+      await fail(task, attempt, fetched.err, null, log);
       return;
     }
-    endTimer();
-    await limiter.release(target.host, entered.slot);
+    const res = fetched.res;
     metrics.pagesFetched.inc({ status_class: statusClass(res.status) });
     metrics.fetchBytes.inc(res.body.length);
 
-    // 5. route (a 429 or 503 first slows the answering host down for the whole cluster)
+    // 4. route (a 429 or 503 first slows the answering host down for the whole cluster)
     if (res.status === 429 || res.status === 503) {
       const p = ctx.config().politeness;
       const retryAfter = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? 0;
@@ -229,9 +267,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     }
     const headers: Record<string, string> = {};
     for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
-    const extract: Omit<ExtractTask, 'body'> = {
-      v: 1,
-      kind: 'extract',
+    const extract: ExtractTask = {
       sessionId: task.sessionId,
       taskId: task.taskId,
       url: task.url,
@@ -244,9 +280,9 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       headers,
       fetchedAt,
       fetchMs: Math.round(res.ms),
+      body: res.body,
     };
-    const { content, options } = encodeExtract(extract, res.body);
-    await broker.publish(topology.extract, content, options);
+    await outbox.send(pages, topology.extract, extract);
   }
 
   /** A failed attempt: park and retry if transient and attempts remain, else deliver the failure. */
@@ -262,7 +298,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       if (delay !== null) {
         const parked = await ledger.parkForRetry(task.sessionId, task.taskId, attempt, delay + cfg.task.leaseMs);
         if (parked) {
-          await broker.publishJson(topology.retry(delay), { ...task, attempt });
+          await retryLater(delay, { ...task, attempt });
           metrics.retries.inc({ reason: err.code });
           log.debug({ code: err.code, attempt, delayMs: delay }, 'fetch will be retried');
         }
@@ -273,22 +309,25 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     await deliver(task, failureRecord(taskRef(task), err, extra));
   }
 
-  const consumer = new Consumer<FetchTask>(broker, {
+  const consumer = new Consumer<FetchTask>(ctx.broker, {
     name: 'fetch',
     queue: topology.fetch,
     quarantine: topology.quarantine(topology.fetch),
-    concurrency: ctx.config().fetch.concurrency,
-    ...(ctx.config().fetch.prefetch > 0 ? { prefetch: ctx.config().fetch.prefetch } : {}),
-    decode: decodeFetch,
-    handle: (task, delivery) => handle(task, delivery.redelivered),
+    codec: fetchCodec,
+    // Messages are not the limit: tasks are, through inFlight and the item window.
+    concurrency: Number.POSITIVE_INFINITY,
+    itemWindow: itemWindow(ctx.config().fetch),
+    itemsPerMessage: ctx.config().amqp.fetchBatch,
+    handle: handleBatch,
     log: ctx.log,
     metrics,
   });
   await consumer.start();
   ctx.onConfigChange(async (next, prev) => {
     if (next.fetch.concurrency !== prev.fetch.concurrency || next.fetch.prefetch !== prev.fetch.prefetch) {
-      await consumer.resize(next.fetch.concurrency, next.fetch.prefetch > 0 ? next.fetch.prefetch : undefined);
-      ctx.log.info({ concurrency: next.fetch.concurrency }, 'fetch concurrency changed');
+      inFlight.concurrency = next.fetch.concurrency;
+      await consumer.resize(Number.POSITIVE_INFINITY, { itemWindow: itemWindow(next.fetch) });
+      ctx.log.info({ concurrency: next.fetch.concurrency, itemWindow: itemWindow(next.fetch) }, 'fetch concurrency changed');
     }
   });
 

@@ -7,8 +7,9 @@
  */
 import type { Redis } from 'ioredis';
 import { Ledger, type AdmitFoundOptions, type AdmitFoundReply, type LinkToAdmit } from '../ledger/index.js';
-import type { Broker } from '../messaging/broker.js';
+import type { BatchPublisher } from '../messaging/batch.js';
 import type { Keys } from '../redis/keys.js';
+import { fetchCodec } from '../tasks/codec.js';
 import type { FetchTask, SessionSpec } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
 import { DEFAULT_STRIP_PARAMS, fingerprint, normalizeUrl } from '../url/normalize.js';
@@ -57,6 +58,8 @@ export interface CandidateOptions {
   stripParams?: readonly string[];
   /** Spider-trap limits besides the URL length (traps.*); none when absent. */
   traps?: Omit<TrapRules, 'maxUrlLength'>;
+  /** The URLs were normalized already, with the same stripParams (the extractor's parser does): do not again. */
+  normalized?: boolean;
 }
 
 /** A link worth asking Redis about, with its host (for the per-host page limit). */
@@ -83,7 +86,7 @@ export function screenLinks(urls: readonly string[], policy: SessionPolicy, dept
   const normalize = { stripParams: opts.stripParams ?? DEFAULT_STRIP_PARAMS };
   const seen = new Set<string>();
   for (const raw of urls) {
-    const url = normalizeUrl(raw, undefined, normalize);
+    const url = opts.normalized ? raw : normalizeUrl(raw, undefined, normalize);
     if (url === null || seen.has(url)) continue;
     seen.add(url);
     if (!policy.scope.allows(url)) continue;
@@ -106,14 +109,12 @@ export function candidateLinks(urls: readonly string[], policy: SessionPolicy, d
  * The extractor's one round trip per page: see `Ledger.admitFound`, which this feeds with the
  * screened links and their refusal counts.
  */
-export async function admitFound(redis: Redis, keys: Keys, sessionId: string, taskId: string, screened: ScreenedLinks, opts: Omit<AdmitFoundOptions, 'refused'>): Promise<AdmitFoundReply> {
-  return new Ledger(redis, keys).admitFound(sessionId, taskId, screened.links, { ...opts, refused: screened.refused });
+export async function admitFound(redis: Redis, keys: Keys, sessionId: string, taskId: string, screened: ScreenedLinks, opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
+  return new Ledger(redis, keys).admitFound(sessionId, { taskId, links: screened.links, refused: screened.refused }, opts);
 }
 
 export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string): FetchTask {
   return {
-    v: 1,
-    kind: 'fetch',
     sessionId,
     taskId: link.taskId,
     url: link.url,
@@ -126,7 +127,9 @@ export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string)
 
 export interface AdmissionDeps {
   ledger: Ledger;
-  broker: Broker;
+  outbox: BatchPublisher;
+  /** The fetch queue. */
+  queue: string;
   admitLeaseMs: number;
 }
 
@@ -136,7 +139,7 @@ export async function admitSeeds(deps: AdmissionDeps, policy: SessionPolicy, opt
   const reply = await deps.ledger.admitSeeds(policy.id, links, deps.admitLeaseMs);
   if (reply.kind !== 'ok') return { admitted: 0, limited: 0 };
   const admitted = reply.admitted.map((i) => links[i] as LinkToAdmit);
-  await Promise.all(admitted.map((l) => deps.broker.publishJson(deps.broker.topology.fetch, fetchTask(policy.id, l))));
+  await deps.outbox.send(fetchCodec, deps.queue, admitted.map((l) => fetchTask(policy.id, l)));
   await deps.ledger.confirmQueued(policy.id, admitted.map((l) => l.taskId));
   return { admitted: admitted.length, limited: reply.limited };
 }

@@ -14,7 +14,18 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface Settings {
   namespace: string;
-  amqp: { url: string; queueType: QueueType; deliveryLimit: number; heartbeatS: number };
+  amqp: {
+    url: string;
+    queueType: QueueType;
+    deliveryLimit: number;
+    heartbeatS: number;
+    fetchBatch: number;
+    extractBatch: number;
+    deliverBatch: number;
+    batchMaxBytes: number;
+    lingerMs: number;
+    compressPages: boolean;
+  };
   redis: { url: string };
   log: { level: LogLevel };
   http: { host: string; port: number };
@@ -35,7 +46,7 @@ export interface Settings {
   };
   rate: { global: number; perHost: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
-  extract: { concurrency: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
+  extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
   robots: { obey: boolean; cacheTtlMs: number; errorTtlMs: number; memoryTtlMs: number; maxBytes: number; maxCrawlDelayS: number };
   politeness: {
     perHostConcurrency: number;
@@ -98,6 +109,42 @@ export const schema: convict.Schema<Settings> = {
       format: natural,
       default: 15,
       env: 'AMQP_HEARTBEAT_S',
+    },
+    fetchBatch: {
+      doc: 'Fetch tasks per message at most. Small enough that several messages fill one fetcher (they are acked whole), large enough to save the broker work (live).',
+      format: 'positive-int',
+      default: 8,
+      env: 'AMQP_FETCH_BATCH',
+    },
+    extractBatch: {
+      doc: 'Fetched pages per message to the extractor at most (live).',
+      format: 'positive-int',
+      default: 16,
+      env: 'AMQP_EXTRACT_BATCH',
+    },
+    deliverBatch: {
+      doc: 'Records per message to delivery at most (live).',
+      format: 'positive-int',
+      default: 64,
+      env: 'AMQP_DELIVER_BATCH',
+    },
+    batchMaxBytes: {
+      doc: 'Bytes per message at most when batching (a single larger page still travels, alone) (live).',
+      format: 'positive-int',
+      default: 1_048_576,
+      env: 'AMQP_BATCH_MAX_BYTES',
+    },
+    lingerMs: {
+      doc: 'Longest a task waits for others to share its message; 0 batches only what is sent in the same tick (live).',
+      format: natural,
+      default: 5,
+      env: 'AMQP_LINGER_MS',
+    },
+    compressPages: {
+      doc: 'Deflate the batches of fetched pages on the extract queue (about 3x fewer bytes through the broker for HTML, for CPU in the fetcher) (live).',
+      format: Boolean,
+      default: true,
+      env: 'AMQP_COMPRESS_PAGES',
     },
   },
   redis: {
@@ -288,10 +335,16 @@ export const schema: convict.Schema<Settings> = {
   },
   extract: {
     concurrency: {
-      doc: 'Pages parsed at once per extractor replica (live).',
+      doc: 'Parse worker threads per extractor replica, for pages too large to parse inline (live).',
       format: 'positive-int',
       default: 4,
       env: 'EXTRACT_CONCURRENCY',
+    },
+    prefetch: {
+      doc: 'Fetched pages held (being extracted or waiting for their outputs to be confirmed) per extractor replica; 0 means 64 per parse worker (live).',
+      format: natural,
+      default: 0,
+      env: 'EXTRACT_PREFETCH',
     },
     maxLinksPerPage: {
       doc: 'Links taken from one page; the rest are ignored (live).',

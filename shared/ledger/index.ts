@@ -20,7 +20,40 @@ export type AdmitReply =
 
 export type ExtractedReply = AdmitReply | { kind: 'done'; state: string } | { kind: 'unknown' };
 
-export type AdmitFoundReply = ExtractedReply & { hostLimited?: number };
+export type AdmitFoundReply =
+  | { kind: 'ok'; admitted: number[]; limited: number; hostLimited: number; verdicts: string }
+  | { kind: 'closed'; status: string }
+  | { kind: 'done'; state: string }
+  | { kind: 'unknown' };
+
+/** A page of the extractor's batch: its task and the links found on it, screened. */
+export interface FoundPage {
+  taskId: string;
+  links: readonly (LinkToAdmit & { host: string })[];
+  /** Links refused before asking, by reason, added to the session's trap:<reason> counters. */
+  refused?: Readonly<Record<string, number>>;
+}
+
+/** One record for deliver-4. */
+export interface RecordToDeliver {
+  taskId: string;
+  outcome: Outcome;
+  /** A response was received (counts as fetched). */
+  fetched: boolean;
+  /** The record, a JSON object. */
+  recordJson: string;
+  /** Task ids the page admitted (confirmed P → Q). */
+  children: readonly string[];
+}
+
+export interface DeliverBatchReply {
+  /** The status the records were appended under. */
+  status: string;
+  /** Per record, in order. */
+  outcomes: ('appended' | 'duplicate' | 'unknown')[];
+  /** The session completed (or, partial, closed) with this batch. */
+  event: 'completed' | 'closed' | null;
+}
 
 export interface AdmitFoundOptions {
   resultLeaseMs: number;
@@ -29,8 +62,6 @@ export interface AdmitFoundOptions {
   maxPagesPerHost: number;
   /** How long the session's keys live after it closes (the host counters expire with them). */
   retentionMs: number;
-  /** Links refused before asking, by reason, added to the session's trap:<reason> counters. */
-  refused?: Readonly<Record<string, number>>;
 }
 
 export type ClaimReply =
@@ -68,11 +99,45 @@ function triplets(links: readonly LinkToAdmit[]): (string | number)[] {
   return out;
 }
 
-function toAdmitReply(raw: unknown): AdmitReply {
-  const r = raw as [string, number | string, number[]?];
-  if (r[0] === 'closed') return { kind: 'closed', status: String(r[1]) };
-  return { kind: 'ok', limited: Number(r[1]), admitted: (r[2] ?? []).map(Number) };
+/** Positions of the admitted links ('a') in a verdict string of the admission scripts. */
+export function admittedIndices(verdicts: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < verdicts.length; i++) if (verdicts[i] === 'a') out.push(i);
+  return out;
 }
+
+function toClaimReply(r: [string, (string | number)?]): ClaimReply {
+  switch (r[0]) {
+    case 'ok':
+    case 'exhausted':
+      return { kind: r[0], attempt: Number(r[1]) };
+    case 'busy':
+    case 'done':
+      return { kind: r[0], state: String(r[1]) };
+    case 'cancelled':
+    case 'closed':
+      return { kind: r[0] };
+    default:
+      return { kind: 'unknown' };
+  }
+}
+
+function toAdmitFoundReply(r: unknown[]): AdmitFoundReply {
+  switch (r[0]) {
+    case 'unknown':
+      return { kind: 'unknown' };
+    case 'done':
+      return { kind: 'done', state: String(r[1]) };
+    case 'closed':
+      return { kind: 'closed', status: String(r[1]) };
+    default: {
+      const verdicts = String(r[1] ?? '');
+      return { kind: 'ok', verdicts, admitted: admittedIndices(verdicts), limited: Number(r[2]), hostLimited: Number(r[3] ?? 0) };
+    }
+  }
+}
+
+const DELIVER_OUTCOME = { o: 'appended', d: 'duplicate', u: 'unknown' } as const;
 
 const COUNT_FIELDS = ['admitted', 'fetched', 'delivered', 'failed', 'skipped', 'cancelled', 'supplements'] as const;
 
@@ -156,36 +221,41 @@ export class Ledger {
   }
 
   async admitSeeds(sessionId: string, links: readonly LinkToAdmit[], admitLeaseMs: number): Promise<AdmitReply> {
-    return toAdmitReply(await callScript(this.redis, 'admit', this.sk(sessionId), [admitLeaseMs, ...triplets(links)]));
+    const r = (await callScript(this.redis, 'admit', this.sk(sessionId), [admitLeaseMs, ...triplets(links)])) as [string, number | string, string?];
+    if (r[0] === 'closed') return { kind: 'closed', status: String(r[1]) };
+    return { kind: 'ok', limited: Number(r[1]), admitted: admittedIndices(String(r[2] ?? '')) };
   }
 
   /**
-   * The extractor's one round trip per page (admit-found-4): the page's task moves to R, its
-   * links are admitted within maxPages and the session's per-host limit, and the counts of
-   * links refused before asking are added to the session (`trap:<reason>`), once per page.
+   * The extractor's one round trip per batch of pages of a session (admit-found-4): each
+   * page's task moves to R, its links are admitted within maxPages and the session's per-host
+   * limit, and the counts of links refused before asking are added to the session
+   * (`trap:<reason>`), once per page. One reply per page, in order.
    */
-  async admitFound(sessionId: string, taskId: string, links: readonly (LinkToAdmit & { host: string })[], opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
+  async admitFoundPages(sessionId: string, pages: readonly FoundPage[], opts: AdmitFoundOptions): Promise<AdmitFoundReply[]> {
+    if (pages.length === 0) return [];
     const k = this.keys.session(sessionId);
-    const refused = Object.entries(opts.refused ?? {}).filter(([, n]) => n > 0);
-    const args: (string | number)[] = [taskId, opts.resultLeaseMs, opts.admitLeaseMs, opts.maxPagesPerHost, opts.retentionMs, refused.length];
-    for (const [reason, n] of refused) args.push(reason, n);
-    for (const l of links) args.push(l.taskId, l.depth, l.url, l.host);
-    const r = (await callScript(this.redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages], args)) as unknown[];
-    switch (r[0]) {
-      case 'unknown':
-        return { kind: 'unknown' };
-      case 'done':
-        return { kind: 'done', state: String(r[1]) };
-      case 'closed':
-        return { kind: 'closed', status: String(r[1]) };
-      default:
-        return { kind: 'ok', limited: Number(r[1]), admitted: ((r[2] ?? []) as unknown[]).map(Number), hostLimited: Number(r[3] ?? 0) };
+    const args: (string | number)[] = [opts.resultLeaseMs, opts.admitLeaseMs, opts.maxPagesPerHost, opts.retentionMs];
+    for (const page of pages) {
+      const refused = Object.entries(page.refused ?? {}).filter(([, n]) => n > 0);
+      args.push(page.taskId, refused.length);
+      for (const [reason, n] of refused) args.push(reason, n);
+      args.push(page.links.length);
+      for (const l of page.links) args.push(l.taskId, l.depth, l.url, l.host);
     }
+    const replies = (await callScript(this.redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages], args)) as unknown[][];
+    return replies.map(toAdmitFoundReply);
+  }
+
+  /** `admitFoundPages` for one page. */
+  async admitFound(sessionId: string, page: FoundPage, opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
+    return (await this.admitFoundPages(sessionId, [page], opts))[0] as AdmitFoundReply;
   }
 
   /** `admitFound` without trap limits or counts. */
   async extracted(sessionId: string, taskId: string, links: readonly LinkToAdmit[], resultLeaseMs: number, admitLeaseMs: number): Promise<ExtractedReply> {
-    const reply = await this.admitFound(sessionId, taskId, links.map((l) => ({ ...l, host: new URL(l.url).host })), { resultLeaseMs, admitLeaseMs, maxPagesPerHost: 0, retentionMs: 0 });
+    const page = { taskId, links: links.map((l) => ({ ...l, host: new URL(l.url).host })) };
+    const reply = await this.admitFound(sessionId, page, { resultLeaseMs, admitLeaseMs, maxPagesPerHost: 0, retentionMs: 0 });
     if (reply.kind !== 'ok') return reply;
     return { kind: 'ok', admitted: reply.admitted, limited: reply.limited };
   }
@@ -204,21 +274,15 @@ export class Ledger {
     return Number(await callScript(this.redis, 'confirm-queued', this.sk(sessionId), args));
   }
 
+  /** Claims tasks of one session for fetching (claim-3): one reply per task id, in order. */
+  async claimMany(sessionId: string, taskIds: readonly string[], leaseMs: number, maxAttempts: number, redelivered = false): Promise<ClaimReply[]> {
+    if (taskIds.length === 0) return [];
+    const replies = (await callScript(this.redis, 'claim', this.sk(sessionId), [leaseMs, maxAttempts, redelivered ? '1' : '0', ...taskIds])) as [string, (string | number)?][];
+    return replies.map(toClaimReply);
+  }
+
   async claim(sessionId: string, taskId: string, leaseMs: number, maxAttempts: number, redelivered = false): Promise<ClaimReply> {
-    const r = (await callScript(this.redis, 'claim', this.sk(sessionId), [taskId, leaseMs, maxAttempts, redelivered ? '1' : '0'])) as [string, (string | number)?];
-    switch (r[0]) {
-      case 'ok':
-      case 'exhausted':
-        return { kind: r[0], attempt: Number(r[1]) };
-      case 'busy':
-      case 'done':
-        return { kind: r[0], state: String(r[1]) };
-      case 'cancelled':
-      case 'closed':
-        return { kind: r[0] };
-      default:
-        return { kind: 'unknown' };
-    }
+    return (await this.claimMany(sessionId, [taskId], leaseMs, maxAttempts, redelivered))[0] as ClaimReply;
   }
 
   async parkForRetry(sessionId: string, taskId: string, attempt: number, leaseMs: number): Promise<boolean> {
@@ -226,11 +290,29 @@ export class Ledger {
     return r[0] === 'ok';
   }
 
-  async deliver(sessionId: string, taskId: string, outcome: Outcome, fetched: boolean, recordJson: string, children: readonly string[]): Promise<DeliverReply> {
+  /**
+   * Delivery's one round trip per batch of records of a session (deliver-4): each task ends
+   * terminal and its record is appended exactly once; the session completes when nothing is left.
+   */
+  async deliverMany(sessionId: string, records: readonly RecordToDeliver[]): Promise<DeliverBatchReply> {
     const k = this.keys.session(sessionId);
-    const r = (await callScript(this.redis, 'deliver', [k.session, k.tasks, k.leases, k.results], [taskId, TERMINAL_STATE[outcome], fetched ? '1' : '0', recordJson, ...children])) as string[];
-    if (r[0] === 'ok' || r[0] === 'completed' || r[0] === 'closed') return { kind: r[0], status: String(r[1]) };
-    return r[0] === 'duplicate' ? { kind: 'duplicate' } : { kind: 'unknown' };
+    const args: (string | number)[] = [];
+    for (const r of records) args.push(r.taskId, TERMINAL_STATE[r.outcome], r.fetched ? '1' : '0', r.recordJson, r.children.length, ...r.children);
+    const [status, outcomes, event] = (await callScript(this.redis, 'deliver', [k.session, k.tasks, k.leases, k.results], args)) as [string, string, string];
+    return {
+      status,
+      outcomes: [...outcomes].map((c) => DELIVER_OUTCOME[c as keyof typeof DELIVER_OUTCOME]),
+      event: event === 'completed' || event === 'closed' ? event : null,
+    };
+  }
+
+  /** `deliverMany` for one record, in the shape of a single answer. */
+  async deliver(sessionId: string, taskId: string, outcome: Outcome, fetched: boolean, recordJson: string, children: readonly string[]): Promise<DeliverReply> {
+    const r = await this.deliverMany(sessionId, [{ taskId, outcome, fetched, recordJson, children }]);
+    const outcomeOfRecord = r.outcomes[0];
+    if (outcomeOfRecord === 'duplicate') return { kind: 'duplicate' };
+    if (outcomeOfRecord !== 'appended') return { kind: 'unknown' };
+    return { kind: r.event ?? 'ok', status: r.status };
   }
 
   async cancel(sessionId: string): Promise<{ kind: 'ok' | 'unchanged' | 'unknown'; status?: string }> {

@@ -13,6 +13,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface Metrics {
   registry: Registry;
   messages: Counter<'queue' | 'outcome'>;
+  /** Tasks carried by the messages consumed (a message is a batch). */
+  messageItems: Counter<'queue'>;
   stageSeconds: Histogram<'stage'>;
   pagesFetched: Counter<'status_class'>;
   fetchSeconds: Histogram<never>;
@@ -50,7 +52,8 @@ export function createMetrics(service: string): Metrics {
   return {
     registry,
     messages: new Counter({ name: 'crawlfleet_messages_total', help: 'Messages consumed, by queue and how they were settled.', labelNames: ['queue', 'outcome'], registers: r }),
-    stageSeconds: new Histogram({ name: 'crawlfleet_stage_seconds', help: 'Time a stage spent on one message.', labelNames: ['stage'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
+    messageItems: new Counter({ name: 'crawlfleet_message_items_total', help: 'Tasks carried by the messages consumed (each message is a batch), by queue.', labelNames: ['queue'], registers: r }),
+    stageSeconds: new Histogram({ name: 'crawlfleet_stage_seconds', help: 'Time a stage spent on one message (a batch of tasks).', labelNames: ['stage'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
     pagesFetched: new Counter({ name: 'crawlfleet_pages_fetched_total', help: 'Responses received, by status class (2xx, 3xx, 4xx, 5xx, error).', labelNames: ['status_class'], registers: r }),
     fetchSeconds: new Histogram({ name: 'crawlfleet_fetch_seconds', help: 'Fetch latency, redirects included.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
     fetchBytes: new Counter({ name: 'crawlfleet_fetch_bytes_total', help: 'Response body bytes received (after decompression).', registers: r }),

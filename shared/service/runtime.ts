@@ -13,6 +13,7 @@ import { ConfigCenter } from '../config/center.js';
 import { processEnv, type Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
 import { Ledger } from '../ledger/index.js';
+import { BatchPublisher, type BatchLimits } from '../messaging/batch.js';
 import { Broker } from '../messaging/broker.js';
 import { topology, type Topology } from '../messaging/topology.js';
 import { createLogger, type Logger } from '../observability/log.js';
@@ -30,6 +31,8 @@ export interface ServiceContext {
   readonly metrics: Metrics;
   readonly redis: Redis;
   readonly broker: Broker;
+  /** Publishes batches of tasks (see shared/messaging/batch.ts); drained at shutdown before the broker closes. */
+  readonly outbox: BatchPublisher;
   readonly keys: Keys;
   readonly ledger: Ledger;
   readonly topology: Topology;
@@ -58,6 +61,13 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: Pick<ServiceContext
   app.get('/metrics', async (_req, reply) => {
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
+}
+
+/** How many tasks, and bytes, one message to `queue` may carry, from the live config. */
+export function batchLimits(cfg: Config, topo: Topology, queue: string): BatchLimits {
+  const a = cfg.amqp;
+  const maxItems = queue === topo.extract ? a.extractBatch : queue === topo.deliver ? a.deliverBatch : a.fetchBatch;
+  return { maxItems, maxBytes: a.batchMaxBytes, lingerMs: a.lingerMs };
 }
 
 export interface RunOptions {
@@ -110,6 +120,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     deliveryLimit: current.amqp.deliveryLimit,
     log,
   });
+  const outbox = new BatchPublisher(broker, (queue) => batchLimits(center.config, topo, queue));
   const changeHandlers: ((next: Config, previous: Config) => void | Promise<void>)[] = [];
   const ctx: ServiceContext = {
     name,
@@ -120,6 +131,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     metrics,
     redis,
     broker,
+    outbox,
     keys,
     ledger: new Ledger(redis, keys),
     topology: topo,
@@ -162,6 +174,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       log.info({ graceMs: grace }, `${name} stopping`);
       await handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed'));
       await http.close().catch(() => undefined);
+      await outbox.drain();
       await broker.close();
       center.close();
       subscriber.disconnect();

@@ -1,73 +1,131 @@
 /**
- * Message codecs. Fetch and deliver messages are JSON. Extract messages carry the page
- * bytes as the message body and the task as JSON in the `x-task` header, so bodies are
- * never base64-inflated.
+ * Message codecs: one batch of tasks per message (see shared/messaging/batch.ts).
+ *
+ * - fetch (and the retry queues): JSON `{"v":2,"kind":"fetch","tasks":[FetchTask...]}`
+ * - deliver: JSON `{"v":2,"kind":"deliver","items":[DeliverRecord | FinalizeSession...]}`
+ * - extract: binary, so page bodies are never escaped or base64-inflated:
+ *   `[u32 big-endian n][n bytes of JSON {"v":2,"kind":"extract","pages":[meta...]}][body 0][body 1]...`
+ *   where each meta is the ExtractTask without its body plus `bodyBytes`. The whole content
+ *   may travel deflated (header `x-batch-encoding: deflate-raw`), inflated with a cap.
+ *
+ * Every item is checked for the fields its consumer relies on; a message that fails is a
+ * DecodeError (the consumer runtime dead-letters it).
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { ConsumeMessage, Options } from 'amqplib';
-import type { DeliverMessage, ExtractTask, FetchTask } from './types.js';
+import type { BatchCodec, Encoded, WireMessage } from '../messaging/batch.js';
+import { MESSAGE_VERSION, type DeliverMessage, type ExtractTask, type FetchTask } from './types.js';
 
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
 }
 
-function json(msg: ConsumeMessage): Record<string, unknown> {
-  const v = JSON.parse(msg.content.toString('utf8')) as unknown;
-  if (!v || typeof v !== 'object') throw new DecodeError('message is not a JSON object');
-  return v as Record<string, unknown>;
-}
+/** Decoded content never inflates past this (the fetcher's body cap is far below). */
+const MAX_INFLATED_BYTES = 512 * 1024 * 1024;
 
-function requireFields(o: Record<string, unknown>, kind: string, fields: string[]): void {
-  if (o.v !== 1) throw new DecodeError(`unsupported message version ${String(o.v)}`);
-  if (o.kind !== kind) throw new DecodeError(`expected a ${kind} message, got ${String(o.kind)}`);
-  for (const f of fields) if (o[f] === undefined) throw new DecodeError(`${kind} message without ${f}`);
-}
-
-export function decodeFetch(msg: ConsumeMessage): FetchTask {
-  const o = json(msg);
-  requireFields(o, 'fetch', ['sessionId', 'taskId', 'url', 'depth', 'attempt']);
-  return o as unknown as FetchTask;
-}
-
-export type ExtractMessage = Omit<ExtractTask, 'body'> & { body: Buffer };
-
-/**
- * Bodies at least this large travel deflated (level 1: about 4x smaller for HTML at a tenth of
- * a millisecond for 15 KB), which the broker stores and moves four times more cheaply.
- */
+/** Contents at least this large travel deflated when compression is on. */
 export const COMPRESS_FROM_BYTES = 1024;
 
-/** Bodies never inflate past this on the consumer side (the fetcher's cap is far below). */
-const MAX_INFLATED_BYTES = 256 * 1024 * 1024;
+function envelope(text: string, kind: string): Record<string, unknown> {
+  const o = JSON.parse(text) as unknown;
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new DecodeError(`${kind} message is not a JSON object`);
+  const env = o as Record<string, unknown>;
+  if (env.v !== MESSAGE_VERSION) throw new DecodeError(`unsupported message version ${String(env.v)}`);
+  if (env.kind !== kind) throw new DecodeError(`expected a ${kind} message, got ${String(env.kind)}`);
+  return env;
+}
 
-export function encodeExtract(task: Omit<ExtractTask, 'body'>, body: Buffer, compress = true): { content: Buffer; options: Options.Publish } {
-  const deflate = compress && body.length >= COMPRESS_FROM_BYTES;
-  const headers: Record<string, string> = { 'x-task': JSON.stringify(task) };
-  if (deflate) headers['x-body-encoding'] = 'deflate-raw';
+function list(env: Record<string, unknown>, field: string, kind: string): Record<string, unknown>[] {
+  const items = env[field];
+  if (!Array.isArray(items)) throw new DecodeError(`${kind} message without ${field}`);
+  for (const item of items) if (!item || typeof item !== 'object') throw new DecodeError(`${kind} message with a non-object in ${field}`);
+  return items as Record<string, unknown>[];
+}
+
+function requireFields(o: Record<string, unknown>, kind: string, fields: readonly string[]): void {
+  for (const f of fields) if (o[f] === undefined) throw new DecodeError(`${kind} item without ${f}`);
+}
+
+function jsonMessage(body: unknown): Encoded {
+  return { content: Buffer.from(JSON.stringify(body)), options: { contentType: 'application/json' } };
+}
+
+const FETCH_FIELDS = ['sessionId', 'taskId', 'url', 'depth', 'attempt'] as const;
+
+/** Fetch tasks, on the fetch queue and on the retry queues that lead back to it. */
+export const fetchCodec: BatchCodec<FetchTask> = {
+  kind: 'fetch',
+  encode: (tasks) => jsonMessage({ v: MESSAGE_VERSION, kind: 'fetch', tasks }),
+  decode(msg) {
+    const tasks = list(envelope(msg.content.toString('utf8'), 'fetch'), 'tasks', 'fetch');
+    for (const t of tasks) requireFields(t, 'fetch', FETCH_FIELDS);
+    return tasks as unknown as FetchTask[];
+  },
+  size: (t) => 120 + t.url.length + (t.parent?.length ?? 0),
+};
+
+/** Records and session hand-overs, on the deliver queue. */
+export const deliverCodec: BatchCodec<DeliverMessage> = {
+  kind: 'deliver',
+  encode: (items) => jsonMessage({ v: MESSAGE_VERSION, kind: 'deliver', items }),
+  decode(msg) {
+    const items = list(envelope(msg.content.toString('utf8'), 'deliver'), 'items', 'deliver');
+    for (const item of items) {
+      if (item.kind === 'finalize') requireFields(item, 'finalize', ['sessionId', 'status']);
+      else if (item.kind === 'record') requireFields(item, 'record', ['sessionId', 'taskId', 'record']);
+      else throw new DecodeError(`deliver message with an item of kind ${String(item.kind)}`);
+    }
+    return items as unknown as DeliverMessage[];
+  },
+  size: (item) => (item.kind === 'record' ? 400 + item.record.url.length * 2 + item.children.length * 20 : 100),
+};
+
+type ExtractMeta = Omit<ExtractTask, 'body'> & { bodyBytes: number };
+
+const EXTRACT_FIELDS = ['sessionId', 'taskId', 'url', 'finalUrl', 'depth', 'status', 'bodyBytes'] as const;
+
+/**
+ * Fetched pages, on the extract queue. `compress` is read for every message, so the
+ * setting can change live; consumers read both forms.
+ */
+export function extractCodec(compress: () => boolean = () => true): BatchCodec<ExtractTask> {
   return {
-    content: deflate ? deflateRawSync(body, { level: 1 }) : body,
-    options: { contentType: 'application/octet-stream', headers },
+    kind: 'extract',
+    encode(pages) {
+      const metas: ExtractMeta[] = pages.map(({ body, ...meta }) => ({ ...meta, bodyBytes: body.length }));
+      const json = Buffer.from(JSON.stringify({ v: MESSAGE_VERSION, kind: 'extract', pages: metas }));
+      const head = Buffer.allocUnsafe(4);
+      head.writeUInt32BE(json.length, 0);
+      const raw = Buffer.concat([head, json, ...pages.map((p) => p.body)]);
+      const headers: Record<string, string | number> = { 'x-batch': pages.length };
+      if (compress() && raw.length >= COMPRESS_FROM_BYTES) {
+        headers['x-batch-encoding'] = 'deflate-raw';
+        return { content: deflateRawSync(raw, { level: 1 }), options: { contentType: 'application/octet-stream', headers } };
+      }
+      return { content: raw, options: { contentType: 'application/octet-stream', headers } };
+    },
+    decode: decodeExtract,
+    size: (p) => 400 + p.url.length + p.finalUrl.length + p.body.length,
   };
 }
 
-export function decodeExtract(msg: ConsumeMessage): ExtractMessage {
-  const header = msg.properties.headers?.['x-task'];
-  if (typeof header !== 'string') throw new DecodeError('extract message without x-task header');
-  const o = JSON.parse(header) as Record<string, unknown>;
-  requireFields(o, 'extract', ['sessionId', 'taskId', 'url', 'finalUrl', 'depth', 'status']);
-  const encoding = msg.properties.headers?.['x-body-encoding'];
-  let body = msg.content;
-  if (encoding === 'deflate-raw') body = inflateRawSync(body, { maxOutputLength: MAX_INFLATED_BYTES });
-  else if (encoding !== undefined) throw new DecodeError(`unknown body encoding ${String(encoding)}`);
-  return { ...(o as unknown as Omit<ExtractTask, 'body'>), body };
-}
-
-export function decodeDeliver(msg: ConsumeMessage): DeliverMessage {
-  const o = json(msg);
-  if (o.kind === 'finalize') {
-    requireFields(o, 'finalize', ['sessionId', 'status']);
-  } else {
-    requireFields(o, 'record', ['sessionId', 'taskId', 'record']);
+function decodeExtract(msg: WireMessage): ExtractTask[] {
+  const encoding = msg.properties.headers?.['x-batch-encoding'];
+  let raw = msg.content;
+  if (encoding === 'deflate-raw') raw = inflateRawSync(raw, { maxOutputLength: MAX_INFLATED_BYTES });
+  else if (encoding !== undefined) throw new DecodeError(`unknown batch encoding ${String(encoding)}`);
+  if (raw.length < 4) throw new DecodeError('extract message shorter than its header');
+  const jsonBytes = raw.readUInt32BE(0);
+  if (4 + jsonBytes > raw.length) throw new DecodeError('extract message header runs past its end');
+  const pages = list(envelope(raw.toString('utf8', 4, 4 + jsonBytes), 'extract'), 'pages', 'extract');
+  let offset = 4 + jsonBytes;
+  const out: ExtractTask[] = [];
+  for (const meta of pages) {
+    requireFields(meta, 'extract', EXTRACT_FIELDS);
+    const { bodyBytes, ...task } = meta as unknown as ExtractMeta;
+    if (!Number.isInteger(bodyBytes) || bodyBytes < 0 || offset + bodyBytes > raw.length) throw new DecodeError(`extract item ${task.taskId}: body runs past the message`);
+    out.push({ ...task, body: raw.subarray(offset, offset + bodyBytes) });
+    offset += bodyBytes;
   }
-  return o as unknown as DeliverMessage;
+  if (offset !== raw.length) throw new DecodeError(`extract message has ${raw.length - offset} bytes after its last body`);
+  return out;
 }

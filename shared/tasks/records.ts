@@ -42,7 +42,7 @@ export function failureRecord(task: TaskRef, err: CrawlError, extra: Partial<Res
 }
 
 export function deliverMessage(task: TaskRef, record: ResultRecord, children: string[] = []): DeliverRecord {
-  return { v: 1, kind: 'record', sessionId: task.sessionId, taskId: task.taskId, record, children };
+  return { kind: 'record', sessionId: task.sessionId, taskId: task.taskId, record, children };
 }
 
 export function taskRef(t: FetchTask): TaskRef {

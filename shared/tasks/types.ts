@@ -1,15 +1,14 @@
 /**
- * What travels on the queues. The state travels with the task: every message
- * names its session and carries all a stateless consumer needs to do its step.
- * `v` is the message format version; consumers refuse versions they do not know.
+ * What travels on the queues. The state travels with the task: every task names its
+ * session and carries all a stateless consumer needs to do its step. A message carries a
+ * batch of tasks of one kind (see shared/messaging/batch.ts and codec.ts); its envelope
+ * holds the format version, and consumers refuse versions they do not know.
  */
 
-export const MESSAGE_VERSION = 1;
+export const MESSAGE_VERSION = 2;
 
 /** One URL to fetch (fetch queue). `taskId` is the URL fingerprint within the session. */
 export interface FetchTask {
-  v: 1;
-  kind: 'fetch';
   sessionId: string;
   taskId: string;
   url: string;
@@ -21,10 +20,8 @@ export interface FetchTask {
   admittedAt: number;
 }
 
-/** A fetched response (extract queue). The body travels as the message body (see codec.ts). */
+/** A fetched response (extract queue). Bodies travel as raw bytes after the batch's JSON (see codec.ts). */
 export interface ExtractTask {
-  v: 1;
-  kind: 'extract';
   sessionId: string;
   taskId: string;
   url: string;
@@ -66,7 +63,6 @@ export interface ResultRecord {
 
 /** A terminal result for one task (deliver queue). `children` are task ids this page admitted. */
 export interface DeliverRecord {
-  v: 1;
   kind: 'record';
   sessionId: string;
   taskId: string;
@@ -76,7 +72,6 @@ export interface DeliverRecord {
 
 /** Hand a finished session over: results file and webhook (deliver queue). */
 export interface FinalizeSession {
-  v: 1;
   kind: 'finalize';
   sessionId: string;
   /** The status the session reached: completed, partial or cancelled. */

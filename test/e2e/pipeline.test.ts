@@ -3,6 +3,7 @@
  * does), the real broker and Redis, a generated site of our own. The oracle is the site's
  * own link graph: the delivered set of URLs must equal the set reachable within scope.
  */
+import type { DeliverRecord } from '../../shared/tasks/types.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Broker } from '../../shared/messaging/broker.js';
@@ -127,9 +128,13 @@ describe('crawl end to end (five service processes, real RabbitMQ and Redis)', f
     await broker.start();
     try {
       const { fingerprint } = await import('../../shared/url/normalize.js');
-      const msg = { v: 1, kind: 'record', sessionId: session.id, taskId: fingerprint(first.url), record: { ...first, title: 'again' }, children: [] };
-      await broker.publishJson(topology(stack.ns).deliver, msg);
-      await broker.publishJson(topology(stack.ns).deliver, msg);
+      const { deliverCodec } = await import('../../shared/tasks/codec.js');
+      const msg: DeliverRecord = { kind: 'record', sessionId: session.id, taskId: fingerprint(first.url), record: { ...first, title: 'again' }, children: [] };
+      // Twice in one batch, and once more in a message of its own.
+      for (const batch of [[msg, msg], [msg]]) {
+        const { content, options } = deliverCodec.encode(batch);
+        await broker.publish(topology(stack.ns).deliver, content, options);
+      }
       await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(topology(stack.ns).deliver))).messageCount === 0, { timeoutMs: 10_000, what: 'deliver queue drained' });
       await new Promise((r) => setTimeout(r, 300));
     } finally {

@@ -3,12 +3,19 @@
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
   ARGV[1] admit lease (ms)
   ARGV[2..] triplets: task id, depth, url
-  Returns {'ok', limited, {admitted indices}} or {'closed', status}.
+  Returns {'ok', limited, verdicts} (one character per seed, see includes/admit) or
+  {'closed', status}.
 ]]
 --- @include "includes/ledger"
 --- @include "includes/admit"
 
-local now = nowMs()
-local out, limited = admitLinks(KEYS[1], KEYS[2], KEYS[3], now, tonumber(ARGV[1]), '', ARGV, 2)
-if out == nil then return { 'closed', limited } end
-return { 'ok', limited, out }
+local adm, status = openAdmission(KEYS[1])
+if not adm then return { 'closed', status } end
+local leaseUntil = nowMs() + tonumber(ARGV[1])
+local verdicts = {}
+for i = 2, #ARGV, 3 do
+  local existing = redis.call('HGET', KEYS[2], ARGV[i])
+  verdicts[#verdicts + 1] = admitOne(adm, KEYS[2], KEYS[3], leaseUntil, '', ARGV[i], ARGV[i + 1], ARGV[i + 2], existing)
+end
+closeAdmission(adm)
+return { 'ok', adm.limited, table.concat(verdicts) }

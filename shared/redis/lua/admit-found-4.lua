@@ -1,85 +1,100 @@
 --[[
-  The extractor's one round trip per page, with the spider-trap limits:
-  (the page's task moves to R, the links found on it are admitted), plus
+  The extractor's one round trip per batch of pages of one session. For each page, its task
+  moves to R (its record is on the way to delivery, leased) and the links found on it are
+  admitted (see includes/admit), with the spider-trap limits:
   - the per-host page limit of the session: a link new to the session whose host already has
-    `maxPagesPerHost` admitted links is refused (counted as trap:host_pages);
+    `maxPagesPerHost` admitted links is refused (verdict 'h', counted as trap:host_pages);
   - counters of the links the extractor refused before asking (trap:<reason> fields of the
     session hash), added once per page (not again when the page is processed again).
+  A link found on two pages of the batch is admitted under the first.
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset   KEYS[4] host page counts hash
-  ARGV[1] task id   ARGV[2] result lease (ms)   ARGV[3] admit lease (ms)
-  ARGV[4] pages per host (0 = unlimited)   ARGV[5] retention of the session's keys (ms)
-  ARGV[6] n: pairs of refused counts that follow   ARGV[7 .. 6+2n] reason, count
-  then quadruplets: child task id, depth, url, host
-  Returns {'ok', limited, {admitted indices among the quadruplets}, refused by the host limit},
-  {'closed', status} (page kept, no links admitted), {'done', state} (task already terminal:
-  drop) or {'unknown'}.
+  ARGV[1] result lease (ms)   ARGV[2] admit lease (ms)   ARGV[3] pages per host (0 = unlimited)
+  ARGV[4] retention of the session's keys (ms)
+  then for each page: task id, n, n pairs (reason, count) of links refused before asking,
+  m, m quadruplets (child task id, depth, url, host)
+  Returns one reply per page, in order:
+    {'ok', verdicts, limited, hostRefused}  verdicts: one character per link, 'a' admitted
+                         (publish it), 'e' already known, 'l' refused by maxPages, 'h' refused
+                         by the per-host limit
+    {'closed', status}   the session admits no more links: the page is kept
+    {'done', state}      the page's task is already terminal: drop it
+    {'unknown'}          no such task (or session)
 ]]
 --- @include "includes/ledger"
 --- @include "includes/admit"
 
 local now = nowMs()
-local id = ARGV[1]
-local v = redis.call('HGET', KEYS[2], id)
-if not v then return { 'unknown' } end
-local s, a, d, p, u = parseTask(v)
-if isTerminal(s) then return { 'done', s } end
-local firstTime = s ~= 'R'
-if firstTime then
-  redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u))
+local resultUntil = now + tonumber(ARGV[1])
+local admitUntil = now + tonumber(ARGV[2])
+local perHost = tonumber(ARGV[3])
+local adm, closedStatus = openAdmission(KEYS[1])
+local hostCounts = {}
+local counted = false
+local replies = {}
+
+local function admitPage(id, firstTime, pairsAt, npairs, linksAt, nlinks)
+  local verdicts = {}
+  local limitedBefore = adm.limited
+  local hostRefused = 0
+  for k = linksAt, linksAt + 4 * (nlinks - 1), 4 do
+    local cid, host = ARGV[k], ARGV[k + 3]
+    local existing = redis.call('HGET', KEYS[2], cid)
+    local verdict = nil
+    if not existing and perHost > 0 then
+      if hostCounts[host] == nil then hostCounts[host] = tonumber(redis.call('HGET', KEYS[4], host)) or 0 end
+      if hostCounts[host] >= perHost then
+        verdict = 'h'
+        hostRefused = hostRefused + 1
+      end
+    end
+    if verdict == nil then
+      verdict = admitOne(adm, KEYS[2], KEYS[3], admitUntil, id, cid, ARGV[k + 1], ARGV[k + 2], existing)
+      if verdict == 'a' and not existing and perHost > 0 then
+        hostCounts[host] = hostCounts[host] + 1
+        redis.call('HINCRBY', KEYS[4], host, 1)
+        counted = true
+      end
+    end
+    verdicts[#verdicts + 1] = verdict
+  end
+  if firstTime then
+    for k = pairsAt, pairsAt + 2 * (npairs - 1), 2 do redis.call('HINCRBY', KEYS[1], 'trap:' .. ARGV[k], ARGV[k + 1]) end
+    if hostRefused > 0 then redis.call('HINCRBY', KEYS[1], 'trap:host_pages', hostRefused) end
+  end
+  return { 'ok', table.concat(verdicts), adm.limited - limitedBefore, hostRefused }
 end
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), id)
 
-local perHost = tonumber(ARGV[4])
-local npairs = tonumber(ARGV[6])
-local first = 7 + 2 * npairs
-
--- links within the host limit, as triplets for admitLinks; `origin` maps them back
-local kept, origin, isNew, hostOf = {}, {}, {}, {}
-local counts = {}
-local hostRefused = 0
-local n = 0
-for i = first, #ARGV, 4 do
-  local cid, host = ARGV[i], ARGV[i + 3]
-  local keep = true
-  if perHost > 0 and redis.call('HEXISTS', KEYS[2], cid) == 0 then
-    if counts[host] == nil then counts[host] = tonumber(redis.call('HGET', KEYS[4], host)) or 0 end
-    if counts[host] >= perHost then
-      keep = false
-      hostRefused = hostRefused + 1
+local i = 5
+while i <= #ARGV do
+  local id = ARGV[i]
+  local npairs = tonumber(ARGV[i + 1])
+  local pairsAt = i + 2
+  local nlinks = tonumber(ARGV[pairsAt + 2 * npairs])
+  local linksAt = pairsAt + 2 * npairs + 1
+  i = linksAt + 4 * nlinks
+  local v = redis.call('HGET', KEYS[2], id)
+  if not v then
+    replies[#replies + 1] = { 'unknown' }
+  else
+    local s, a, d, p, u = parseTask(v)
+    if isTerminal(s) then
+      replies[#replies + 1] = { 'done', s }
     else
-      counts[host] = counts[host] + 1
-      isNew[#kept / 3] = true
+      local firstTime = s ~= 'R'
+      if firstTime then redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u)) end
+      redis.call('ZADD', KEYS[3], resultUntil, id)
+      if adm then
+        replies[#replies + 1] = admitPage(id, firstTime, pairsAt, npairs, linksAt, nlinks)
+      else
+        replies[#replies + 1] = { 'closed', closedStatus }
+      end
     end
   end
-  if keep then
-    origin[#kept / 3] = n
-    hostOf[#kept / 3] = host
-    kept[#kept + 1] = cid
-    kept[#kept + 1] = ARGV[i + 1]
-    kept[#kept + 1] = ARGV[i + 2]
-  end
-  n = n + 1
 end
 
-local out, limited = admitLinks(KEYS[1], KEYS[2], KEYS[3], now, tonumber(ARGV[3]), id, kept, 1)
-if out == nil then return { 'closed', limited } end
-
-if firstTime then
-  for k = 7, first - 1, 2 do redis.call('HINCRBY', KEYS[1], 'trap:' .. ARGV[k], ARGV[k + 1]) end
-  if hostRefused > 0 then redis.call('HINCRBY', KEYS[1], 'trap:host_pages', hostRefused) end
-end
-
-local mapped = {}
-local counted = false
-for _, k in ipairs(out) do
-  mapped[#mapped + 1] = origin[k]
-  if isNew[k] then
-    redis.call('HINCRBY', KEYS[4], hostOf[k], 1)
-    counted = true
-  end
-end
+if adm then closeAdmission(adm) end
 if counted then
   local closeAt = tonumber(redis.call('HGET', KEYS[1], 'closeAt')) or now
-  redis.call('PEXPIRE', KEYS[4], math.max(0, closeAt - now) + tonumber(ARGV[5]))
+  redis.call('PEXPIRE', KEYS[4], math.max(0, closeAt - now) + tonumber(ARGV[4]))
 end
-return { 'ok', limited, mapped, hostRefused }
+return replies

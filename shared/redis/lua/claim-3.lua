@@ -1,13 +1,15 @@
 --[[
-  A fetcher claims a task before fetching it: compare-and-set to F with a fresh lease and
-  the next attempt number. The lease covers the fetch, the wait on the extract queue and the
-  parse; when it expires the cleaner re-drives the task.
+  A fetcher claims the tasks of a message before fetching them: for each task, compare-and-
+  set to F with a fresh lease and the next attempt number. The lease covers the wait for a
+  fetch slot, the fetch, the wait on the extract queue and the parse; when it expires the
+  cleaner re-drives the task.
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
-  ARGV[1] task id   ARGV[2] lease (ms)   ARGV[3] max attempts
-  ARGV[4] '1' when the message is a redelivery: its consumer died or lost its channel, so a
+  ARGV[1] lease (ms)   ARGV[2] max attempts
+  ARGV[3] '1' when the message is a redelivery: its consumer died or lost its channel, so a
           live F lease is taken over at once instead of waiting for the cleaner (at worst
           the page is fetched twice; the first result wins)
-  Returns
+  ARGV[4..] task ids
+  Returns one reply per task id, in order:
     {'ok', attempt}        fetch it
     {'busy', state}        another consumer holds a live lease: drop this copy
     {'done', state}        already terminal: drop
@@ -19,37 +21,44 @@
 ]]
 --- @include "includes/ledger"
 
-local id = ARGV[1]
 local status = redis.call('HGET', KEYS[1], 'status')
-local v = redis.call('HGET', KEYS[2], id)
-if not status or not v then return { 'unknown' } end
-local s, a, d, p, u = parseTask(v)
-if isTerminal(s) then return { 'done', s } end
 local now = nowMs()
+local leaseUntil = now + tonumber(ARGV[1])
+local maxAttempts = tonumber(ARGV[2])
+local takeOver = ARGV[3] == '1'
 
-if status == 'cancelled' or status == 'closed' then
-  local final = status == 'cancelled' and 'C' or 'S'
-  redis.call('HSET', KEYS[2], id, packTask(final, a, d, p, u))
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HINCRBY', KEYS[1], COUNTER[final], 1)
-  return { status }
-end
+local function claim(id)
+  local v = redis.call('HGET', KEYS[2], id)
+  if not status or not v then return { 'unknown' } end
+  local s, a, d, p, u = parseTask(v)
+  if isTerminal(s) then return { 'done', s } end
 
-if s == 'F' or s == 'R' then
-  local lease = tonumber(redis.call('ZSCORE', KEYS[3], id))
-  local takeOver = s == 'F' and ARGV[4] == '1'
-  if lease and lease > now and not takeOver then return { 'busy', s } end
-end
+  if status == 'cancelled' or status == 'closed' then
+    local final = status == 'cancelled' and 'C' or 'S'
+    redis.call('HSET', KEYS[2], id, packTask(final, a, d, p, u))
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HINCRBY', KEYS[1], COUNTER[final], 1)
+    return { status }
+  end
 
-local leaseUntil = now + tonumber(ARGV[2])
-if a >= tonumber(ARGV[3]) then
-  redis.call('HINCRBY', KEYS[1], 'timedOut', 1)
-  redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u))
+  if s == 'F' or s == 'R' then
+    local lease = tonumber(redis.call('ZSCORE', KEYS[3], id))
+    if lease and lease > now and not (s == 'F' and takeOver) then return { 'busy', s } end
+  end
+
+  if a >= maxAttempts then
+    redis.call('HINCRBY', KEYS[1], 'timedOut', 1)
+    redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u))
+    redis.call('ZADD', KEYS[3], leaseUntil, id)
+    return { 'exhausted', a }
+  end
+
+  a = a + 1
+  redis.call('HSET', KEYS[2], id, packTask('F', a, d, p, u))
   redis.call('ZADD', KEYS[3], leaseUntil, id)
-  return { 'exhausted', a }
+  return { 'ok', a }
 end
 
-a = a + 1
-redis.call('HSET', KEYS[2], id, packTask('F', a, d, p, u))
-redis.call('ZADD', KEYS[3], leaseUntil, id)
-return { 'ok', a }
+local replies = {}
+for i = 4, #ARGV do replies[#replies + 1] = claim(ARGV[i]) end
+return replies

@@ -82,13 +82,13 @@ describe('redis Lua scripts', () => {
       const admit = sources.find((s) => s.name === 'admit');
       assert.ok(admit);
       assert.equal(admit.lua.split('local function parseTask').length - 1, 1);
-      assert.equal(admit.lua.split('local function admitLinks').length - 1, 1);
-      assert.ok(admit.lua.indexOf('local function packTask') < admit.lua.indexOf('local function admitLinks'));
+      assert.equal(admit.lua.split('local function admitOne').length - 1, 1);
+      assert.ok(admit.lua.indexOf('local function packTask') < admit.lua.indexOf('local function admitOne'));
     });
 
     it('defines every function a script calls from an include', () => {
       for (const s of sources) {
-        for (const fn of ['parseTask', 'packTask', 'isTerminal', 'nowMs', 'admitLinks', 'completeIfDone']) {
+        for (const fn of ['parseTask', 'packTask', 'isTerminal', 'nowMs', 'openAdmission', 'admitOne', 'closeAdmission', 'completeIfDone']) {
           if (new RegExp(`\\b${fn}\\(`).test(s.lua)) assert.ok(s.lua.includes(`local function ${fn}(`), `${s.name} calls ${fn} without defining it`);
         }
       }

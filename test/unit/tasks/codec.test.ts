@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ConsumeMessage } from 'amqplib';
-import { DecodeError, decodeDeliver, decodeExtract, decodeFetch, encodeExtract } from '../../../shared/tasks/codec.js';
+import { DecodeError, deliverCodec, extractCodec, fetchCodec } from '../../../shared/tasks/codec.js';
 import type { DeliverRecord, ExtractTask, FetchTask, FinalizeSession, ResultRecord } from '../../../shared/tasks/types.js';
 
 /** A plain ConsumeMessage-shaped object: content plus the properties a codec reads. */
@@ -13,19 +13,19 @@ function message(content: Buffer | string, headers: Record<string, unknown> = {}
 }
 
 const json = (v: unknown): ConsumeMessage => message(JSON.stringify(v));
+const encoded = ({ content, options }: { content: Buffer; options: { headers?: unknown } }): ConsumeMessage =>
+  message(content, (options.headers ?? {}) as Record<string, unknown>);
 
-const fetchTask: FetchTask = { v: 1, kind: 'fetch', sessionId: 's1', taskId: 't1', url: 'http://example.com/', depth: 0, attempt: 0, admittedAt: 1_700_000_000_000 };
+const fetchTask: FetchTask = { sessionId: 's1', taskId: 't1', url: 'http://example.com/', depth: 0, attempt: 0, admittedAt: 1_700_000_000_000 };
 
-const extractTask: Omit<ExtractTask, 'body'> = {
-  v: 1,
-  kind: 'extract',
+const extractMeta: Omit<ExtractTask, 'body'> = {
   sessionId: 's1',
   taskId: 't2',
   url: 'http://example.com/a',
   finalUrl: 'http://example.com/b',
   depth: 2,
   attempt: 1,
-  parent: 't1',
+  parent: 'http://example.com/',
   status: 200,
   contentType: 'text/html; charset=utf-8',
   headers: { 'content-type': 'text/html; charset=utf-8', 'x-custom': 'é' },
@@ -49,53 +49,92 @@ function rejects(fn: () => unknown, pattern: RegExp): void {
   });
 }
 
+/** The JSON and body section of an uncompressed extract message, for crafting broken ones. */
+function extractRaw(meta: unknown, bodies: Buffer[] = []): Buffer {
+  const text = Buffer.from(JSON.stringify(meta));
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(text.length, 0);
+  return Buffer.concat([head, text, ...bodies]);
+}
+
 describe('task codec', () => {
-  describe('extract messages', () => {
-    it('round-trips task and body', () => {
-      const body = Buffer.from([0x3c, 0x70, 0x3e, 0x00, 0xff, 0xe9, 0x3c]); // arbitrary bytes, not UTF-8
-      const { content, options } = encodeExtract(extractTask, body);
-      assert.equal(content, body); // sent as is, not base64
-      assert.equal(options.contentType, 'application/octet-stream');
-      const decoded = decodeExtract(message(content, options.headers as Record<string, unknown>));
-      const { body: decodedBody, ...task } = decoded;
-      assert.deepEqual(task, extractTask);
-      assert.ok(decodedBody.equals(body));
+  describe('extract batches', () => {
+    const plain = extractCodec(() => false);
+    const deflating = extractCodec(() => true);
+    const binary = Buffer.from([0x3c, 0x70, 0x3e, 0x00, 0xff, 0xe9, 0x3c]); // arbitrary bytes, not UTF-8
+    const html = Buffer.from('<html><body>' + '<p class="filler">lorem ipsum dolor sit amet</p>\n'.repeat(400) + '</body></html>');
+    const pages: ExtractTask[] = [
+      { ...extractMeta, body: binary },
+      { ...extractMeta, taskId: 't3', parent: undefined, body: Buffer.alloc(0) },
+      { ...extractMeta, taskId: 't4', body: html },
+    ];
+
+    it('round-trips tasks and bodies, in order, bodies as raw bytes', () => {
+      const enc = plain.encode(pages);
+      assert.equal(enc.options.contentType, 'application/octet-stream');
+      assert.equal((enc.options.headers as Record<string, unknown>)['x-batch'], 3);
+      // Raw bodies follow the JSON: nothing is base64-inflated.
+      assert.ok(enc.content.subarray(enc.content.length - html.length).equals(html));
+      const decoded = plain.decode(encoded(enc));
+      assert.equal(decoded.length, 3);
+      decoded.forEach((d, i) => {
+        const { body, ...meta } = d;
+        const { body: want, ...wantMeta } = pages[i] as ExtractTask;
+        assert.deepEqual(JSON.parse(JSON.stringify(meta)), JSON.parse(JSON.stringify(wantMeta)));
+        assert.ok(body.equals(want), `body ${i}`);
+      });
     });
 
-    it('carries the task as JSON in the x-task header', () => {
-      const { options } = encodeExtract(extractTask, Buffer.alloc(0));
-      const header = (options.headers as Record<string, unknown>)['x-task'];
-      assert.equal(typeof header, 'string');
-      assert.deepEqual(JSON.parse(header as string), extractTask);
+    it('deflates a batch of 1 KiB or more when compression is on, and restores it byte for byte', () => {
+      const enc = deflating.encode(pages);
+      assert.equal((enc.options.headers as Record<string, unknown>)['x-batch-encoding'], 'deflate-raw');
+      assert.ok(enc.content.length < html.length / 4, `${enc.content.length} bytes on the queue for ${html.length}`);
+      // Either codec reads either form: the setting may change while messages wait.
+      assert.ok((plain.decode(encoded(enc))[2] as ExtractTask).body.equals(html));
     });
 
-    it('rejects a message without the x-task header', () => {
-      rejects(() => decodeExtract(message('<p>')), /without x-task header/);
-      rejects(() => decodeExtract({ ...message('<p>'), properties: {} } as unknown as ConsumeMessage), /without x-task header/);
+    it('sends a small batch, and any batch when compression is off, as it is', () => {
+      for (const [codec, batch] of [[deflating, [{ ...extractMeta, body: Buffer.from('<p>tiny</p>') }]], [plain, pages]] as const) {
+        const enc = codec.encode(batch);
+        assert.equal((enc.options.headers as Record<string, unknown>)['x-batch-encoding'], undefined);
+        assert.equal(enc.content.readUInt32BE(0) + 4 + batch.reduce((n, p) => n + p.body.length, 0), enc.content.length);
+      }
     });
 
-    it('rejects a non-string x-task header', () => {
-      rejects(() => decodeExtract(message('<p>', { 'x-task': Buffer.from(JSON.stringify(extractTask)) })), /without x-task header/);
+    it('sizes an item by its body', () => {
+      assert.ok(plain.size(pages[2] as ExtractTask) >= html.length);
+      assert.ok(plain.size(pages[1] as ExtractTask) < 1000);
     });
 
-    const bad: { name: string; task: Record<string, unknown>; pattern: RegExp }[] = [
-      { name: 'wrong version', task: { ...extractTask, v: 2 }, pattern: /unsupported message version 2/ },
-      { name: 'wrong kind', task: { ...extractTask, kind: 'fetch' }, pattern: /expected a extract message, got fetch/ },
-      { name: 'no finalUrl', task: { ...extractTask, finalUrl: undefined }, pattern: /extract message without finalUrl/ },
-      { name: 'no status', task: { ...extractTask, status: undefined }, pattern: /extract message without status/ },
+    const meta = { ...extractMeta, bodyBytes: 3 };
+    const bad: { name: string; raw: Buffer; pattern: RegExp }[] = [
+      { name: 'fewer than 4 bytes', raw: Buffer.from([0, 0]), pattern: /shorter than its header/ },
+      { name: 'a JSON length past the end', raw: Buffer.from([0, 0, 1, 0, 0x7b]), pattern: /header runs past its end/ },
+      { name: 'version 1', raw: extractRaw({ v: 1, kind: 'extract', pages: [meta] }, [Buffer.from('abc')]), pattern: /unsupported message version 1/ },
+      { name: 'another kind', raw: extractRaw({ v: 2, kind: 'fetch', pages: [meta] }, [Buffer.from('abc')]), pattern: /expected a extract message, got fetch/ },
+      { name: 'no pages', raw: extractRaw({ v: 2, kind: 'extract' }), pattern: /extract message without pages/ },
+      { name: 'a page without finalUrl', raw: extractRaw({ v: 2, kind: 'extract', pages: [{ ...meta, finalUrl: undefined }] }, [Buffer.from('abc')]), pattern: /extract item without finalUrl/ },
+      { name: 'a page without bodyBytes', raw: extractRaw({ v: 2, kind: 'extract', pages: [{ ...meta, bodyBytes: undefined }] }), pattern: /extract item without bodyBytes/ },
+      { name: 'a body running past the end', raw: extractRaw({ v: 2, kind: 'extract', pages: [meta] }, [Buffer.from('ab')]), pattern: /t2: body runs past the message/ },
+      { name: 'a negative body length', raw: extractRaw({ v: 2, kind: 'extract', pages: [{ ...meta, bodyBytes: -1 }] }), pattern: /t2: body runs past the message/ },
+      { name: 'bytes after the last body', raw: extractRaw({ v: 2, kind: 'extract', pages: [meta] }, [Buffer.from('abcd')]), pattern: /has 1 bytes after its last body/ },
     ];
     for (const c of bad) {
-      it(`rejects ${c.name}`, () => {
-        rejects(() => decodeExtract(message('', { 'x-task': JSON.stringify(c.task) })), c.pattern);
-      });
+      it(`rejects ${c.name}`, () => rejects(() => plain.decode(message(c.raw)), c.pattern));
     }
+
+    it('refuses an unknown batch encoding', () => {
+      const enc = deflating.encode(pages);
+      rejects(() => plain.decode(message(enc.content, { 'x-batch-encoding': 'zstd' })), /unknown batch encoding zstd/);
+    });
   });
 
-  describe('decodeFetch', () => {
-    it('accepts a fetch task', () => {
-      assert.deepEqual(decodeFetch(json(fetchTask)), fetchTask);
-      const child = { ...fetchTask, depth: 1, parent: 't0', attempt: 2 };
-      assert.deepEqual(decodeFetch(json(child)), child);
+  describe('fetch batches', () => {
+    it('round-trips tasks in order, with and without a parent', () => {
+      const child: FetchTask = { ...fetchTask, taskId: 't2', depth: 1, parent: 'http://example.com/', attempt: 2 };
+      const enc = fetchCodec.encode([fetchTask, child]);
+      assert.equal(enc.options.contentType, 'application/json');
+      assert.deepEqual(fetchCodec.decode(encoded(enc)), [fetchTask, child]);
     });
 
     const without = (field: keyof FetchTask): Record<string, unknown> => {
@@ -103,83 +142,53 @@ describe('task codec', () => {
       delete o[field];
       return o;
     };
+    const env = (tasks: unknown): unknown => ({ v: 2, kind: 'fetch', tasks });
     const bad: { name: string; value: unknown; pattern: RegExp }[] = [
-      { name: 'version 2', value: { ...fetchTask, v: 2 }, pattern: /unsupported message version 2/ },
-      { name: 'version "1" as a string', value: { ...fetchTask, v: '1' }, pattern: /unsupported message version 1/ },
-      { name: 'no version', value: { ...fetchTask, v: undefined }, pattern: /unsupported message version undefined/ },
-      { name: 'kind extract', value: { ...fetchTask, kind: 'extract' }, pattern: /expected a fetch message, got extract/ },
-      { name: 'no kind', value: { ...fetchTask, kind: undefined }, pattern: /expected a fetch message, got undefined/ },
-      { name: 'no sessionId', value: without('sessionId'), pattern: /fetch message without sessionId/ },
-      { name: 'no taskId', value: without('taskId'), pattern: /fetch message without taskId/ },
-      { name: 'no url', value: without('url'), pattern: /fetch message without url/ },
-      { name: 'no depth', value: without('depth'), pattern: /fetch message without depth/ },
-      { name: 'no attempt', value: without('attempt'), pattern: /fetch message without attempt/ },
-      { name: 'JSON null', value: null, pattern: /not a JSON object/ },
-      { name: 'a JSON number', value: 7, pattern: /not a JSON object/ },
-      { name: 'a JSON array', value: [fetchTask], pattern: /unsupported message version/ },
+      { name: 'version 1', value: { v: 1, kind: 'fetch', tasks: [fetchTask] }, pattern: /unsupported message version 1/ },
+      { name: 'version "2" as a string', value: { v: '2', kind: 'fetch', tasks: [fetchTask] }, pattern: /unsupported message version 2/ },
+      { name: 'a version 1 single task', value: { v: 1, kind: 'fetch', ...fetchTask }, pattern: /unsupported message version 1/ },
+      { name: 'kind extract', value: { v: 2, kind: 'extract', tasks: [fetchTask] }, pattern: /expected a fetch message, got extract/ },
+      { name: 'no tasks', value: { v: 2, kind: 'fetch' }, pattern: /fetch message without tasks/ },
+      { name: 'a task that is not an object', value: env([fetchTask, 7]), pattern: /fetch message with a non-object in tasks/ },
+      { name: 'no sessionId', value: env([without('sessionId')]), pattern: /fetch item without sessionId/ },
+      { name: 'no taskId', value: env([fetchTask, without('taskId')]), pattern: /fetch item without taskId/ },
+      { name: 'no url', value: env([without('url')]), pattern: /fetch item without url/ },
+      { name: 'no depth', value: env([without('depth')]), pattern: /fetch item without depth/ },
+      { name: 'no attempt', value: env([without('attempt')]), pattern: /fetch item without attempt/ },
+      { name: 'JSON null', value: null, pattern: /fetch message is not a JSON object/ },
+      { name: 'a JSON array', value: [fetchTask], pattern: /fetch message is not a JSON object/ },
     ];
     for (const c of bad) {
-      it(`rejects ${c.name} with DecodeError`, () => {
-        rejects(() => decodeFetch(json(c.value)), c.pattern);
-      });
+      it(`rejects ${c.name} with DecodeError`, () => rejects(() => fetchCodec.decode(json(c.value)), c.pattern));
     }
 
     it('throws on a body that is not JSON', () => {
       // Any throw makes the consumer dead-letter the message; a SyntaxError is what JSON.parse gives.
-      assert.throws(() => decodeFetch(message('{ not json')), SyntaxError);
+      assert.throws(() => fetchCodec.decode(message('{ not json')), SyntaxError);
     });
   });
 
-  describe('decodeDeliver', () => {
-    const rec: DeliverRecord = { v: 1, kind: 'record', sessionId: 's1', taskId: 't1', record, children: ['t2', 't3'] };
-    const fin: FinalizeSession = { v: 1, kind: 'finalize', sessionId: 's1', status: 'completed' };
+  describe('deliver batches', () => {
+    const rec: DeliverRecord = { kind: 'record', sessionId: 's1', taskId: 't1', record, children: ['t2', 't3'] };
+    const fin: FinalizeSession = { kind: 'finalize', sessionId: 's1', status: 'completed' };
 
-    it('accepts a record', () => {
-      assert.deepEqual(decodeDeliver(json(rec)), rec);
+    it('round-trips records and hand-overs, mixed, in order', () => {
+      assert.deepEqual(deliverCodec.decode(encoded(deliverCodec.encode([rec, fin, rec]))), [rec, fin, rec]);
     });
 
-    it('accepts a finalize', () => {
-      assert.deepEqual(decodeDeliver(json(fin)), fin);
-    });
-
+    const env = (items: unknown): unknown => ({ v: 2, kind: 'deliver', items });
     const bad: { name: string; value: unknown; pattern: RegExp }[] = [
-      { name: 'a record without record', value: { ...rec, record: undefined }, pattern: /record message without record/ },
-      { name: 'a record without taskId', value: { ...rec, taskId: undefined }, pattern: /record message without taskId/ },
-      { name: 'a finalize without status', value: { ...fin, status: undefined }, pattern: /finalize message without status/ },
-      { name: 'a finalize without sessionId', value: { ...fin, sessionId: undefined }, pattern: /finalize message without sessionId/ },
-      { name: 'a finalize of version 2', value: { ...fin, v: 2 }, pattern: /unsupported message version 2/ },
-      { name: 'another kind', value: { ...rec, kind: 'fetch' }, pattern: /expected a record message, got fetch/ },
-      { name: 'a fetch task', value: fetchTask, pattern: /expected a record message, got fetch/ },
+      { name: 'a record without record', value: env([{ ...rec, record: undefined }]), pattern: /record item without record/ },
+      { name: 'a record without taskId', value: env([{ ...rec, taskId: undefined }]), pattern: /record item without taskId/ },
+      { name: 'a finalize without status', value: env([rec, { ...fin, status: undefined }]), pattern: /finalize item without status/ },
+      { name: 'a finalize without sessionId', value: env([{ ...fin, sessionId: undefined }]), pattern: /finalize item without sessionId/ },
+      { name: 'an item of another kind', value: env([{ ...rec, kind: 'fetch' }]), pattern: /deliver message with an item of kind fetch/ },
+      { name: 'version 1', value: { v: 1, kind: 'deliver', items: [rec] }, pattern: /unsupported message version 1/ },
+      { name: 'a fetch batch', value: { v: 2, kind: 'fetch', tasks: [fetchTask] }, pattern: /expected a deliver message, got fetch/ },
+      { name: 'no items', value: { v: 2, kind: 'deliver' }, pattern: /deliver message without items/ },
     ];
     for (const c of bad) {
-      it(`rejects ${c.name}`, () => {
-        rejects(() => decodeDeliver(json(c.value)), c.pattern);
-      });
+      it(`rejects ${c.name}`, () => rejects(() => deliverCodec.decode(json(c.value)), c.pattern));
     }
-  });
-
-  describe('extract body compression', () => {
-    const page = Buffer.from('<html><body>' + '<p class="filler">lorem ipsum dolor sit amet</p>\n'.repeat(400) + '</body></html>');
-
-    it('deflates bodies from 1 KiB, marks them, and restores them byte for byte', () => {
-      const { content, options } = encodeExtract(extractTask, page);
-      assert.equal((options.headers as Record<string, unknown>)['x-body-encoding'], 'deflate-raw');
-      assert.ok(content.length < page.length / 4, `${content.length} bytes on the queue for ${page.length}`);
-      assert.deepEqual(decodeExtract(message(content, options.headers as Record<string, unknown>)).body, page);
-    });
-
-    it('sends small bodies, and any body when compression is off, as they are', () => {
-      for (const [body, compress] of [[Buffer.from('<p>tiny</p>'), true], [page, false]] as const) {
-        const { content, options } = encodeExtract(extractTask, body, compress);
-        assert.equal((options.headers as Record<string, unknown>)['x-body-encoding'], undefined);
-        assert.deepEqual(content, body);
-      }
-    });
-
-    it('refuses an unknown body encoding', () => {
-      const { content, options } = encodeExtract(extractTask, page);
-      const headers = { ...(options.headers as Record<string, unknown>), 'x-body-encoding': 'zstd' };
-      assert.throws(() => decodeExtract(message(content, headers)), /unknown body encoding zstd/);
-    });
   });
 });

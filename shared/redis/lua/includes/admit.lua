@@ -1,39 +1,43 @@
--- Admission of links into a session: limits and dedup, in one pass.
--- argv from index `first` on holds triplets: task id, depth, url.
+-- Admission of links into a session: page limit and dedup, link by link, with the
+-- session's counters read once (openAdmission) and written once (closeAdmission) per call.
 -- New tasks enter the ledger as P (pending publish) with a lease: if their publisher dies
 -- before the broker confirmed them, the cleaner publishes them again when the lease expires.
 -- A parent that is processed again (redelivery) gets back the children it admitted that are
 -- still P, so it publishes them again; duplicates on the queue are harmless.
--- Returns (list of admitted indices, 0-based among the triplets; number refused by maxPages),
--- or (nil, status) when the session does not admit anymore.
-local function admitLinks(sessionKey, tasksKey, leasesKey, now, leaseMs, parent, argv, first)
+--
+-- Verdicts, one character per link:
+--   'a' admitted: publish it (new, or still P under this same parent)
+--   'e' already known to the session
+--   'l' refused: the session reached maxPages
+
+-- The admission state of a running session, or nil and its status when it admits no more.
+local function openAdmission(sessionKey)
   local meta = redis.call('HMGET', sessionKey, 'status', 'maxPages', 'admitted')
   if meta[1] ~= 'running' then return nil, meta[1] or 'unknown' end
-  local maxPages = tonumber(meta[2]) or 0
   local admitted = tonumber(meta[3]) or 0
-  local leaseUntil = now + leaseMs
-  local out = {}
-  local limited = 0
-  local n = 0
-  for i = first, #argv, 3 do
-    local id, depth, url = argv[i], argv[i + 1], argv[i + 2]
-    local existing = redis.call('HGET', tasksKey, id)
-    if not existing then
-      if admitted >= maxPages then
-        limited = limited + 1
-      else
-        redis.call('HSET', tasksKey, id, packTask('P', 0, depth, parent, url))
-        redis.call('ZADD', leasesKey, leaseUntil, id)
-        admitted = admitted + 1
-        out[#out + 1] = n
-      end
-    elseif parent ~= '' then
-      local s, _, _, p = parseTask(existing)
-      if s == 'P' and p == parent then out[#out + 1] = n end
+  return { key = sessionKey, maxPages = tonumber(meta[2]) or 0, admitted = admitted, before = admitted, limited = 0 }
+end
+
+-- The verdict on one link; `existing` is its ledger entry (false when new).
+local function admitOne(adm, tasksKey, leasesKey, leaseUntil, parent, id, depth, url, existing)
+  if not existing then
+    if adm.admitted >= adm.maxPages then
+      adm.limited = adm.limited + 1
+      return 'l'
     end
-    n = n + 1
+    redis.call('HSET', tasksKey, id, packTask('P', 0, depth, parent, url))
+    redis.call('ZADD', leasesKey, leaseUntil, id)
+    adm.admitted = adm.admitted + 1
+    return 'a'
   end
-  redis.call('HSET', sessionKey, 'admitted', admitted)
-  if limited > 0 then redis.call('HINCRBY', sessionKey, 'limited', limited) end
-  return out, limited
+  if parent ~= '' then
+    local s, _, _, p = parseTask(existing)
+    if s == 'P' and p == parent then return 'a' end
+  end
+  return 'e'
+end
+
+local function closeAdmission(adm)
+  if adm.admitted ~= adm.before then redis.call('HSET', adm.key, 'admitted', adm.admitted) end
+  if adm.limited > 0 then redis.call('HINCRBY', adm.key, 'limited', adm.limited) end
 end
