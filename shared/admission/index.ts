@@ -12,7 +12,7 @@ import type { Keys } from '../redis/keys.js';
 import { fetchCodec } from '../tasks/codec.js';
 import type { FetchTask, SessionSpec } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
-import { DEFAULT_STRIP_PARAMS, fingerprint, normalizeUrl } from '../url/normalize.js';
+import { DEFAULT_STRIP_PARAMS, fingerprint, hostOfNormalized, normalizeUrl } from '../url/normalize.js';
 import { trapOf, type TrapReason, type TrapRules } from '../url/traps.js';
 
 export interface SessionPolicy {
@@ -89,13 +89,13 @@ export function screenLinks(urls: readonly string[], policy: SessionPolicy, dept
     const url = opts.normalized ? raw : normalizeUrl(raw, undefined, normalize);
     if (url === null || seen.has(url)) continue;
     seen.add(url);
-    if (!policy.scope.allows(url)) continue;
+    if (!policy.scope.allowsNormalized(url)) continue;
     const trap = trapOf(url, rules);
     if (trap !== null) {
       refused[trap] = (refused[trap] ?? 0) + 1;
       continue;
     }
-    links.push({ taskId: fingerprint(url), depth, url, host: new URL(url).host });
+    links.push({ taskId: fingerprint(url), depth, url, host: hostOfNormalized(url) });
   }
   return { links, refused };
 }

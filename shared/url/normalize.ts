@@ -64,6 +64,13 @@ export function normalizeUrl(input: string, base?: string | URL, opts: Normalize
   return `${url.protocol}//${url.host}${path}${query === '' ? '' : `?${query}`}`;
 }
 
+/** The `host[:port]` of a URL normalizeUrl produced, read off the string (no parse). */
+export function hostOfNormalized(normalizedUrl: string): string {
+  const start = normalizedUrl.indexOf('//') + 2;
+  const end = normalizedUrl.indexOf('/', start);
+  return normalizedUrl.slice(start, end < 0 ? undefined : end);
+}
+
 /** The 16-character base64url SHA-1 prefix (96 bits) identifying a normalized URL. */
 export function fingerprint(normalizedUrl: string): string {
   return createHash('sha1').update(normalizedUrl).digest('base64url').slice(0, 16);
@@ -115,9 +122,24 @@ function decodeName(key: string): string {
   }
 }
 
-/** Compiles strip-list entries (exact names or `prefix*`) into a case-insensitive matcher. */
+const NONE: NameMatcher = () => false;
+/** Compiled strip lists, by content: a crawl normalizes with the same one or two lists all day. */
+const matchers = new Map<string, NameMatcher>();
+
+/** Compiles strip-list entries (exact names or `prefix*`) into a case-insensitive matcher, once per list. */
 function compileNameMatcher(entries: readonly string[]): NameMatcher {
-  if (entries.length === 0) return () => false;
+  if (entries.length === 0) return NONE;
+  const key = entries.join('\n');
+  let matcher = matchers.get(key);
+  if (!matcher) {
+    if (matchers.size >= 64) matchers.clear();
+    matcher = buildNameMatcher(entries);
+    matchers.set(key, matcher);
+  }
+  return matcher;
+}
+
+function buildNameMatcher(entries: readonly string[]): NameMatcher {
   const exact = new Set<string>();
   const prefixes: string[] = [];
   for (const entry of entries) {

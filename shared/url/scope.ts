@@ -19,6 +19,8 @@ export interface Scope {
   readonly spec: ScopeSpec;
   /** True when the URL is http(s), its host is allowed, and the patterns agree. */
   allows(url: string | URL): boolean;
+  /** `allows` for a URL normalizeUrl produced (what the patterns see already): one parse less. */
+  allowsNormalized(normalizedUrl: string): boolean;
 }
 
 export type ScopeField = 'allowedHosts' | 'include' | 'exclude';
@@ -71,10 +73,18 @@ export function compileScope(spec: ScopeSpec): Scope {
       // normalized URL byte for byte whatever options produced it.
       const normalized = normalizeUrl(url.href, undefined, { sortQuery: false });
       if (normalized === null) return false;
-      if (include.length > 0 && !include.some((re) => re.test(normalized))) return false;
-      return !exclude.some((re) => re.test(normalized));
+      return patternsAllow(normalized);
+    },
+    allowsNormalized(normalizedUrl) {
+      const url = parseUrl(normalizedUrl);
+      return url !== null && hosts.some((rule) => hostMatches(rule, url)) && patternsAllow(normalizedUrl);
     },
   };
+
+  function patternsAllow(normalized: string): boolean {
+    if (include.length > 0 && !include.some((re) => re.test(normalized))) return false;
+    return !exclude.some((re) => re.test(normalized));
+  }
 }
 
 /** The distinct `host` (with a non-default port) of the http(s) seeds, in order; other seeds are skipped. */

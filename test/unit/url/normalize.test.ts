@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DEFAULT_STRIP_PARAMS, NORMALIZER_VERSION, fingerprint, normalizeUrl } from '../../../shared/url/normalize.js';
+import { DEFAULT_STRIP_PARAMS, NORMALIZER_VERSION, fingerprint, hostOfNormalized, normalizeUrl } from '../../../shared/url/normalize.js';
 import type { NormalizeOptions } from '../../../shared/url/normalize.js';
 
 interface Case {
@@ -141,6 +141,24 @@ describe('normalizeUrl', () => {
       });
     }
   });
+});
+
+describe('hostOfNormalized', () => {
+  const cases: [string, string][] = [
+    ['http://Example.COM/a/b?c=1', 'example.com'],
+    ['https://example.com:8443', 'example.com:8443'],
+    ['http://[::1]:8080/x', '[::1]:8080'],
+    ['http://user:pw@b\u00fccher.example/', 'xn--bcher-kva.example'],
+    ['http://127.0.0.1:80/?q=//x/', '127.0.0.1'],
+  ];
+  for (const [input, host] of cases) {
+    it(`reads ${host} off ${input}, as URL.host would`, () => {
+      const normalized = normalizeUrl(input);
+      assert.ok(normalized);
+      assert.equal(hostOfNormalized(normalized), host);
+      assert.equal(hostOfNormalized(normalized), new URL(normalized).host);
+    });
+  }
 });
 
 describe('fingerprint', () => {

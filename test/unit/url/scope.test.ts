@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { normalizeUrl } from '../../../shared/url/normalize.js';
 import { ScopeError, compileScope, defaultAllowedHosts } from '../../../shared/url/scope.js';
 import type { ScopeSpec } from '../../../shared/url/scope.js';
 
@@ -106,6 +107,12 @@ describe('compileScope', () => {
       const scope = compileScope(c.spec);
       for (const url of c.allowed) it(`allows ${url}`, () => assert.equal(scope.allows(url), true));
       for (const url of c.refused) it(`refuses ${JSON.stringify(url)}`, () => assert.equal(scope.allows(url), false));
+      it('decides a normalized URL as it decides the URL', () => {
+        for (const url of [...c.allowed, ...c.refused]) {
+          const normalized = normalizeUrl(url);
+          if (normalized !== null) assert.equal(scope.allowsNormalized(normalized), scope.allows(url), url);
+        }
+      });
     });
   }
 
