@@ -28,12 +28,49 @@ export interface PageLinks {
   noindex: boolean;
 }
 
+/**
+ * What a page says about its links, in document order, before any decision: the raw
+ * attributes of `<base href>`, `<a|area href>`, `<link rel href>` and `<meta name content>`.
+ * Collected from a DOM (signalsOf) or while streaming (scan.ts); decided by linksFromSignals.
+ */
+export interface PageSignals {
+  /** `href` of the first `<base>` that has one. */
+  baseHref: string | undefined;
+  /** `a[href]` and `area[href]`. */
+  anchors: { href: string; rel: string | undefined }[];
+  /** `link[rel][href]`. */
+  links: { rel: string; href: string }[];
+  /** `content` of every `meta[name][content]` whose name is `robots` (trimmed, any case). */
+  robots: string[];
+}
+
+/** The signals of a loaded document. */
+export function signalsOf($: CheerioAPI): PageSignals {
+  const signals: PageSignals = { baseHref: $('base[href]').first().attr('href'), anchors: [], links: [], robots: [] };
+  for (const el of $('a[href], area[href]').toArray()) signals.anchors.push({ href: el.attribs['href'] ?? '', rel: el.attribs['rel'] });
+  for (const el of $('link[rel][href]').toArray()) signals.links.push({ rel: el.attribs['rel'] ?? '', href: el.attribs['href'] ?? '' });
+  for (const el of $('meta[name][content]').toArray()) {
+    if (isRobotsMeta(el.attribs['name'] ?? '')) signals.robots.push(el.attribs['content'] ?? '');
+  }
+  return signals;
+}
+
+/** A `<meta name>` that addresses crawlers. */
+export function isRobotsMeta(name: string): boolean {
+  return name.trim().toLowerCase() === 'robots';
+}
+
 /** Extracts the followable links of a page fetched from `pageUrl`. */
 export function extractLinks($: CheerioAPI, pageUrl: string, opts: LinkOptions): PageLinks {
-  const base = documentBase($, pageUrl);
+  return linksFromSignals(signalsOf($), pageUrl, opts);
+}
+
+/** The decisions on a page's links: base, meta robots, canonical, the links to follow. Pure. */
+export function linksFromSignals(signals: PageSignals, pageUrl: string, opts: LinkOptions): PageLinks {
+  const base = documentBase(signals.baseHref, pageUrl);
   const normalizeOpts = { stripParams: opts.stripParams ?? [] };
-  const robots = metaRobots($);
-  const canonical = findCanonical($, base, normalizeOpts.stripParams);
+  const robots = metaRobots(signals.robots);
+  const canonical = findCanonical(signals.links, base, normalizeOpts.stripParams);
 
   const links: string[] = [];
   if (robots.nofollow && !opts.followNofollow) {
@@ -42,11 +79,11 @@ export function extractLinks($: CheerioAPI, pageUrl: string, opts: LinkOptions):
 
   const page = normalizeUrl(pageUrl, undefined, normalizeOpts);
   const seen = new Set<string>();
-  for (const el of $('a[href], area[href]').toArray()) {
+  for (const anchor of signals.anchors) {
     if (links.length >= opts.maxLinks) break;
-    const href = (el.attribs['href'] ?? '').trim();
+    const href = anchor.href.trim();
     if (href === '') continue;
-    if (!opts.followNofollow && relTokens(el.attribs['rel']).includes('nofollow')) continue;
+    if (!opts.followNofollow && relTokens(anchor.rel).includes('nofollow')) continue;
     const url = normalizeUrl(href, base, normalizeOpts);
     if (url === null || seen.has(url)) continue;
     // `#section` on the page itself is not a new page (with a foreign <base> it is).
@@ -69,8 +106,7 @@ export function pageTitle($: CheerioAPI): string | null {
 }
 
 /** The first `<base href>` resolved against the page URL when it is http(s), else the page URL. */
-function documentBase($: CheerioAPI, pageUrl: string): string {
-  const href = $('base[href]').first().attr('href');
+function documentBase(href: string | undefined, pageUrl: string): string {
   if (href === undefined) return pageUrl;
   try {
     const url = new URL(href.trim(), pageUrl);
@@ -81,12 +117,11 @@ function documentBase($: CheerioAPI, pageUrl: string): string {
 }
 
 /** The union of all `<meta name="robots">` directives. */
-function metaRobots($: CheerioAPI): { nofollow: boolean; noindex: boolean } {
+function metaRobots(contents: readonly string[]): { nofollow: boolean; noindex: boolean } {
   let nofollow = false;
   let noindex = false;
-  for (const el of $('meta[name][content]').toArray()) {
-    if ((el.attribs['name'] ?? '').trim().toLowerCase() !== 'robots') continue;
-    for (const directive of (el.attribs['content'] ?? '').toLowerCase().split(/[\s,]+/)) {
+  for (const content of contents) {
+    for (const directive of content.toLowerCase().split(/[\s,]+/)) {
       if (directive === 'nofollow' || directive === 'none') nofollow = true;
       if (directive === 'noindex' || directive === 'none') noindex = true;
     }
@@ -95,10 +130,10 @@ function metaRobots($: CheerioAPI): { nofollow: boolean; noindex: boolean } {
 }
 
 /** The first `<link rel="canonical" href>` normalized against the base, or null. */
-function findCanonical($: CheerioAPI, base: string, stripParams: readonly string[]): string | null {
-  for (const el of $('link[rel][href]').toArray()) {
-    if (!relTokens(el.attribs['rel']).includes('canonical')) continue;
-    const href = (el.attribs['href'] ?? '').trim();
+function findCanonical(links: PageSignals['links'], base: string, stripParams: readonly string[]): string | null {
+  for (const link of links) {
+    if (!relTokens(link.rel).includes('canonical')) continue;
+    const href = link.href.trim();
     if (href === '') continue;
     const url = normalizeUrl(href, base, { stripParams });
     if (url !== null) return url;
