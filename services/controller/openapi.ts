@@ -153,7 +153,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   'POST /sessions': {
     summary: 'Start a crawl session',
-    description: 'Validates the request (schema, then limits from the config: seed count and length, maxPages, timeoutMs, scope patterns, CSS selectors, forbidden addresses), creates the session and admits its seeds.',
+    description: 'Validates the request (schema, then limits from the config: seed count and length, spider-trap rules on the seeds, maxPages, timeoutMs, scope patterns, CSS selectors, seeds that are or resolve to forbidden addresses), creates the session and admits its seeds.',
     tags: ['sessions'],
     responses: { 201: { ...sessionSchema, description: 'Created; seeds admitted.' } },
     errors: { 503: 'RabbitMQ or Redis cannot be reached.' },

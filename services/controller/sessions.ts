@@ -2,23 +2,32 @@
  * The sessions API: validation of a crawl request (schema first, then the rules a schema
  * cannot express, each error naming its field), creation and seeding through the shared
  * admission path, status, NDJSON results, cancellation.
+ *
+ * Seeds are the user's explicit input, so what would silently drop a discovered link is a
+ * 400 naming the seed: they are normalized with the stripped parameters (traps.stripParams),
+ * must pass the spider-trap rules (traps.*), and must not point to an address the SSRF guard
+ * forbids: IP literals are checked with the rest (`buildSpec`), host names afterwards by DNS
+ * (`checkSeedHosts`, bounded by api.seedLookupTimeoutMs; a name that does not resolve in time
+ * is accepted and its fetch records dns_failed or blocked_address).
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import * as cheerio from 'cheerio';
 import type { FastifyInstance } from 'fastify';
-import { admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
+import { admitSeeds, sessionPolicy, type CandidateOptions } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Ledger, SessionRecord } from '../../shared/ledger/index.js';
 import type { BatchPublisher } from '../../shared/messaging/batch.js';
 import type { Topology } from '../../shared/messaging/topology.js';
 import { deliverCodec } from '../../shared/tasks/codec.js';
+import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import type { FinalizeSession, SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
 import { normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
+import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
 
 /** The body of POST /sessions. */
 export type CreateSessionBody = SessionRequest;
@@ -46,19 +55,42 @@ function invalid(field: string, message: string): CrawlError {
   return new CrawlError('validation', `body/${field} ${message}`, { details: { field } });
 }
 
+/** How the admission path screens URLs under this config: the seeds as the extractor's links. */
+export function admissionOptions(cfg: Config): Required<CandidateOptions> {
+  const { maxPathDepth, maxRepeatedSegments, maxQueryParams, stripParams } = cfg.traps;
+  return { maxUrlLength: cfg.api.maxUrlLength, stripParams, traps: { maxPathDepth, maxRepeatedSegments, maxQueryParams } };
+}
+
+/** The setting behind each spider-trap rule, named in a refusal. */
+const TRAP_SETTINGS: Readonly<Record<TrapReason, string>> = {
+  url_length: 'api.maxUrlLength',
+  path_depth: 'traps.maxPathDepth',
+  repeated_segments: 'traps.maxRepeatedSegments',
+  query_params: 'traps.maxQueryParams',
+};
+
+/** The host of a normalized URL without IPv6 brackets. */
+function hostOf(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '');
+}
+
 /** The request plus defaults → a session spec, or a validation error naming the field. */
 export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
   if (body.seeds.length > cfg.api.maxSeeds) throw invalid('seeds', `must NOT have more than ${cfg.api.maxSeeds} items`);
   const policy = new AddressPolicy(cfg.fetch.allowedNetworks);
+  const admission = admissionOptions(cfg);
+  const rules: TrapRules = { ...admission.traps, maxUrlLength: admission.maxUrlLength };
   const seeds: string[] = [];
   body.seeds.forEach((raw, i) => {
     if (raw.length > cfg.api.maxUrlLength) throw invalid(`seeds/${i}`, `must NOT be longer than ${cfg.api.maxUrlLength} characters`);
-    const url = normalizeUrl(raw);
+    const url = normalizeUrl(raw, undefined, { stripParams: admission.stripParams });
     if (url === null) throw invalid(`seeds/${i}`, `must be an absolute http or https URL, got ${JSON.stringify(raw)}`);
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    const host = hostOf(url);
     if (net.isIP(host) !== 0 && !policy.permits(host)) {
       throw invalid(`seeds/${i}`, `points to a forbidden address (${host}); see fetch.allowedNetworks`);
     }
+    const trap = trapOf(url, rules);
+    if (trap !== null) throw invalid(`seeds/${i}`, `breaks the spider-trap rule ${trap} (${explainTrap(trap, rules)}); see ${TRAP_SETTINGS[trap]}`);
     seeds.push(url);
   });
   const maxPages = body.maxPages ?? cfg.session.defaultMaxPages;
@@ -101,6 +133,35 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     webhook,
     label: body.label ?? null,
   };
+}
+
+/** The distinct host names (not IP literals) of normalized seeds, in order of first use. */
+export function seedHostNames(seeds: readonly string[]): string[] {
+  return [...new Set(seeds.map(hostOf).filter((host) => net.isIP(host) === 0))];
+}
+
+/**
+ * The refusal of the first seed whose host resolved to an address the policy forbids (any of
+ * its addresses), or null. Unresolved hosts (null) pass.
+ */
+export function forbiddenSeedHost(seeds: readonly string[], resolved: ReadonlyMap<string, readonly string[] | null>, policy: AddressPolicy): CrawlError | null {
+  for (const [i, seed] of seeds.entries()) {
+    const address = resolved.get(hostOf(seed))?.find((a) => !policy.permits(a));
+    if (address !== undefined) return invalid(`seeds/${i}`, `resolves to a forbidden address (${address}); see fetch.allowedNetworks`);
+  }
+  return null;
+}
+
+/**
+ * Resolves the seeds' host names (within api.seedLookupTimeoutMs for all of them; 0 = no
+ * lookups) and throws the refusal of the first seed that resolves to a forbidden address.
+ */
+export async function checkSeedHosts(seeds: readonly string[], cfg: Config, lookup?: LookupAll): Promise<void> {
+  const timeoutMs = cfg.api.seedLookupTimeoutMs;
+  if (timeoutMs === 0) return;
+  const resolved = await lookupHosts(seedHostNames(seeds), { timeoutMs, ...(lookup ? { lookup } : {}) });
+  const refusal = forbiddenSeedHost(seeds, resolved, new AddressPolicy(cfg.fetch.allowedNetworks));
+  if (refusal) throw refusal;
 }
 
 /** Sortable, URL-safe session id: time in base36 + 8 random hex digits. */
@@ -148,9 +209,10 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
   app.post<{ Body: CreateSessionBody }>('/sessions', { schema: { body: createSessionSchema } }, async (req, reply) => {
     const cfg = deps.config();
     const spec = buildSpec(req.body, cfg);
+    await checkSeedHosts(spec.seeds, cfg);
     const id = newSessionId();
     await ledger.createSession(id, spec, cfg.session.closeAfterMs);
-    const seeded = await admitSeeds({ ledger, outbox, queue: topology.fetch, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), { maxUrlLength: cfg.api.maxUrlLength });
+    const seeded = await admitSeeds({ ledger, outbox, queue: topology.fetch, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
     req.log.info({ sessionId: id, seeds: seeded.admitted }, 'session created');
     return reply.code(201).send(sessionJson(await load(id)));
   });

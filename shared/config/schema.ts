@@ -30,7 +30,7 @@ export interface Settings {
   log: { level: LogLevel };
   http: { host: string; port: number };
   controller: { host: string; port: number };
-  api: { token: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number; rateLimitPerMinute: number };
+  api: { token: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number; seedLookupTimeoutMs: number; rateLimitPerMinute: number };
   fetch: {
     concurrency: number;
     prefetch: number;
@@ -217,6 +217,12 @@ export const schema: convict.Schema<Settings> = {
       format: 'positive-int',
       default: 2048,
       env: 'API_MAX_URL_LENGTH',
+    },
+    seedLookupTimeoutMs: {
+      doc: "How long POST /sessions waits for the DNS lookups of its seeds' host names (all of them, a few at a time): a seed whose host resolves to any address the SSRF guard forbids is refused with 400; a host that does not resolve, or not in time, is accepted and left to the fetch (dns_failed or blocked_address). 0 = no lookups, only IP literals are checked (live).",
+      format: natural,
+      default: 2000,
+      env: 'API_SEED_LOOKUP_TIMEOUT_MS',
     },
     rateLimitPerMinute: {
       doc: 'API requests per minute accepted from one token (requests with the right token) or else from one client address, in bursts of as many; 0 = no limit. Counted per controller process (live).',

@@ -21,6 +21,20 @@ export type TrapReason = 'url_length' | 'path_depth' | 'repeated_segments' | 'qu
 
 export const TRAP_REASONS: readonly TrapReason[] = ['url_length', 'path_depth', 'repeated_segments', 'query_params'];
 
+/** What a rule refuses, with its limit, e.g. `more than 32 path segments`. */
+export function explainTrap(reason: TrapReason, rules: TrapRules): string {
+  switch (reason) {
+    case 'url_length':
+      return `longer than ${rules.maxUrlLength} characters`;
+    case 'path_depth':
+      return `more than ${rules.maxPathDepth} path segments`;
+    case 'repeated_segments':
+      return `a path segment more than ${rules.maxRepeatedSegments} times`;
+    case 'query_params':
+      return `more than ${rules.maxQueryParams} query parameters`;
+  }
+}
+
 /** The first rule a normalized absolute URL breaks, or null when it may be admitted. */
 export function trapOf(url: string, rules: TrapRules): TrapReason | null {
   if (rules.maxUrlLength > 0 && url.length > rules.maxUrlLength) return 'url_length';
