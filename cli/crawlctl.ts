@@ -35,6 +35,8 @@ export interface Session {
   deadlineAt: string | null;
   finishedAt: string | null;
   counts: Partial<SessionCounts>;
+  /** Links refused by a spider-trap rule, by reason. */
+  traps?: Record<string, number>;
   limited?: unknown;
   retries?: unknown;
   resultsFile?: string | null;
@@ -379,6 +381,12 @@ export function renderCounts(counts: Partial<SessionCounts>): string {
   return keys.map((k) => `${k} ${count(counts, k)}`).join(', ');
 }
 
+/** Trap counters that are not 0, `path_depth 3, host_pages 12`; `-` when none. */
+export function renderTraps(traps: Readonly<Record<string, number>> | undefined): string {
+  const counted = Object.entries(traps ?? {}).filter(([, n]) => n > 0);
+  return counted.length === 0 ? '-' : counted.map(([reason, n]) => `${reason} ${n}`).join(', ');
+}
+
 /** The human view of `status <id>`. */
 export function renderSession(s: Session): string {
   const spec = s.spec ?? {};
@@ -396,6 +404,7 @@ export function renderSession(s: Session): string {
     ['deadline', show(s.deadlineAt)],
     ['finished', show(s.finishedAt)],
     ['counts', renderCounts(s.counts)],
+    ['traps', renderTraps(s.traps)],
     ['limited', show(s.limited)],
     ['retries', show(s.retries)],
     ['results file', show(s.resultsFile)],

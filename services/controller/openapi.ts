@@ -17,6 +17,7 @@
  */
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
+import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
 
 /** Routes that answer without a token (probes, scrapes, the API description). */
@@ -74,6 +75,12 @@ const sessionSchema = {
       type: 'object',
       description: 'URLs by state; delivered + failed + skipped + cancelled = admitted once the session is finished.',
       properties: Object.fromEntries(['admitted', 'fetched', 'delivered', 'failed', 'skipped', 'cancelled', 'supplements'].map((k) => [k, { type: 'integer' }])),
+    },
+    traps: {
+      type: 'object',
+      description: 'Links refused by a spider-trap rule, by reason: every known reason (0 when none), and any other reason counted.',
+      properties: Object.fromEntries(TRAP_COUNTERS.map((r) => [r, { type: 'integer' }])),
+      additionalProperties: { type: 'integer' },
     },
     limited: { type: 'integer', description: 'Links not admitted because of maxPages.' },
     retries: { type: 'integer' },

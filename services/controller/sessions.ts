@@ -177,6 +177,7 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     deadlineAt: s.deadlineAt,
     finishedAt: s.finishedAt,
     counts: s.counts,
+    traps: s.traps,
     limited: s.limited,
     retries: s.retries,
     partialAt: s.partialAt,

@@ -6,7 +6,8 @@
 import type { Redis } from 'ioredis';
 import type { Keys, SessionKeys } from '../redis/keys.js';
 import { callScript } from '../redis/scripts.js';
-import type { Outcome, SessionCounts, SessionSpec, SessionStatus, SessionView } from '../tasks/types.js';
+import type { Outcome, SessionCounts, SessionSpec, SessionStatus, SessionView, TrapCounts } from '../tasks/types.js';
+import { TRAP_COUNTERS } from '../url/traps.js';
 
 export interface LinkToAdmit {
   taskId: string;
@@ -153,6 +154,15 @@ export interface SessionRecord extends SessionView {
   partialResults: number | null;
 }
 
+/** The `trap:<reason>` fields of a session hash: every known reason (0 when absent) and any other. */
+export function trapCounts(hash: Readonly<Record<string, string>>): TrapCounts {
+  const traps: TrapCounts = Object.fromEntries(TRAP_COUNTERS.map((r) => [r, 0]));
+  for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith('trap:')) traps[field.slice(5)] = Number(value);
+  }
+  return traps;
+}
+
 function iso(ms: string | undefined): string | null {
   return ms ? new Date(Number(ms)).toISOString() : null;
 }
@@ -208,6 +218,7 @@ export class Ledger {
       cleaner: { redriven: Number(h.redriven ?? 0), timedOut: Number(h.timedOut ?? 0), reconciled: Number(h.reconciled ?? 0) },
       partialResults: h.partialResults === undefined ? null : Number(h.partialResults),
       counts,
+      traps: trapCounts(h),
       limited: Number(h.limited ?? 0),
       retries: Number(h.retries ?? 0),
       spec: JSON.parse(h.spec) as SessionSpec,

@@ -120,6 +120,13 @@ export interface SessionCounts {
   supplements: number;
 }
 
+/**
+ * Links refused by a spider-trap rule, by reason (the session's `trap:<reason>` counters):
+ * every known reason, 0 when none (url_length, path_depth, repeated_segments, query_params,
+ * host_pages), and any other reason a counter exists for.
+ */
+export type TrapCounts = Record<string, number>;
+
 export interface SessionView {
   id: string;
   status: SessionStatus;
@@ -127,6 +134,7 @@ export interface SessionView {
   deadlineAt: string;
   finishedAt: string | null;
   counts: SessionCounts;
+  traps: TrapCounts;
   spec: SessionSpec;
   resultsFile: string | null;
 }

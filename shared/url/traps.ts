@@ -21,6 +21,12 @@ export type TrapReason = 'url_length' | 'path_depth' | 'repeated_segments' | 'qu
 
 export const TRAP_REASONS: readonly TrapReason[] = ['url_length', 'path_depth', 'repeated_segments', 'query_params'];
 
+/**
+ * Every `trap:<reason>` counter of a session: the rules above, counted by the extractor before
+ * it asks Redis, and `host_pages`, counted by admit-found-4.lua (traps.maxPagesPerHost).
+ */
+export const TRAP_COUNTERS: readonly string[] = [...TRAP_REASONS, 'host_pages'];
+
 /** What a rule refuses, with its limit, e.g. `more than 32 path segments`. */
 export function explainTrap(reason: TrapReason, rules: TrapRules): string {
   switch (reason) {

@@ -20,6 +20,7 @@ interface SessionJson {
   id: string;
   status: string;
   counts: Record<string, number>;
+  traps: Record<string, number>;
   handedOverAt: string | null;
 }
 
@@ -259,7 +260,7 @@ describe('safety against a hostile site (five processes, 127.0.0.1 forbidden)', 
       seeds: [`${site.origin}/a/`, `${site.origin}/session/s1/page?sid=abc`, `${site.origin}/session/s1/page;jsessionid=XYZ`],
       maxDepth: 6,
     });
-    await finished(stack, id);
+    const done = await finished(stack, id);
     const records = await results(stack, id);
     const urls = records.map((r) => r.url);
     // /a/ → /a/a/ → /a/a/a/; /a/a/a/a/ repeats a segment a fourth time.
@@ -270,6 +271,8 @@ describe('safety against a hostile site (five processes, 127.0.0.1 forbidden)', 
     assert.ok(!urls.some((u) => /sid=|jsessionid|utm_/i.test(u)), urls.join(' '));
     const h = await redis.hgetall(redisKeys(stack.ns).session(id).session);
     assert.ok(Number(h['trap:repeated_segments']) >= 1, JSON.stringify(h));
+    assert.equal(done.traps.repeated_segments, Number(h['trap:repeated_segments']), 'GET /sessions/:id shows the counters');
+    assert.equal(done.traps.host_pages, 0);
 
     // The calendar is endless: a live per-host cap stops it.
     const patched = await http(stack.api, 'PATCH', '/config', { traps: { maxPagesPerHost: 5 } });
@@ -281,6 +284,7 @@ describe('safety against a hostile site (five processes, 127.0.0.1 forbidden)', 
       assert.equal(s.counts.admitted, 6, 'the seed + 5 links of the host');
       const hc = await redis.hgetall(redisKeys(stack.ns).session(cal).session);
       assert.ok(Number(hc['trap:host_pages']) >= 1, JSON.stringify(hc));
+      assert.equal(s.traps.host_pages, Number(hc['trap:host_pages']));
     } finally {
       await http(stack.api, 'PATCH', '/config', { traps: { maxPagesPerHost: 0 } });
     }

@@ -1,14 +1,16 @@
 /**
  * The controller API in-process against the real broker and Redis: token auth, exact
  * validation messages naming the field (seeds that break a spider-trap rule or resolve to a
- * forbidden address included), not found, body limit.
+ * forbidden address included), trap counters in the session view, not found, body limit.
  */
 import assert from 'node:assert/strict';
 import dns from 'node:dns';
+import { Redis } from 'ioredis';
+import { redisKeys } from '../../shared/redis/keys.js';
 import { runService, type RunningService } from '../../shared/service/runtime.js';
 import { startController } from '../../services/controller/index.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import { cleanupNamespace, http, serviceEnv, testNamespace } from '../support/stack.js';
+import { cleanupNamespace, http, REDIS_URL, serviceEnv, testNamespace } from '../support/stack.js';
 
 describe('controller API', function () {
   this.timeout(20_000);
@@ -95,6 +97,21 @@ describe('controller API', function () {
   it('accepts a seed host name that does not resolve (the fetch records dns_failed)', async () => {
     const res = await http(api, 'POST', '/sessions', { seeds: ['http://no-such-host.invalid/'] }, auth);
     assert.equal(res.status, 201, res.text);
+  });
+
+  it('shows the trap counters of the session hash, every known reason with 0 when none', async () => {
+    const created = await http<{ id: string; traps: Record<string, number> }>(api, 'POST', '/sessions', { seeds: ['http://127.0.0.1:9/'] }, auth);
+    assert.deepEqual(created.body.traps, { url_length: 0, path_depth: 0, repeated_segments: 0, query_params: 0, host_pages: 0 });
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.hset(redisKeys(ns).session(created.body.id).session, { 'trap:path_depth': 3, 'trap:host_pages': 12, 'trap:calendar': 1 });
+    } finally {
+      redis.disconnect();
+    }
+    const got = await http<{ traps: Record<string, number> }>(api, 'GET', `/sessions/${created.body.id}`, undefined, auth);
+    assert.deepEqual(got.body.traps, { url_length: 0, path_depth: 3, repeated_segments: 0, query_params: 0, host_pages: 12, calendar: 1 });
+    const listed = await http<{ sessions: { id: string; traps: Record<string, number> }[] }>(api, 'GET', '/sessions', undefined, auth);
+    assert.equal(listed.body.sessions.find((x) => x.id === created.body.id)?.traps.path_depth, 3);
   });
 
   it('answers 404 for an unknown session and 413 for an oversized body', async () => {

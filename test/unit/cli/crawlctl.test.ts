@@ -30,7 +30,9 @@ import {
   parseField,
   renderBar,
   renderProgress,
+  renderSession,
   renderSessionList,
+  renderTraps,
   terminalCount,
   type CliIO,
   type CommandDef,
@@ -252,6 +254,14 @@ describe('crawlctl: progress and rate', () => {
       'b22  completed  1000      999        1       2024-05-01T10:00:00.000Z',
     ].join('\n'));
     assert.equal(renderSessionList([]), 'no sessions');
+  });
+
+  it('shows the trap counters that are not 0 in the session view', () => {
+    assert.equal(renderTraps({ url_length: 0, path_depth: 3, repeated_segments: 0, query_params: 0, host_pages: 12 }), 'path_depth 3, host_pages 12');
+    assert.equal(renderTraps({ url_length: 0, path_depth: 0 }), '-');
+    assert.equal(renderTraps(undefined), '-', 'a controller that predates the counters');
+    const view = renderSession({ id: 'x1', status: 'completed', createdAt: null, deadlineAt: null, finishedAt: null, counts: counts({}), traps: { repeated_segments: 2, calendar: 1 } });
+    assert.match(view, /^traps +repeated_segments 2, calendar 1$/m);
   });
 });
 
