@@ -235,6 +235,7 @@ export function buildCrawlBody(urls: readonly string[], values: OptionValues): C
   if (webhook !== undefined) body.webhook = webhook;
   const label = str(values, 'label');
   if (label !== undefined) body.label = label;
+  if (flag(values, 'sitemaps')) body.sitemaps = true;
   return body;
 }
 
@@ -754,6 +755,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       field: { type: 'string', multiple: true, arg: 'name=selector', help: 'extract a field by CSS selector (repeatable)' },
       webhook: { type: 'string', arg: 'URL', help: 'notify this URL when the session ends' },
       label: { type: 'string', arg: 'L', help: 'a label for the session' },
+      sitemaps: { type: 'boolean', help: 'also seed from the sitemaps of the seeds\' sites (robots.txt, /sitemap.xml)' },
       ...WAIT_OPTIONS,
     },
     run: runCrawl,

@@ -101,6 +101,7 @@ const sessionSchema = {
         fields: { type: 'object', additionalProperties: { type: 'string' } },
         webhook: nullableString,
         label: nullableString,
+        sitemaps: { type: 'boolean', description: 'Seed from the sitemaps of the seeds\' origins too.' },
       },
     },
   },

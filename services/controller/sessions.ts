@@ -48,6 +48,7 @@ export const createSessionSchema = {
     fields: { type: 'object', additionalProperties: { type: 'string', minLength: 1, maxLength: 500 }, maxProperties: 100 },
     webhook: { type: 'string', minLength: 1, maxLength: 2048 },
     label: { type: 'string', maxLength: 200 },
+    sitemaps: { type: 'boolean' },
   },
 } as const;
 
@@ -132,6 +133,7 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     fields,
     webhook,
     label: body.label ?? null,
+    sitemaps: body.sitemaps ?? false,
   };
 }
 

@@ -94,6 +94,8 @@ export interface SessionRequest {
   fields?: Record<string, string>;
   webhook?: string;
   label?: string;
+  /** Also seed from the sitemaps of the seeds' origins (robots.txt `Sitemap:` lines and /sitemap.xml). */
+  sitemaps?: boolean;
 }
 
 /** What a client asks for in POST /sessions, after defaults are applied. */
@@ -108,6 +110,8 @@ export interface SessionSpec {
   fields: Record<string, string>;
   webhook: string | null;
   label: string | null;
+  /** Seed from sitemaps too; absent in sessions created before the option existed (= false). */
+  sitemaps?: boolean;
 }
 
 export interface SessionCounts {

@@ -69,6 +69,7 @@ describe('controller API', function () {
     ['seed too deep', { seeds: ['http://a/', `http://a/${'d/'.repeat(33)}`] }, 'body/seeds/1 breaks the spider-trap rule path_depth (more than 32 path segments); see traps.maxPathDepth'],
     ['seed repeating a segment', { seeds: ['http://a/a/a/a/a/'] }, 'body/seeds/0 breaks the spider-trap rule repeated_segments (a path segment more than 3 times); see traps.maxRepeatedSegments'],
     ['seed with many parameters', { seeds: [`http://a/?${Array.from({ length: 17 }, (_, i) => `p${i}=1`).join('&')}`] }, 'body/seeds/0 breaks the spider-trap rule query_params (more than 16 query parameters); see traps.maxQueryParams'],
+    ['sitemaps not a boolean', { seeds: ['http://a/'], sitemaps: 'yes' }, 'body/sitemaps must be boolean'],
   ];
   for (const [name, body, message] of cases) {
     it(`answers 400 naming the field: ${name}`, async () => {
@@ -79,12 +80,15 @@ describe('controller API', function () {
     });
   }
 
-  it('strips session and tracking parameters from seeds before the trap rules', async () => {
+  it('strips session and tracking parameters from seeds before the trap rules, and stores sitemaps', async () => {
     // 16 parameters (the limit) once sid and utm_source are gone
     const params = Array.from({ length: 16 }, (_, i) => `${String.fromCharCode(97 + i)}=1`).join('&');
-    const res = await http<{ spec: { seeds: string[] } }>(api, 'POST', '/sessions', { seeds: [`http://127.0.0.1:9/s;jsessionid=A1?utm_source=x&${params}&sid=7`] }, auth);
+    const res = await http<{ spec: { seeds: string[]; sitemaps: boolean } }>(api, 'POST', '/sessions', { seeds: [`http://127.0.0.1:9/s;jsessionid=A1?utm_source=x&${params}&sid=7`], sitemaps: true }, auth);
     assert.equal(res.status, 201, res.text);
     assert.deepEqual(res.body.spec.seeds, [`http://127.0.0.1:9/s?${params}`]);
+    assert.equal(res.body.spec.sitemaps, true);
+    const plain = await http<{ spec: { sitemaps: boolean } }>(api, 'POST', '/sessions', { seeds: ['http://127.0.0.1:9/'] }, auth);
+    assert.equal(plain.body.spec.sitemaps, false);
   });
 
   it('accepts a seed host name that resolves to loopback when fetch.allowedNetworks opens it', async () => {

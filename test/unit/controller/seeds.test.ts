@@ -74,6 +74,11 @@ describe('POST /sessions seed checks', () => {
         traps: { maxPathDepth: 4, maxRepeatedSegments: 2, maxQueryParams: 3 },
       });
     });
+
+    it('stores sitemaps, false unless asked', () => {
+      assert.equal(buildSpec({ seeds: ['http://a.test/'] }, cfg).sitemaps, false);
+      assert.equal(buildSpec({ seeds: ['http://a.test/'], sitemaps: true }, cfg).sitemaps, true);
+    });
   });
 
   describe('host names resolving to forbidden addresses', () => {
