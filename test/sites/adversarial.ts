@@ -39,6 +39,26 @@
  * | `/image.png`                  | a 1x1 PNG (image/png)                                                                   |
  * | `/ssrf/literal`               | HTML linking to every URL of `ssrfLiteralLinks(loopbackPort)` (loopback in many forms,  |
  * |                               | `[::1]`, `0`, the metadata address)                                                     |
+ * | `/sitemap_index.xml`          | sitemap index (XML) of the seven sitemaps below but `/sitemap.xml`                      |
+ * | `/sitemap-pages.xml`          | urlset, plain XML: `/listed/0..3.html` (3 with a `&amp;` query), `/listed/private/1.html`|
+ * | `/sitemap-pages.xml.gz`       | urlset, gzipped (`application/gzip`), `sm:` prefixes: `/listed/4..7.html`, `/listed/0` again |
+ * | `/sitemap-pages.txt`          | plain-text sitemap: `/listed/8.html`, `/listed/9.html`                                  |
+ * | `/sitemap-missing.xml`        | 404                                                                                     |
+ * | `/sitemap-foreign.xml`        | urlset: `SITEMAP_FOREIGN_URL` (another host: out of scope) and `/listed/10.html`        |
+ * | `/sitemap-forbidden.xml`      | urlset: `file:///etc/passwd`, `http://127.0.0.1:1/` and `/listed/11.html`               |
+ * | `/sitemap-bomb.xml.gz`        | gzip (`application/gzip`, ~64 KB) inflating to `SITEMAP_BOMB_INFLATED_BYTES` (64 MiB,   |
+ * |                               | past the protocol's 50 MiB): a urlset listing `/listed/bomb.html`, then spaces          |
+ * | `/sitemap.xml`                | urlset at the default location (not in the index): `/listed/12.html`                    |
+ * | `/listed/<n>.html` (n < 13),  | leaf pages (a link to `/` only) listed by the sitemaps                                  |
+ * | `/listed/private/1.html`, `/listed/bomb.html` |                                                                         |
+ *
+ * Sitemaps: with `site.robots = ROBOTS_CASES.sitemaps` the robots.txt lists
+ * `<origin>/sitemap_index.xml` and disallows `/listed/private/`. Every sitemap
+ * sits at the root, so by the protocol it may list any URL of the host; page
+ * URLs are absolute, on the site's own origin. `sitemapExpectations(origin)`
+ * says what a session seeded from them must do: which pages it delivers
+ * (exactly), which listed page robots.txt skips, which listed URLs it never
+ * admits (out of scope, not http(s), in the refused bomb).
  *
  * Pages that are defined byte for byte (charsets) are exported in
  * `CHARSET_PAGES`; robots.txt presets in `ROBOTS_CASES`.
@@ -52,8 +72,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 
-/** What `/robots.txt` serves. */
-export type RobotsBehaviour = string | { status: number } | { delayMs: number } | { redirectTo: string };
+/**
+ * What `/robots.txt` serves. `{ sitemaps }`: 200 `User-agent: *`, `Disallow: /listed/private/`
+ * and a `Sitemap:` line for each path, made absolute on the site's origin.
+ */
+export type RobotsBehaviour = string | { status: number } | { delayMs: number } | { redirectTo: string } | { sitemaps: readonly string[] };
 
 export interface AdversarialSiteOptions {
   /** A loopback address to listen on (default 127.0.0.1); anything else throws. */
@@ -197,7 +220,68 @@ export const ROBOTS_CASES = {
   /** 600 KiB with `Disallow: /early/` before 512 KiB and `Disallow: /late/` after. */
   big: bigRobots(512 * 1024),
   crawlDelay: 'User-agent: *\nCrawl-delay: 2\nDisallow: /private/\n',
+  /** Lists the sitemap index; disallows `/listed/private/`. */
+  sitemaps: { sitemaps: ['/sitemap_index.xml'] },
 } as const satisfies Record<string, RobotsBehaviour>;
+
+/** What `/sitemap-bomb.xml.gz` inflates to: 64 MiB, more than a sitemap may be (50 MiB). */
+export const SITEMAP_BOMB_INFLATED_BYTES = 64 * 1024 * 1024;
+/** Number of `/listed/<n>.html` pages. */
+export const LISTED_PAGES = 13;
+/** The out-of-scope URL of `/sitemap-foreign.xml` (`.invalid` never resolves: no stray connection). */
+export const SITEMAP_FOREIGN_URL = 'http://elsewhere.invalid/listed/0.html';
+/** The URLs of `/sitemap-forbidden.xml` that are no page of the site. */
+export const SITEMAP_FORBIDDEN_URLS: readonly string[] = Object.freeze(['file:///etc/passwd', 'http://127.0.0.1:1/']);
+/** The sitemaps the index lists, in order. */
+export const SITEMAP_PATHS: readonly string[] = Object.freeze([
+  '/sitemap-pages.xml',
+  '/sitemap-pages.xml.gz',
+  '/sitemap-pages.txt',
+  '/sitemap-missing.xml',
+  '/sitemap-foreign.xml',
+  '/sitemap-forbidden.xml',
+  '/sitemap-bomb.xml.gz',
+]);
+
+/** What a session seeded from the site's sitemaps must do. */
+export interface SitemapExpectations {
+  /** Every sitemap a crawler finds: the index (from robots.txt), those it lists, and /sitemap.xml. */
+  sitemaps: string[];
+  /** Pages delivered: in scope, http(s), allowed by robots.txt, each once (normalized form). */
+  pages: string[];
+  /** Listed, but disallowed by robots.txt: skipped(robots), never fetched. */
+  disallowed: string[];
+  /** Listed, never admitted: out of scope, not http(s), or only in the bomb (refused whole). */
+  refused: string[];
+}
+
+/**
+ * What a session with seeds `[<origin>/]`, `"sitemaps": true` and maxDepth 0 on a site with
+ * `robots = ROBOTS_CASES.sitemaps` must record besides its seed (with the default scope: the
+ * seed's host).
+ */
+export function sitemapExpectations(origin: string): SitemapExpectations {
+  const pages = Array.from({ length: LISTED_PAGES }, (_, n) => `${origin}/listed/${n}.html${n === 3 ? '?a=1&b=2' : ''}`);
+  return {
+    sitemaps: [`${origin}/sitemap_index.xml`, ...SITEMAP_PATHS.map((p) => origin + p), `${origin}/sitemap.xml`],
+    pages,
+    disallowed: [`${origin}/listed/private/1.html`],
+    refused: [SITEMAP_FOREIGN_URL, ...SITEMAP_FORBIDDEN_URLS, `${origin}/listed/bomb.html`],
+  };
+}
+
+const SITEMAP_NS = 'http://www.sitemaps.org/schemas/sitemap/0.9';
+
+/** A urlset of absolute URLs (entities escaped); `prefix` names the namespace prefix, if any. */
+function urlsetXml(urls: readonly string[], prefix = ''): string {
+  const p = prefix === '' ? '' : `${prefix}:`;
+  const ns = prefix === '' ? 'xmlns' : `xmlns:${prefix}`;
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n<${p}urlset ${ns}="${SITEMAP_NS}">\n` +
+    urls.map((u) => `  <${p}url>\n    <${p}loc>\n      ${escapeHtml(u)}\n    </${p}loc>\n    <${p}changefreq>daily</${p}changefreq>\n  </${p}url>\n`).join('') +
+    `</${p}urlset>\n`
+  );
+}
 
 /** A byte-exact page in a legacy or marked encoding. */
 export interface CharsetPage {
@@ -322,13 +406,15 @@ interface Payloads {
   brBomb: Buffer;
   stacked: Buffer;
   nested: Buffer;
+  /** The middle gzip member of `/sitemap-bomb.xml.gz`: SITEMAP_BOMB_INFLATED_BYTES of spaces. */
+  sitemapBombSpaces: Buffer;
 }
 
 let payloads: Promise<Payloads> | null = null;
 
-/** Compresses `total` zero octets, fed 1 MiB at a time from one reused buffer. */
-async function compressZeros(compressor: Transform, total: number): Promise<Buffer> {
-  const zero = Buffer.alloc(1024 * 1024);
+/** Compresses `total` octets of `fill` (zeros by default), fed 1 MiB at a time from one reused buffer. */
+async function compressZeros(compressor: Transform, total: number, fill = 0): Promise<Buffer> {
+  const zero = Buffer.alloc(1024 * 1024, fill);
   const chunks: Buffer[] = [];
   await pipeline(
     async function* () {
@@ -343,7 +429,7 @@ async function compressZeros(compressor: Transform, total: number): Promise<Buff
 }
 
 async function buildPayloads(): Promise<Payloads> {
-  const [gzipBomb, brBomb] = await Promise.all([
+  const [gzipBomb, brBomb, sitemapBombSpaces] = await Promise.all([
     compressZeros(zlib.createGzip({ level: 9 }), BOMB_INFLATED_BYTES),
     compressZeros(
       zlib.createBrotliCompress({
@@ -351,6 +437,7 @@ async function buildPayloads(): Promise<Payloads> {
       }),
       BOMB_INFLATED_BYTES,
     ),
+    compressZeros(zlib.createGzip({ level: 9 }), SITEMAP_BOMB_INFLATED_BYTES, 0x20),
   ]);
   let stacked = STACKED_HTML;
   for (const enc of STACKED_ENCODINGS) stacked = enc === 'gzip' ? zlib.gzipSync(stacked) : zlib.deflateSync(stacked);
@@ -361,7 +448,7 @@ async function buildPayloads(): Promise<Payloads> {
       '</div>'.repeat(NESTED_DIVS) +
       '\n</body></html>\n',
   );
-  return { gzipBomb, brBomb, stacked, nested };
+  return { gzipBomb, brBomb, stacked, nested, sitemapBombSpaces };
 }
 
 function loadPayloads(): Promise<Payloads> {
@@ -417,6 +504,9 @@ const CHAIN_PATH = /^\/chain\/(0|[1-9]\d{0,5})$/;
 const CALENDAR_PATH = /^\/calendar\/(\d{4,8})\/(0[1-9]|1[0-2])$/;
 const SESSION_PATH = /^\/session\/([A-Za-z0-9_-]{1,64})\/page(?:;jsessionid=[A-Za-z0-9]{1,64})?$/;
 const DEEP_PATH = /^(?:\/a)+\/$/;
+const LISTED_PATH = /^\/listed\/(?:(0|[1-9]\d?)|private\/1|bomb)\.html$/;
+const XML_TYPE = 'application/xml; charset=utf-8';
+const GZIP_TYPE = 'application/gzip';
 const MAX_YEAR = 99_999_999;
 
 /** A hostile local web site; see the module comment for its routes. */
@@ -619,6 +709,7 @@ export class AdversarialSite {
           page('Forbidden addresses', links(ssrfLiteralLinks(this.loopbackPort).map((u) => [u, u] as const))),
         );
     }
+    if (path.startsWith('/sitemap')) return this.sitemap(req, res, path);
     for (const p of Object.values(CHARSET_PAGES)) {
       if (path === p.path) return this.html(req, res, p.body, 200, p.contentType);
     }
@@ -639,6 +730,42 @@ export class AdversarialSite {
       const depth = (path.length - 1) / 2;
       return this.html(req, res, page(`Depth ${depth}`, links([['a/', 'deeper'], ['/', 'home']])));
     }
+    m = LISTED_PATH.exec(path);
+    if (m && (m[1] === undefined || Number(m[1]) < LISTED_PAGES)) {
+      return this.html(req, res, page(`Listed ${path.slice(8, -5)}`, `<p>Found through a sitemap.</p>\n${links([['/', 'home']])}`));
+    }
+    return this.notFound(req, res);
+  }
+
+  /** The sitemap routes (see the module comment); page URLs on this site's origin. */
+  private sitemap(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const o = this.origin;
+    const listed = (...names: (string | number)[]): string[] => names.map((n) => `${o}/listed/${n}.html`);
+    switch (path) {
+      case '/sitemap_index.xml':
+        return this.send(req, res, 200, { 'content-type': XML_TYPE },
+          `<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="${SITEMAP_NS}">\n` +
+            SITEMAP_PATHS.map((p) => `  <sitemap><loc>${o}${p}</loc><lastmod>2024-06-01</lastmod></sitemap>\n`).join('') +
+            '</sitemapindex>\n');
+      case '/sitemap-pages.xml':
+        return this.send(req, res, 200, { 'content-type': XML_TYPE }, urlsetXml([...listed(0, 1, 2), `${o}/listed/3.html?a=1&b=2`, ...listed('private/1')]));
+      case '/sitemap-pages.xml.gz':
+        return this.send(req, res, 200, { 'content-type': GZIP_TYPE }, zlib.gzipSync(urlsetXml(listed(4, 5, 6, 7, 0), 'sm')));
+      case '/sitemap-pages.txt':
+        return this.send(req, res, 200, { 'content-type': TEXT_TYPE }, `${listed(8, 9).join('\r\n')}\r\n`);
+      case '/sitemap-foreign.xml':
+        return this.send(req, res, 200, { 'content-type': XML_TYPE }, urlsetXml([SITEMAP_FOREIGN_URL, ...listed(10)]));
+      case '/sitemap-forbidden.xml':
+        return this.send(req, res, 200, { 'content-type': XML_TYPE }, urlsetXml([...SITEMAP_FORBIDDEN_URLS, ...listed(11)]));
+      case '/sitemap-bomb.xml.gz': {
+        // three gzip members, one stream: the head, 64 MiB of spaces, the tail
+        const [head, tail] = urlsetXml(listed('bomb')).split('</urlset>');
+        const body = Buffer.concat([zlib.gzipSync(head!), this.bodies!.sitemapBombSpaces, zlib.gzipSync(`</urlset>${tail!}`)]);
+        return this.send(req, res, 200, { 'content-type': GZIP_TYPE }, body);
+      }
+      case '/sitemap.xml':
+        return this.send(req, res, 200, { 'content-type': XML_TYPE }, urlsetXml(listed(12)));
+    }
     return this.notFound(req, res);
   }
 
@@ -647,6 +774,10 @@ export class AdversarialSite {
     if (typeof r === 'string') return this.send(req, res, 200, { 'content-type': TEXT_TYPE }, r);
     if ('status' in r) return this.send(req, res, r.status, { 'content-type': TEXT_TYPE }, `${r.status}\n`);
     if ('redirectTo' in r) return this.redirect(req, res, r.redirectTo, 301);
+    if ('sitemaps' in r) {
+      const lines = r.sitemaps.map((p) => `Sitemap: ${new URL(p, this.origin).href}\n`).join('');
+      return this.send(req, res, 200, { 'content-type': TEXT_TYPE }, `User-agent: *\nDisallow: /listed/private/\n\n${lines}`);
+    }
     this.later(res, r.delayMs, () => this.send(req, res, 200, { 'content-type': TEXT_TYPE }, ''));
   }
 

@@ -24,13 +24,22 @@ import {
   METADATA_URL,
   NESTED_DIVS,
   OK_PAGES,
+  LISTED_PAGES,
   ROBOTS_CASES,
+  SITEMAP_BOMB_INFLATED_BYTES,
+  SITEMAP_FOREIGN_URL,
+  SITEMAP_PATHS,
   STACKED_ENCODINGS,
   bigRobots,
   encodeCp1252,
+  sitemapExpectations,
   ssrfLiteralLinks,
 } from '../../sites/adversarial.js';
 import type { RobotsBehaviour } from '../../sites/adversarial.js';
+import { parseRobots, type Robots } from '../../../services/fetcher/robots.js';
+import { normalizeUrl } from '../../../shared/url/normalize.js';
+import { compileScope, defaultAllowedHosts } from '../../../shared/url/scope.js';
+import { parseSitemap, sitemapCandidates, type ParsedSitemap } from '../../../shared/url/sitemap.js';
 
 const MB = 1024 * 1024;
 
@@ -536,6 +545,106 @@ describe('AdversarialSite', function () {
       assert.deepEqual(html.match(/<\/[a-z]+>/g), ['</title>']);
       assert.ok(html.includes('<a href=/ok/7.html>'));
       assert.doesNotMatch(html, /="/);
+    });
+  });
+
+  describe('sitemaps', () => {
+    /** Follows the site's sitemaps as a sitemap-seeded session would (parser, scope, robots.txt), without fetching a page. */
+    async function followSitemaps(): Promise<{ robots: Robots; fetched: Map<string, number>; listed: Set<string>; results: Map<string, ParsedSitemap> }> {
+      const robots = parseRobots((await get(`${origin}/robots.txt`)).body.toString(), 'crawlfleet');
+      const queue = sitemapCandidates(origin, robots.sitemaps);
+      const fetched = new Map<string, number>();
+      const results = new Map<string, ParsedSitemap>();
+      const listed = new Set<string>();
+      while (queue.length > 0) {
+        const url = queue.shift()!;
+        if (fetched.has(url)) continue;
+        const res = await get(url, { maxBytes: MB });
+        fetched.set(url, res.status);
+        if (res.status !== 200) continue;
+        const parsed = parseSitemap(res.body);
+        results.set(url, parsed);
+        if (parsed.kind === 'index') queue.push(...parsed.urls);
+        if (parsed.kind === 'urlset') for (const u of parsed.urls) listed.add(u);
+      }
+      return { robots, fetched, listed, results };
+    }
+
+    it('lists the sitemap index in robots.txt and disallows /listed/private/', async () => {
+      site.robots = ROBOTS_CASES.sitemaps;
+      const res = await get(`${origin}/robots.txt`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), `User-agent: *\nDisallow: /listed/private/\n\nSitemap: ${origin}/sitemap_index.xml\n`);
+    });
+
+    it('serves every sitemap with its type; the missing one is a 404', async () => {
+      const types: Record<string, [number, string]> = {
+        '/sitemap_index.xml': [200, 'application/xml; charset=utf-8'],
+        '/sitemap-pages.xml': [200, 'application/xml; charset=utf-8'],
+        '/sitemap-pages.xml.gz': [200, 'application/gzip'],
+        '/sitemap-pages.txt': [200, 'text/plain; charset=utf-8'],
+        '/sitemap-missing.xml': [404, 'text/html; charset=utf-8'],
+        '/sitemap-foreign.xml': [200, 'application/xml; charset=utf-8'],
+        '/sitemap-forbidden.xml': [200, 'application/xml; charset=utf-8'],
+        '/sitemap-bomb.xml.gz': [200, 'application/gzip'],
+        '/sitemap.xml': [200, 'application/xml; charset=utf-8'],
+      };
+      assert.deepEqual(Object.keys(types).filter((p) => p !== '/sitemap_index.xml' && p !== '/sitemap.xml'), [...SITEMAP_PATHS]);
+      for (const [path, [status, type]] of Object.entries(types)) {
+        const res = await get(origin + path, { maxBytes: MB });
+        assert.equal(res.status, status, path);
+        assert.equal(res.headers['content-type'], type, path);
+      }
+      assert.equal((await get(`${origin}/sitemap-other.xml`)).status, 404);
+    });
+
+    it('escapes the & of a listed query, prefixes the gzipped urlset, and ends text lines with CRLF', async () => {
+      assert.match((await get(`${origin}/sitemap-pages.xml`)).body.toString(), /<loc>\s+http:\/\/[^<]+\/listed\/3\.html\?a=1&amp;b=2\s+<\/loc>/);
+      const gz = zlib.gunzipSync((await get(`${origin}/sitemap-pages.xml.gz`)).body).toString();
+      assert.match(gz, /^<\?xml [^>]+>\n<sm:urlset xmlns:sm="http:\/\/www\.sitemaps\.org\/schemas\/sitemap\/0\.9">/);
+      assert.equal((await get(`${origin}/sitemap-pages.txt`)).body.toString(), `${origin}/listed/8.html\r\n${origin}/listed/9.html\r\n`);
+    });
+
+    it('sends a small gzip bomb that inflates past 50 MiB', async () => {
+      const res = await get(`${origin}/sitemap-bomb.xml.gz`, { maxBytes: MB });
+      assert.equal(res.truncated, false);
+      assert.ok(res.body.length < 128 * 1024, `${res.body.length} bytes on the wire`);
+      const inflated = await inflatedSize(res.body, zlib.createGunzip());
+      assert.ok(inflated > SITEMAP_BOMB_INFLATED_BYTES && inflated > 50 * MB, `${inflated}`);
+      const head = zlib.gunzipSync(res.body, { maxOutputLength: 64 * MB + 4096 }).subarray(0, 400).toString();
+      assert.match(head, /<urlset [^>]+>\n {2}<url>\n {4}<loc>\n +http:\/\/[^\s]+\/listed\/bomb\.html/);
+      assert.deepEqual(parseSitemap(res.body), { kind: 'invalid', urls: [], truncated: false, error: 'too_large', detail: `inflates to more than ${50 * MB} bytes` });
+    });
+
+    it('serves the listed pages as leaves, and 404 beyond them', async () => {
+      for (const path of ['/listed/0.html', `/listed/${LISTED_PAGES - 1}.html`, '/listed/3.html?a=1&b=2', '/listed/private/1.html', '/listed/bomb.html']) {
+        const res = await get(origin + path);
+        assert.equal(res.status, 200, path);
+        assert.deepEqual(hrefs(res.body.toString()), ['/'], path);
+      }
+      for (const path of [`/listed/${LISTED_PAGES}.html`, '/listed/01.html', '/listed/private/2.html', '/listed/x.html']) {
+        assert.equal((await get(origin + path)).status, 404, path);
+      }
+    });
+
+    it('leads a sitemap-seeded crawl to exactly the expected pages', async () => {
+      site.robots = ROBOTS_CASES.sitemaps;
+      const expected = sitemapExpectations(origin);
+      const { robots, fetched, listed, results } = await followSitemaps();
+      assert.deepEqual([...fetched.keys()].sort(), [...expected.sitemaps].sort());
+      assert.equal(fetched.get(`${origin}/sitemap-missing.xml`), 404);
+      assert.equal(results.get(`${origin}/sitemap_index.xml`)?.kind, 'index');
+      assert.equal(results.get(`${origin}/sitemap-bomb.xml.gz`)?.error, 'too_large');
+      // what the session admits: in scope (the seed's host), then robots.txt decides
+      const scope = compileScope({ allowedHosts: defaultAllowedHosts([`${origin}/`]), include: [], exclude: [] });
+      const admitted = [...listed].map((u) => normalizeUrl(u)).filter((u): u is string => u !== null && scope.allows(u));
+      const allowed = admitted.filter((u) => robots.isAllowed(new URL(u).pathname + new URL(u).search));
+      assert.deepEqual([...allowed].sort(), [...expected.pages].sort());
+      assert.deepEqual(admitted.filter((u) => !allowed.includes(u)), expected.disallowed);
+      for (const u of expected.refused) assert.ok(!admitted.includes(u), u);
+      assert.ok(listed.has(SITEMAP_FOREIGN_URL) && listed.has('http://127.0.0.1:1/'), 'the hazards are really listed');
+      assert.ok(!listed.has('file:///etc/passwd'), 'the parser keeps http(s) only');
+      for (const u of expected.pages) assert.equal((await get(u)).status, 200, u);
     });
   });
 
