@@ -274,7 +274,9 @@ describe('controller security and operations', function () {
   it('serves /stats (work queues, sessions, control queues) and samples the queue and session gauges', async () => {
     assert.equal((await http(api, 'GET', '/stats')).status, 401);
     await http(api, 'POST', '/sessions', { seeds: ['http://127.0.0.1:9/stats'] }, auth);
+    const posted = Date.now();
     interface Stats {
+      sampledAt: string;
       queues: Record<'fetch' | 'extract' | 'deliver' | 'dead', { name: string; ready: number; consumers: number }> & { retry: { ready: number; queues: { name: string; delayMs: number }[] }; other: unknown[] };
       sessions: Record<string, number>;
       controlQueues: { name: string; counts: Record<string, number> }[];
@@ -282,8 +284,9 @@ describe('controller security and operations', function () {
     const stats = await waitFor(async () => {
       const res = await http<Stats>(api, 'GET', '/stats', undefined, auth);
       assert.equal(res.status, 200, res.text);
-      return (res.body.sessions.running ?? 0) >= 1 ? res.body : null;
-    }, { timeoutMs: 5000, intervalMs: 200, what: '/stats to count the running session' });
+      // samples up to 1 s old are served: wait for queues and sessions sampled after the seed was published
+      return Date.parse(res.body.sampledAt) > posted && (res.body.sessions.running ?? 0) >= 1 ? res.body : null;
+    }, { timeoutMs: 5000, intervalMs: 200, what: '/stats to sample the queues and sessions after the seed was published' });
     assert.equal(stats.queues.fetch.name, `${ns}.fetch`);
     assert.ok(stats.queues.fetch.ready >= 1, 'the seeds wait in the fetch queue (no fetcher runs)');
     assert.equal(stats.queues.fetch.consumers, 0);
