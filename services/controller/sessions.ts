@@ -15,7 +15,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import * as cheerio from 'cheerio';
 import type { FastifyInstance } from 'fastify';
-import { admitSeeds, sessionPolicy, type CandidateOptions } from '../../shared/admission/index.js';
+import { admissionOptions, admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Ledger, SessionRecord } from '../../shared/ledger/index.js';
@@ -54,12 +54,6 @@ export const createSessionSchema = {
 
 function invalid(field: string, message: string): CrawlError {
   return new CrawlError('validation', `body/${field} ${message}`, { details: { field } });
-}
-
-/** How the admission path screens URLs under this config: the seeds as the extractor's links. */
-export function admissionOptions(cfg: Config): Required<CandidateOptions> {
-  const { maxPathDepth, maxRepeatedSegments, maxQueryParams, stripParams } = cfg.traps;
-  return { maxUrlLength: cfg.api.maxUrlLength, stripParams, traps: { maxPathDepth, maxRepeatedSegments, maxQueryParams } };
 }
 
 /** The setting behind each spider-trap rule, named in a refusal. */

@@ -9,8 +9,7 @@
  * Children are published before the records, so delivery confirming them (P → Q) always
  * happens after they are safely on the fetch queue.
  */
-import { screenLinks, SessionCache, type FoundLink, type SessionPolicy } from '../../shared/admission/index.js';
-import { fetchTask } from '../../shared/admission/index.js';
+import { admissionOptions, fetchTask, screenLinks, SessionCache, type FoundLink, type SessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { AdmitFoundReply, FoundPage } from '../../shared/ledger/index.js';
@@ -95,12 +94,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       }
       // Links known to the session need no screening and no question (a link on two pages of
       // the batch is the admission script's to dedup).
-      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, page.depth + 1, {
-        maxUrlLength: cfg.api.maxUrlLength,
-        stripParams: cfg.traps.stripParams,
-        traps: { maxPathDepth: cfg.traps.maxPathDepth, maxRepeatedSegments: cfg.traps.maxRepeatedSegments, maxQueryParams: cfg.traps.maxQueryParams },
-        normalized: true,
-      });
+      // The parser normalized the links already, with the same strip list.
+      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, page.depth + 1, { ...admissionOptions(cfg), normalized: true });
       for (const [reason, n] of Object.entries(s.refused)) metrics.linksRefused.inc({ reason }, n);
       screened.push({ page, ref: refOf(page), parsed: result, found: { taskId: page.taskId, links: s.links, refused: s.refused } });
     });

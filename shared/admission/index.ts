@@ -6,6 +6,7 @@
  * refused links per reason) → publish with confirms.
  */
 import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
 import { Ledger, type AdmitFoundOptions, type AdmitFoundReply, type LinkToAdmit } from '../ledger/index.js';
 import type { BatchPublisher } from '../messaging/batch.js';
 import type { Keys } from '../redis/keys.js';
@@ -60,6 +61,12 @@ export interface CandidateOptions {
   traps?: Omit<TrapRules, 'maxUrlLength'>;
   /** The URLs were normalized already, with the same stripParams (the extractor's parser does): do not again. */
   normalized?: boolean;
+}
+
+/** How the admission path screens URLs under this config: seeds (controller) and links (extractor) alike. */
+export function admissionOptions(cfg: Config): Required<Omit<CandidateOptions, 'normalized'>> {
+  const { maxPathDepth, maxRepeatedSegments, maxQueryParams, stripParams } = cfg.traps;
+  return { maxUrlLength: cfg.api.maxUrlLength, stripParams, traps: { maxPathDepth, maxRepeatedSegments, maxQueryParams } };
 }
 
 /** A link worth asking Redis about, with its host (for the per-host page limit). */

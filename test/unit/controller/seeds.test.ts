@@ -4,7 +4,8 @@
  * host name resolves to a forbidden address (with resolvers from a table).
  */
 import assert from 'node:assert/strict';
-import { admissionOptions, buildSpec, checkSeedHosts, forbiddenSeedHost, seedHostNames } from '../../../services/controller/sessions.js';
+import { admissionOptions } from '../../../shared/admission/index.js';
+import { buildSpec, checkSeedHosts, forbiddenSeedHost, seedHostNames } from '../../../services/controller/sessions.js';
 import { loadConfig, type Config } from '../../../shared/config/index.js';
 import { CrawlError } from '../../../shared/errors/index.js';
 import type { LookupAll } from '../../../shared/net/lookup.js';
