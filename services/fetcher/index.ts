@@ -30,7 +30,7 @@ import type { ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { mimeType, parseRetryAfter, retryDelay, statusClass, statusError } from './classify.js';
 import { fetchPage, preflight, type FetchResponse } from './http.js';
 import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
-import { ROBOTS_MAX_BYTES } from './robots.js';
+import { ROBOTS_MAX_BYTES } from '../../shared/url/robots.js';
 
 /** Response headers worth passing on to the extractor. */
 const KEPT_HEADERS = ['content-type', 'content-language', 'last-modified', 'etag', 'x-robots-tag'];

@@ -16,7 +16,7 @@ import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { callScript } from '../../shared/redis/scripts.js';
-import { ALLOW_ALL, DISALLOW_ALL, parseRobots, ROBOTS_MAX_BYTES, robotsForStatus, userAgentToken, type Robots } from './robots.js';
+import { ALLOW_ALL, DISALLOW_ALL, parseRobots, ROBOTS_MAX_BYTES, robotsForStatus, userAgentToken, type Robots } from '../../shared/url/robots.js';
 
 /** Longest time anything is cached: RFC 9309 asks crawlers not to use a robots.txt older than 24 h. */
 export const ROBOTS_MAX_TTL_MS = 86_400_000;

@@ -21,7 +21,7 @@ import {
   type RobotsResponse,
   type StoredRobots,
 } from '../../../services/fetcher/robots-cache.js';
-import { ROBOTS_MAX_BYTES } from '../../../services/fetcher/robots.js';
+import { ROBOTS_MAX_BYTES } from '../../../shared/url/robots.js';
 import { bigRobots, ROBOTS_CASES } from '../../sites/adversarial.js';
 import { cleanupNamespace, REDIS_URL, testNamespace } from '../../support/stack.js';
 

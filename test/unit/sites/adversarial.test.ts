@@ -36,7 +36,7 @@ import {
   ssrfLiteralLinks,
 } from '../../sites/adversarial.js';
 import type { RobotsBehaviour } from '../../sites/adversarial.js';
-import { parseRobots, type Robots } from '../../../services/fetcher/robots.js';
+import { parseRobots, type Robots } from '../../../shared/url/robots.js';
 import { normalizeUrl } from '../../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts } from '../../../shared/url/scope.js';
 import { parseSitemap, sitemapCandidates, type ParsedSitemap } from '../../../shared/url/sitemap.js';

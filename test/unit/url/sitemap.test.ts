@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { parseRobots } from '../../../services/fetcher/robots.js';
+import { parseRobots } from '../../../shared/url/robots.js';
 import { parseSitemap, SITEMAP_MAX_BYTES, SITEMAP_MAX_URLS, sitemapCandidates, type ParsedSitemap, type SitemapOptions } from '../../../shared/url/sitemap.js';
 
 const NS = 'http://www.sitemaps.org/schemas/sitemap/0.9';

@@ -12,7 +12,7 @@ import {
   parseRobotsRules,
   robotsForStatus,
   userAgentToken,
-} from '../../../services/fetcher/robots.js';
+} from '../../../shared/url/robots.js';
 import { bigRobots } from '../../sites/adversarial.js';
 
 type Expect = [path: string, allowed: boolean];
