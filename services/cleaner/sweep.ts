@@ -94,11 +94,13 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
     if (expired.length === 0) continue;
     const requeue: { taskId: string; entry: string }[] = [];
     const tasks: FetchTask[] = [];
+    // A robots.txt or sitemap task keeps its role: it is read again as what it is.
+    const roles = await ledger.roles(id, expired.map((x) => x.taskId));
     for (const { taskId, entry } of expired) {
       const e = parseLedgerEntry(entry);
       if (!e) continue;
       const parent = e.parent ? await ledger.task(id, e.parent) : null;
-      tasks.push({ ...fetchTask(id, { taskId, depth: e.depth, url: e.url }, parent?.url), attempt: e.attempt });
+      tasks.push({ ...fetchTask(id, { taskId, depth: e.depth, url: e.url, role: roles.get(taskId) }, parent?.url), attempt: e.attempt });
       requeue.push({ taskId, entry });
     }
     await outbox.send(fetchCodec, topology.fetch, tasks);

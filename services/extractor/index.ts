@@ -43,7 +43,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   const pool = new ParsePool(() => ctx.config().extract.concurrency);
   pool.warm();
 
-  const refOf = (page: ExtractTask): TaskRef => ({ sessionId: page.sessionId, taskId: page.taskId, url: page.url, depth: page.depth, parent: page.parent });
+  const refOf = (page: ExtractTask): TaskRef => ({ sessionId: page.sessionId, taskId: page.taskId, url: page.url, depth: page.depth, parent: page.parent, role: page.role });
 
   /** Parses a page; a page that cannot be parsed becomes its failure record. */
   async function parse(page: ExtractTask, session: SessionPolicy, cfg: Config): Promise<ParsedPage | DeliverRecord> {
@@ -59,12 +59,13 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
           stripParams: cfg.traps.stripParams,
           maxHtmlBytes: cfg.extract.maxHtmlBytes,
         },
+        role: page.role,
         timeoutMs: cfg.extract.maxParseMs,
       });
     } catch (err) {
       // The pool closing under a shutdown: leave the page to be redelivered.
       if (err instanceof CrawlError && err.code === 'unavailable') throw err;
-      const e = err instanceof CrawlError && (err.code === 'parse_timeout' || err.code === 'parse_failed')
+      const e = err instanceof CrawlError && (err.code === 'parse_timeout' || err.code === 'parse_failed' || err.code === 'too_large')
         ? err
         : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
       metrics.parseFailures.inc({ reason: e.code });
@@ -94,8 +95,10 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       }
       // Links known to the session need no screening and no question (a link on two pages of
       // the batch is the admission script's to dedup).
-      // The parser normalized the links already, with the same strip list.
-      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, page.depth + 1, { ...admissionOptions(cfg), normalized: true });
+      // The parser normalized the links already, with the same strip list. What robots.txt and
+      // sitemaps list is seeded (depth 0), not found one link further.
+      const depth = page.role ? 0 : page.depth + 1;
+      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, depth, { ...admissionOptions(cfg), normalized: true }, result.linkRole);
       for (const [reason, n] of Object.entries(s.refused)) metrics.linksRefused.inc({ reason }, n);
       screened.push({ page, ref: refOf(page), parsed: result, found: { taskId: page.taskId, links: s.links, refused: s.refused } });
     });

@@ -18,7 +18,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { CrawlError } from '../../shared/errors/index.js';
-import { parsePage, type ParsedPage, type ParseOptions } from './parse.js';
+import type { TaskRole } from '../../shared/tasks/types.js';
+import { parseDocument, type ParsedPage, type ParseOptions } from './parse.js';
 
 /** Bodies up to this size are parsed inline (see the module comment). */
 export const INLINE_PARSE_BYTES = 16 * 1024;
@@ -30,11 +31,13 @@ export interface ParseRequest {
   pageUrl: string;
   fields: Readonly<Record<string, string>>;
   opts: ParseOptions;
+  role?: TaskRole | undefined;
 }
 
 export type ParseResponse =
   | { id: number; ok: true; page: ParsedPage }
-  | { id: number; ok: false; message: string }
+  /** `code` when the parser refused the document with a catalogue error (too_large, parse_failed). */
+  | { id: number; ok: false; message: string; code?: string }
   /** Sent once, when the worker has loaded the parser: the time bound starts from then. */
   | { ready: true };
 
@@ -44,6 +47,8 @@ export interface ParseJob {
   pageUrl: string;
   fields: Readonly<Record<string, string>>;
   opts: ParseOptions;
+  /** What the document is (see parseDocument); absent for a page. */
+  role?: TaskRole | undefined;
   /** Longest time the parse may take once a worker has it. */
   timeoutMs: number;
 }
@@ -81,8 +86,9 @@ export class ParsePool {
     if (this.closed) return Promise.reject(new CrawlError('unavailable', 'parse pool closed'));
     if (job.body.length <= (this.opts.inlineBytes ?? INLINE_PARSE_BYTES)) {
       try {
-        return Promise.resolve(parsePage(job.body, job.contentType, job.pageUrl, job.fields, job.opts));
+        return Promise.resolve(parseDocument(job.body, job.contentType, job.pageUrl, job.fields, job.opts, job.role));
       } catch (err) {
+        if (err instanceof CrawlError) return Promise.reject(err);
         return Promise.reject(new CrawlError('parse_failed', `${job.pageUrl}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
       }
     }
@@ -139,6 +145,7 @@ export class ParsePool {
       if (!p || msg.id !== slot.id) return;
       this.settle(slot);
       if (msg.ok) p.resolve(msg.page);
+      else if (msg.code === 'too_large' || msg.code === 'parse_failed') p.reject(new CrawlError(msg.code, msg.message));
       else p.reject(new CrawlError('parse_failed', `${p.job.pageUrl}: ${msg.message}`));
       this.dispatch();
     });
@@ -158,7 +165,7 @@ export class ParsePool {
     const { job } = p;
     // A new worker is still loading the parser: its page's clock starts when it is ready.
     if (slot.ready) this.startTimer(slot, p);
-    const request: ParseRequest = { id: slot.id, body: job.body, contentType: job.contentType, pageUrl: job.pageUrl, fields: job.fields, opts: job.opts };
+    const request: ParseRequest = { id: slot.id, body: job.body, contentType: job.contentType, pageUrl: job.pageUrl, fields: job.fields, opts: job.opts, role: job.role };
     slot.worker.postMessage(request);
   }
 

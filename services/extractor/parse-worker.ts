@@ -3,7 +3,8 @@
  * with the parsed page or the error message. Loads only the parser, not the service.
  */
 import { parentPort } from 'node:worker_threads';
-import { parsePage } from './parse.js';
+import { CrawlError } from '../../shared/errors/index.js';
+import { parseDocument } from './parse.js';
 import type { ParseRequest, ParseResponse } from './parse-pool.js';
 
 const port = parentPort;
@@ -12,9 +13,11 @@ port.on('message', (job: ParseRequest) => {
   let reply: ParseResponse;
   try {
     const body = Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength);
-    reply = { id: job.id, ok: true, page: parsePage(body, job.contentType, job.pageUrl, job.fields, job.opts) };
+    reply = { id: job.id, ok: true, page: parseDocument(body, job.contentType, job.pageUrl, job.fields, job.opts, job.role) };
   } catch (err) {
-    reply = { id: job.id, ok: false, message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+    reply = err instanceof CrawlError
+      ? { id: job.id, ok: false, code: err.code, message: err.message }
+      : { id: job.id, ok: false, message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
   }
   port.postMessage(reply);
 });

@@ -8,6 +8,11 @@
  * the links (scan.ts), without building a tree or running selectors.
  */
 import * as cheerio from 'cheerio';
+import { CrawlError } from '../../shared/errors/index.js';
+import type { TaskRole } from '../../shared/tasks/types.js';
+import { normalizeUrl } from '../../shared/url/normalize.js';
+import { parseRobotsRules } from '../../shared/url/robots.js';
+import { parseSitemap, sitemapCandidates } from '../../shared/url/sitemap.js';
 import { decodeHtml } from './charset.js';
 import { extractFields } from './fields.js';
 import { extractLinks, linksFromSignals, pageTitle, type LinkOptions } from './links.js';
@@ -19,8 +24,10 @@ export interface ParsedPage {
   links: string[];
   canonical: string | null;
   charset: string;
-  /** Only the first maxHtmlBytes of the body were parsed. */
+  /** Only the first maxHtmlBytes of the body were parsed (of a sitemap: not every URL it lists was read). */
   truncated: boolean;
+  /** What the links are: sitemaps (listed by robots.txt or a sitemap index); absent for pages. */
+  linkRole?: TaskRole;
 }
 
 export interface ParseOptions {
@@ -47,6 +54,35 @@ export function parsePage(body: Buffer, contentType: string, pageUrl: string, fi
   const $ = cheerio.load(clean, { xml: { xmlMode: false, decodeEntities: true } });
   const page = extractLinks($, pageUrl, linkOpts);
   return { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, truncated };
+}
+
+/**
+ * A document by its role: a page (HTML), an origin's robots.txt (its `Sitemap:` lines, and
+ * `/sitemap.xml`, become sitemap links) or a sitemap (an index lists sitemaps, a urlset
+ * pages). Links come out normalized like a page's. A sitemap that cannot be read throws a
+ * CrawlError (too_large for one that inflates past the protocol's 50 MiB, else parse_failed).
+ */
+export function parseDocument(body: Buffer, contentType: string, pageUrl: string, fields: Readonly<Record<string, string>>, opts: ParseOptions, role?: TaskRole): ParsedPage {
+  if (role === undefined) return parsePage(body, contentType, pageUrl, fields, opts);
+  const normalized = (urls: readonly string[]): string[] => {
+    const out = new Set<string>();
+    for (const u of urls) {
+      const n = normalizeUrl(u, undefined, { stripParams: opts.stripParams ?? [] });
+      if (n !== null) out.add(n);
+    }
+    return [...out];
+  };
+  const bare = { title: null, fields: {}, canonical: null, charset: 'utf-8' };
+  if (role === 'robots') {
+    const listed = parseRobotsRules(body.toString('utf8')).sitemaps;
+    return { ...bare, links: normalized(sitemapCandidates(new URL(pageUrl).origin, listed)), truncated: false, linkRole: 'sitemap' };
+  }
+  const sitemap = parseSitemap(body);
+  if (sitemap.kind === 'invalid') {
+    const code = sitemap.error === 'too_large' ? 'too_large' : 'parse_failed';
+    throw new CrawlError(code, `${pageUrl}: not a readable sitemap (${sitemap.error ?? 'invalid'}${sitemap.detail ? `: ${sitemap.detail}` : ''})`);
+  }
+  return { ...bare, links: normalized(sitemap.urls), truncated: sitemap.truncated, ...(sitemap.kind === 'index' ? { linkRole: 'sitemap' as const } : {}) };
 }
 
 /** Whitespace collapsed and trimmed; null when empty (as pageTitle does on a document). */

@@ -179,7 +179,8 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     try {
       currentAgent();
       preflight(target, policy);
-      if (cfg.robots.obey) {
+      // robots.txt itself is always fetched (RFC 9309 2.4); a sitemap seeding task reads it.
+      if (cfg.robots.obey && task.role !== 'robots') {
         const decision = await robots.check(target);
         if (!decision.allowed) {
           log.debug({ code: decision.error.code }, 'skipped by robots.txt');
@@ -254,8 +255,9 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     const contentType = res.headers['content-type'] ?? '';
     const mime = mimeType(contentType);
     const isHtml = mime === '' || cfg.fetch.htmlTypes.includes(mime);
+    // robots.txt and sitemaps (XML, gzip, text) go to the extractor whatever their type.
     const fetchedAt = Date.now();
-    if (!isHtml) {
+    if (!isHtml && !task.role) {
       await deliver(task, bareRecord(taskRef(task), 'delivered', {
         finalUrl: res.finalUrl,
         status: res.status,
@@ -281,6 +283,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       fetchedAt,
       fetchMs: Math.round(res.ms),
       body: res.body,
+      ...(task.role ? { role: task.role } : {}),
     };
     await outbox.send(pages, topology.extract, extract);
   }

@@ -11,7 +11,7 @@ import { Ledger, type AdmitFoundOptions, type AdmitFoundReply, type LinkToAdmit 
 import type { BatchPublisher } from '../messaging/batch.js';
 import type { Keys } from '../redis/keys.js';
 import { fetchCodec } from '../tasks/codec.js';
-import type { FetchTask, SessionSpec } from '../tasks/types.js';
+import type { FetchTask, SessionSpec, TaskRole } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
 import { DEFAULT_STRIP_PARAMS, fingerprint, hostOfNormalized, normalizeUrl } from '../url/normalize.js';
 import { trapOf, type TrapReason, type TrapRules } from '../url/traps.js';
@@ -85,7 +85,7 @@ export interface ScreenedLinks {
  * once, within maxDepth, in scope, breaking no trap rule; and how many in-scope links each
  * trap rule refused.
  */
-export function screenLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions): ScreenedLinks {
+export function screenLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions, role?: TaskRole): ScreenedLinks {
   const refused: ScreenedLinks['refused'] = {};
   const links: FoundLink[] = [];
   if (depth > policy.spec.maxDepth) return { links, refused };
@@ -102,7 +102,7 @@ export function screenLinks(urls: readonly string[], policy: SessionPolicy, dept
       refused[trap] = (refused[trap] ?? 0) + 1;
       continue;
     }
-    links.push({ taskId: fingerprint(url), depth, url, host: hostOfNormalized(url) });
+    links.push({ taskId: fingerprint(url), depth, url, host: hostOfNormalized(url), ...(role ? { role } : {}) });
   }
   return { links, refused };
 }
@@ -129,6 +129,7 @@ export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string)
     attempt: 0,
     ...(parent ? { parent } : {}),
     admittedAt: Date.now(),
+    ...(link.role ? { role: link.role } : {}),
   };
 }
 
@@ -141,8 +142,22 @@ export interface AdmissionDeps {
 }
 
 /** Admits seeds of a new session: reserve in Redis, publish with confirms, then confirm queued. */
+/**
+ * The tasks that find a session's sitemaps (`"sitemaps": true`): for every origin of its
+ * seeds, robots.txt (role robots: the extractor turns its `Sitemap:` lines into sitemap tasks)
+ * and /sitemap.xml (role sitemap, admitted at once so that a page linking to it cannot claim
+ * it first as a page). Screened like seeds.
+ */
+export function sitemapDiscovery(seeds: readonly LinkToAdmit[], policy: SessionPolicy, opts: CandidateOptions): LinkToAdmit[] {
+  const origins = [...new Set(seeds.map((l) => new URL(l.url).origin))];
+  const screen = (path: string, role: TaskRole): LinkToAdmit[] =>
+    screenLinks(origins.map((o) => `${o}${path}`), policy, 0, opts, role).links.map(({ taskId, depth, url }) => ({ taskId, depth, url, role }));
+  return [...screen('/robots.txt', 'robots'), ...screen('/sitemap.xml', 'sitemap')];
+}
+
 export async function admitSeeds(deps: AdmissionDeps, policy: SessionPolicy, opts: CandidateOptions): Promise<{ admitted: number; limited: number }> {
-  const links = candidateLinks(policy.spec.seeds, policy, 0, opts);
+  const seeds = candidateLinks(policy.spec.seeds, policy, 0, opts);
+  const links = policy.spec.sitemaps ? [...seeds, ...sitemapDiscovery(seeds, policy, opts)] : seeds;
   const reply = await deps.ledger.admitSeeds(policy.id, links, deps.admitLeaseMs);
   if (reply.kind !== 'ok') return { admitted: 0, limited: 0 };
   const admitted = reply.admitted.map((i) => links[i] as LinkToAdmit);

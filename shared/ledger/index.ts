@@ -6,13 +6,15 @@
 import type { Redis } from 'ioredis';
 import type { Keys, SessionKeys } from '../redis/keys.js';
 import { callScript } from '../redis/scripts.js';
-import type { Outcome, SessionCounts, SessionSpec, SessionStatus, SessionView, TrapCounts } from '../tasks/types.js';
+import type { Outcome, SessionCounts, SessionSpec, SessionStatus, SessionView, TaskRole, TrapCounts } from '../tasks/types.js';
 import { TRAP_COUNTERS } from '../url/traps.js';
 
 export interface LinkToAdmit {
   taskId: string;
   depth: number;
   url: string;
+  /** Absent for a page. */
+  role?: TaskRole | undefined;
 }
 
 export type AdmitReply =
@@ -94,9 +96,9 @@ export function parseLedgerEntry(value: string): LedgerEntry | null {
   return { state: m[1] as string, attempt: Number(m[2]), depth: Number(m[3]), parent: m[4] as string, url: m[5] as string };
 }
 
-function triplets(links: readonly LinkToAdmit[]): (string | number)[] {
+function quadruplets(links: readonly LinkToAdmit[]): (string | number)[] {
   const out: (string | number)[] = [];
-  for (const l of links) out.push(l.taskId, l.depth, l.url);
+  for (const l of links) out.push(l.taskId, l.depth, l.url, l.role ?? '');
   return out;
 }
 
@@ -232,13 +234,14 @@ export class Ledger {
   }
 
   async admitSeeds(sessionId: string, links: readonly LinkToAdmit[], admitLeaseMs: number): Promise<AdmitReply> {
-    const r = (await callScript(this.redis, 'admit', this.sk(sessionId), [admitLeaseMs, ...triplets(links)])) as [string, number | string, string?];
+    const k = this.keys.session(sessionId);
+    const r = (await callScript(this.redis, 'admit', [k.session, k.tasks, k.leases, k.roles], [admitLeaseMs, ...quadruplets(links)])) as [string, number | string, string?];
     if (r[0] === 'closed') return { kind: 'closed', status: String(r[1]) };
     return { kind: 'ok', limited: Number(r[1]), admitted: admittedIndices(String(r[2] ?? '')) };
   }
 
   /**
-   * The extractor's one round trip per batch of pages of a session (admit-found-4): each
+   * The extractor's one round trip per batch of pages of a session (admit-found-5): each
    * page's task moves to R, its links are admitted within maxPages and the session's per-host
    * limit, and the counts of links refused before asking are added to the session
    * (`trap:<reason>`), once per page. One reply per page, in order.
@@ -252,9 +255,9 @@ export class Ledger {
       args.push(page.taskId, refused.length);
       for (const [reason, n] of refused) args.push(reason, n);
       args.push(page.links.length);
-      for (const l of page.links) args.push(l.taskId, l.depth, l.url, l.host);
+      for (const l of page.links) args.push(l.taskId, l.depth, l.url, l.host, l.role ?? '');
     }
-    const replies = (await callScript(this.redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages], args)) as unknown[][];
+    const replies = (await callScript(this.redis, 'admit-found', [k.session, k.tasks, k.leases, k.hostPages, k.roles], args)) as unknown[][];
     return replies.map(toAdmitFoundReply);
   }
 
@@ -407,6 +410,17 @@ export class Ledger {
     return out;
   }
 
+  /** The roles of tasks that are no pages (robots, sitemap); pages are absent from the map. */
+  async roles(sessionId: string, taskIds: readonly string[]): Promise<Map<string, TaskRole>> {
+    const out = new Map<string, TaskRole>();
+    if (taskIds.length === 0) return out;
+    const values = await this.redis.hmget(this.keys.session(sessionId).roles, ...taskIds);
+    values.forEach((v, i) => {
+      if (v === 'robots' || v === 'sitemap') out.set(taskIds[i] as string, v);
+    });
+    return out;
+  }
+
   async task(sessionId: string, taskId: string): Promise<LedgerEntry | null> {
     const v = await this.redis.hget(this.keys.session(sessionId).tasks, taskId);
     return v === null ? null : parseLedgerEntry(v);
@@ -431,7 +445,7 @@ export class Ledger {
   async expireSessionKeys(sessionId: string, retentionMs: number): Promise<void> {
     const k = this.keys.session(sessionId);
     const p = this.redis.pipeline();
-    for (const key of [k.session, k.tasks, k.leases, k.results]) p.pexpire(key, retentionMs);
+    for (const key of [k.session, k.tasks, k.leases, k.results, k.roles]) p.pexpire(key, retentionMs);
     await p.exec();
   }
 }

@@ -18,6 +18,8 @@ export interface SessionKeys {
   readonly results: string;
   /** Hash: host → links admitted from pages of the session (traps.maxPagesPerHost). */
   readonly hostPages: string;
+  /** Hash: task id → role (robots, sitemap) of the tasks that are no pages. */
+  readonly roles: string;
 }
 
 export interface Keys {
@@ -62,6 +64,7 @@ export function redisKeys(namespace: string): Keys {
         leases: `${base}:leases`,
         results: `${base}:results`,
         hostPages: `${base}:hosts`,
+        roles: `${base}:roles`,
       };
     },
     rateGlobal: () => `${ns}:rate:{rate}:global`,

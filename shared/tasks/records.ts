@@ -1,6 +1,6 @@
 /** Building result records and the messages that carry them to delivery. */
 import type { CrawlError } from '../errors/index.js';
-import type { DeliverRecord, FetchTask, Outcome, ResultRecord } from './types.js';
+import type { DeliverRecord, FetchTask, Outcome, ResultRecord, TaskRole } from './types.js';
 
 export interface TaskRef {
   sessionId: string;
@@ -8,6 +8,7 @@ export interface TaskRef {
   url: string;
   depth: number;
   parent?: string | undefined;
+  role?: TaskRole | undefined;
 }
 
 /** A record for a task that ends without a parsed page: failure, skip, unparsed file. */
@@ -28,6 +29,7 @@ export function bareRecord(task: TaskRef, outcome: Outcome, extra: Partial<Resul
     canonical: null,
     fetchedAt: null,
     attempts: 0,
+    ...(task.role ? { role: task.role } : {}),
     ...extra,
   };
 }
@@ -46,5 +48,5 @@ export function deliverMessage(task: TaskRef, record: ResultRecord, children: st
 }
 
 export function taskRef(t: FetchTask): TaskRef {
-  return { sessionId: t.sessionId, taskId: t.taskId, url: t.url, depth: t.depth, parent: t.parent };
+  return { sessionId: t.sessionId, taskId: t.taskId, url: t.url, depth: t.depth, parent: t.parent, role: t.role };
 }

@@ -7,6 +7,13 @@
 
 export const MESSAGE_VERSION = 2;
 
+/**
+ * What a task's document is for. A page (no role) is parsed as HTML for links and fields;
+ * `robots` (an origin's robots.txt) and `sitemap` documents seed a session that asked for
+ * `"sitemaps": true` with the URLs they list. The role is stored in the ledger with the task.
+ */
+export type TaskRole = 'robots' | 'sitemap';
+
 /** One URL to fetch (fetch queue). `taskId` is the URL fingerprint within the session. */
 export interface FetchTask {
   sessionId: string;
@@ -18,6 +25,8 @@ export interface FetchTask {
   /** URL of the page the link was found on; absent for seeds. */
   parent?: string;
   admittedAt: number;
+  /** Absent for pages. */
+  role?: TaskRole;
 }
 
 /** A fetched response (extract queue). Bodies travel as raw bytes after the batch's JSON (see codec.ts). */
@@ -35,6 +44,8 @@ export interface ExtractTask {
   fetchedAt: number;
   fetchMs: number;
   body: Buffer;
+  /** Absent for pages. */
+  role?: TaskRole;
 }
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
@@ -59,6 +70,8 @@ export interface ResultRecord {
   attempts: number;
   /** Set on results delivered after the session went partial. */
   supplement?: boolean;
+  /** Set on the records of robots.txt and sitemap documents (`links` counts the URLs they listed). */
+  role?: TaskRole;
 }
 
 /** A terminal result for one task (deliver queue). `children` are task ids this page admitted. */

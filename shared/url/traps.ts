@@ -23,7 +23,7 @@ export const TRAP_REASONS: readonly TrapReason[] = ['url_length', 'path_depth', 
 
 /**
  * Every `trap:<reason>` counter of a session: the rules above, counted by the extractor before
- * it asks Redis, and `host_pages`, counted by admit-found-4.lua (traps.maxPagesPerHost).
+ * it asks Redis, and `host_pages`, counted by admit-found-5.lua (traps.maxPagesPerHost).
  */
 export const TRAP_COUNTERS: readonly string[] = [...TRAP_REASONS, 'host_pages'];
 

@@ -1,5 +1,5 @@
 /**
- * The extractor's admission round trip (admit-found-4) against the local Redis: like the
+ * The extractor's admission round trip (admit-found-5) against the local Redis: like the
  * ledger's `extracted`, plus the per-host page limit of a session and the per-reason counters
  * of refused links, both idempotent when a page is processed again.
  */

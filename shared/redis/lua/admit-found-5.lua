@@ -6,12 +6,14 @@
     `maxPagesPerHost` admitted links is refused (verdict 'h', counted as trap:host_pages);
   - counters of the links the extractor refused before asking (trap:<reason> fields of the
     session hash), added once per page (not again when the page is processed again).
-  A link found on two pages of the batch is admitted under the first.
+  A link found on two pages of the batch is admitted under the first. Links of robots.txt and
+  sitemap documents carry a role (see includes/admit).
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset   KEYS[4] host page counts hash
+  KEYS[5] roles hash
   ARGV[1] result lease (ms)   ARGV[2] admit lease (ms)   ARGV[3] pages per host (0 = unlimited)
   ARGV[4] retention of the session's keys (ms)
   then for each page: task id, n, n pairs (reason, count) of links refused before asking,
-  m, m quadruplets (child task id, depth, url, host)
+  m, m quintuplets (child task id, depth, url, host, role: '' for a page)
   Returns one reply per page, in order:
     {'ok', verdicts, limited, hostRefused}  verdicts: one character per link, 'a' admitted
                          (publish it), 'e' already known, 'l' refused by maxPages, 'h' refused
@@ -27,7 +29,7 @@ local now = nowMs()
 local resultUntil = now + tonumber(ARGV[1])
 local admitUntil = now + tonumber(ARGV[2])
 local perHost = tonumber(ARGV[3])
-local adm, closedStatus = openAdmission(KEYS[1])
+local adm, closedStatus = openAdmission(KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 local hostCounts = {}
 local counted = false
 local replies = {}
@@ -36,7 +38,7 @@ local function admitPage(id, firstTime, pairsAt, npairs, linksAt, nlinks)
   local verdicts = {}
   local limitedBefore = adm.limited
   local hostRefused = 0
-  for k = linksAt, linksAt + 4 * (nlinks - 1), 4 do
+  for k = linksAt, linksAt + 5 * (nlinks - 1), 5 do
     local cid, host = ARGV[k], ARGV[k + 3]
     local existing = redis.call('HGET', KEYS[2], cid)
     local verdict = nil
@@ -48,7 +50,7 @@ local function admitPage(id, firstTime, pairsAt, npairs, linksAt, nlinks)
       end
     end
     if verdict == nil then
-      verdict = admitOne(adm, KEYS[2], KEYS[3], admitUntil, id, cid, ARGV[k + 1], ARGV[k + 2], existing)
+      verdict = admitOne(adm, admitUntil, id, cid, ARGV[k + 1], ARGV[k + 2], ARGV[k + 4], existing)
       if verdict == 'a' and not existing and perHost > 0 then
         hostCounts[host] = hostCounts[host] + 1
         redis.call('HINCRBY', KEYS[4], host, 1)
@@ -71,7 +73,7 @@ while i <= #ARGV do
   local pairsAt = i + 2
   local nlinks = tonumber(ARGV[pairsAt + 2 * npairs])
   local linksAt = pairsAt + 2 * npairs + 1
-  i = linksAt + 4 * nlinks
+  i = linksAt + 5 * nlinks
   local v = redis.call('HGET', KEYS[2], id)
   if not v then
     replies[#replies + 1] = { 'unknown' }

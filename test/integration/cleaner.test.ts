@@ -1,0 +1,70 @@
+/**
+ * The cleaner's re-drive against the real Redis and RabbitMQ, on a real service context:
+ * tasks admitted but never published (their publisher died) are published again when their
+ * lease expires, as what they are: a robots.txt or sitemap task keeps its role.
+ */
+import assert from 'node:assert/strict';
+import { sweep } from '../../services/cleaner/sweep.js';
+import { fetchCodec } from '../../shared/tasks/codec.js';
+import type { FetchTask, SessionSpec } from '../../shared/tasks/types.js';
+import { runService, type RunningService } from '../../shared/service/runtime.js';
+import { fingerprint } from '../../shared/url/normalize.js';
+import { cleanupNamespace, serviceEnv, testNamespace } from '../support/stack.js';
+
+const spec: SessionSpec = {
+  seeds: ['http://site.test/'], maxPages: 100, maxDepth: 3, timeoutMs: 600_000, allowedHosts: ['site.test'],
+  include: [], exclude: [], fields: {}, webhook: null, label: null, sitemaps: true,
+};
+
+describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
+  this.timeout(30_000);
+  const ns = testNamespace('c');
+  let cleaner: RunningService;
+
+  before(async () => {
+    // A cleaner context whose timer never fires during the test: the test sweeps by hand.
+    cleaner = await runService('cleaner', async () => ({ close: async () => undefined }), {
+      env: serviceEnv(ns, { CLEANER_INTERVAL_MS: '600000' }),
+      manageProcess: false,
+    });
+  });
+
+  after(async () => {
+    await cleaner?.stop();
+    await cleanupNamespace(ns);
+  });
+
+  it('publishes tasks whose publisher died again, a robots.txt or sitemap task with its role', async () => {
+    const { ctx } = cleaner;
+    const id = 'redrive';
+    await ctx.ledger.createSession(id, spec, 60_000);
+    const link = (url: string, role?: 'robots' | 'sitemap'): { taskId: string; depth: number; url: string; role?: 'robots' | 'sitemap' } =>
+      ({ taskId: fingerprint(url), depth: 0, url, ...(role ? { role } : {}) });
+    const admitted = [link('http://site.test/'), link('http://site.test/robots.txt', 'robots'), link('http://site.test/sitemap.xml', 'sitemap')];
+    // Admitted with a lease of 1 ms and never published: as if the controller died right after.
+    const reply = await ctx.ledger.admitSeeds(id, admitted, 1);
+    assert.deepEqual(reply, { kind: 'ok', limited: 0, admitted: [0, 1, 2] });
+    assert.deepEqual(Object.fromEntries(await ctx.ledger.roles(id, admitted.map((l) => l.taskId))), {
+      [fingerprint('http://site.test/robots.txt')]: 'robots',
+      [fingerprint('http://site.test/sitemap.xml')]: 'sitemap',
+    });
+    await new Promise((r) => setTimeout(r, 20));
+
+    const report = await sweep(ctx);
+    assert.equal(report.redriven, 3);
+    const tasks = await ctx.broker.withChannel(async (ch) => {
+      const out: FetchTask[] = [];
+      for (let msg = await ch.get(ctx.topology.fetch); msg; msg = await ch.get(ctx.topology.fetch)) {
+        out.push(...fetchCodec.decode(msg));
+        ch.ack(msg);
+      }
+      return out;
+    });
+    assert.deepEqual(
+      tasks.map((t) => [t.url, t.role ?? 'page']).sort(),
+      [['http://site.test/', 'page'], ['http://site.test/robots.txt', 'robots'], ['http://site.test/sitemap.xml', 'sitemap']],
+    );
+    // Published and confirmed: queued, no lease left to expire again.
+    for (const l of admitted) assert.equal((await ctx.ledger.task(id, l.taskId))?.state, 'Q', l.url);
+  });
+});
