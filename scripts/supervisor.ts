@@ -40,6 +40,16 @@ interface Managed {
 
 export const LAUNCHER = join(packageRoot, 'bin', 'crawlfleet.js');
 
+/**
+ * Children of every supervisor of this process. When the process ends without stopping them
+ * (an uncaught error, a broken stdout pipe), they get SIGTERM from the 'exit' hook rather
+ * than live on as orphans holding queues and ports.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGTERM');
+});
+
 export class Supervisor extends EventEmitter<{ exit: [string, number | null, NodeJS.Signals | null]; spawn: [string, number] }> {
   private readonly procs = new Map<string, Managed>();
   private closed = false;
@@ -60,6 +70,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     m.child = child;
+    live.add(child);
     m.stopping = false;
     m.startedAt = Date.now();
     const onLine = this.opts.onLine ?? ((label: string, line: string) => process.stdout.write(`[${label}] ${line}\n`));
@@ -67,6 +78,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => onLine(m.spec.label, l, 'stderr'));
     m.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        live.delete(child);
         if (m.child === child) m.child = null;
         this.emit('exit', m.spec.label, code, signal);
         const wanted = m.stopping || this.closed;
