@@ -123,19 +123,23 @@ function decodeName(key: string): string {
 }
 
 const NONE: NameMatcher = () => false;
-/** Compiled strip lists, by content: a crawl normalizes with the same one or two lists all day. */
-const matchers = new Map<string, NameMatcher>();
+/** Compiled strip lists: by the list itself (a config snapshot's array), else by content. */
+const byList = new WeakMap<readonly string[], NameMatcher>();
+const byContent = new Map<string, NameMatcher>();
 
 /** Compiles strip-list entries (exact names or `prefix*`) into a case-insensitive matcher, once per list. */
 function compileNameMatcher(entries: readonly string[]): NameMatcher {
   if (entries.length === 0) return NONE;
+  let matcher = byList.get(entries);
+  if (matcher) return matcher;
   const key = entries.join('\n');
-  let matcher = matchers.get(key);
+  matcher = byContent.get(key);
   if (!matcher) {
-    if (matchers.size >= 64) matchers.clear();
+    if (byContent.size >= 64) byContent.clear();
     matcher = buildNameMatcher(entries);
-    matchers.set(key, matcher);
+    byContent.set(key, matcher);
   }
+  byList.set(entries, matcher);
   return matcher;
 }
 
