@@ -36,7 +36,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 
+# Heap sizing of every service: the same flags as scripts/supervisor.ts SERVICE_NODE_OPTIONS.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=512" \
     CONTROLLER_HOST=0.0.0.0 \
     HTTP_HOST=0.0.0.0 \
     RESULTS_DIR=/data/results

@@ -246,8 +246,9 @@ async function startStack(fetchers: number, concurrency: number, extraEnv: Recor
     CLEANER_INTERVAL_MS: '5000',
     BENCH_REDIS_COUNT_DIR: countDir,
     ...(cpuProf ? { BENCH_CPU_PROF_DIR: cpuProf } : {}),
-    NODE_OPTIONS: nodeOptions.join(' '),
     ...extraEnv,
+    // --env NODE_OPTIONS=... adds to the measurement preload instead of replacing it.
+    NODE_OPTIONS: [...nodeOptions, extraEnv.NODE_OPTIONS ?? ''].join(' ').trim(),
   });
   const specs = stackSpecs({ fetchers, extractors: 1, deliveries: 1, env });
   const opsAddresses = [`http://127.0.0.1:${port}`];

@@ -41,6 +41,16 @@ interface Managed {
 export const LAUNCHER = join(packageRoot, 'bin', 'crawlfleet.js');
 
 /**
+ * V8 heap sizing for every service process, here and in the image (`ENV NODE_OPTIONS` in the
+ * Dockerfile, which compose and Kubernetes inherit; a test keeps the two equal). By default
+ * V8 sizes a heap for the machine's RAM and lets a busy service grow to 200+ MB of mostly
+ * garbage; a 4 MB semi-space and a 512 MB old-space ceiling (far above any service's live
+ * data) keep a fetcher near 120 MB and an extractor near 150 MB for about 8% more CPU
+ * (docs/performance.md). A process spec's own NODE_OPTIONS come after, so they win.
+ */
+export const SERVICE_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=512';
+
+/**
  * Children of every supervisor of this process. When the process ends without stopping them
  * (an uncaught error, a broken stdout pipe), they get SIGTERM from the 'exit' hook rather
  * than live on as orphans holding queues and ports.
@@ -66,7 +76,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
 
   private launch(m: Managed): void {
     const child = spawn(process.execPath, ['--enable-source-maps', LAUNCHER, m.spec.service], {
-      env: { PATH: process.env.PATH ?? '', ...m.spec.env },
+      env: { PATH: process.env.PATH ?? '', ...m.spec.env, NODE_OPTIONS: `${SERVICE_NODE_OPTIONS} ${m.spec.env.NODE_OPTIONS ?? ''}`.trim() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     m.child = child;
