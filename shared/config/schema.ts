@@ -119,7 +119,7 @@ export const schema: convict.Schema<Settings> = {
     extractBatch: {
       doc: 'Fetched pages per message to the extractor at most (live).',
       format: 'positive-int',
-      default: 16,
+      default: 32,
       env: 'AMQP_EXTRACT_BATCH',
     },
     deliverBatch: {
@@ -137,7 +137,7 @@ export const schema: convict.Schema<Settings> = {
     lingerMs: {
       doc: 'Longest a task waits for others to share its message; 0 batches only what is sent in the same tick (live).',
       format: natural,
-      default: 5,
+      default: 10,
       env: 'AMQP_LINGER_MS',
     },
     compressPages: {

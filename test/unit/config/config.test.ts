@@ -27,7 +27,7 @@ describe('config', () => {
       assert.equal(config.namespace, 'crawlfleet');
       assert.deepEqual(config.amqp, {
         url: 'amqp://guest:guest@127.0.0.1:5672', queueType: 'quorum', deliveryLimit: 5, heartbeatS: 15,
-        fetchBatch: 8, extractBatch: 16, deliverBatch: 64, batchMaxBytes: 1_048_576, lingerMs: 5, compressPages: true,
+        fetchBatch: 8, extractBatch: 32, deliverBatch: 64, batchMaxBytes: 1_048_576, lingerMs: 10, compressPages: true,
       });
       assert.equal(config.redis.url, 'redis://127.0.0.1:6379');
       assert.equal(config.log.level, 'info');
