@@ -1,7 +1,8 @@
 /**
  * Fetcher: consumes the fetch queue, a batch of tasks per message. The batch is claimed in
  * one ledger call per session (CAS, lease); then each claimed task, in order (the gate and
- * the request within the replica's requests in flight, fetch.concurrency, p-limit):
+ * the request within the replica's requests in flight, fetch.concurrency, shared fairly
+ * across hosts: slots.ts):
  *   preflight (scheme, IP literals against the SSRF policy) →
  *   robots (robots.txt of the origin, cached for the cluster; disallowed → skipped) →
  *   politeness gate (cluster-wide rate buckets with Crawl-delay, the host's 429/503 backoff,
@@ -10,7 +11,6 @@
  *   errors and permanent failures to delivery; transient failures to a delayed retry queue.
  * Every output is confirmed by the broker before the input is acked.
  */
-import pLimit from 'p-limit';
 import type { Agent } from 'undici';
 import { SessionCache } from '../../shared/admission/index.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
@@ -30,6 +30,7 @@ import type { ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { mimeType, parseRetryAfter, retryDelay, statusClass, statusError } from './classify.js';
 import { fetchPage, preflight, type FetchResponse } from './http.js';
 import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
+import { HostSlots } from './slots.js';
 import { ROBOTS_MAX_BYTES } from '../../shared/url/robots.js';
 
 /** Response headers worth passing on to the extractor. */
@@ -41,8 +42,8 @@ const itemWindow = (f: Config['fetch']): number => (f.prefetch > 0 ? f.prefetch 
 export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> {
   const { ledger, outbox, topology, metrics } = ctx;
   const pages = extractCodec(() => ctx.config().amqp.compressPages);
-  /** Requests in flight on this replica, resized live. */
-  const inFlight = pLimit(ctx.config().fetch.concurrency);
+  /** Requests in flight on this replica, handed out fairly across hosts, resized live. */
+  const inFlight = new HostSlots(ctx.config().fetch.concurrency);
   const sessions = new SessionCache(ledger);
   const limiter = new RateLimiter(ctx.redis, ctx.keys);
   let policy = new AddressPolicy(ctx.config().fetch.allowedNetworks);
@@ -198,7 +199,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
 
     // 2-3. politeness gate and fetch, within one of this replica's request slots (the wait for
     // the output's confirm below does not hold a slot)
-    const fetched = await inFlight(async (): Promise<'deferred' | { res: FetchResponse } | { err: CrawlError }> => {
+    const fetched = await inFlight.run(target.host, async (): Promise<'deferred' | { res: FetchResponse } | { err: CrawlError }> => {
       const entered = await gate(task, attempt, target, crawlDelayS);
       if (entered === 'deferred') return 'deferred';
       const f = ctx.config().fetch;
