@@ -75,8 +75,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   }
 
   /** The pages of one session: parse, screen, one admission call; returns children and records to publish. */
-  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; sent: FoundLink[] }> {
-    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], sent: [] as FoundLink[] };
+  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[] }> {
+    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[] };
     const session = await sessions.get(sessionId);
     if (!session) return out;
     const marker = cfg.faults.extractorCrashMarker;
@@ -86,6 +86,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     }
 
     const parsed = await Promise.all(pages.map((page) => parse(page, session, cfg)));
+    // The parser normalized the links already, with the same strip list.
+    const screening = { ...admissionOptions(cfg), normalized: true };
     const screened: Screened[] = [];
     parsed.forEach((result, i) => {
       const page = pages[i] as ExtractTask;
@@ -94,11 +96,10 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
         return;
       }
       // Links known to the session need no screening and no question (a link on two pages of
-      // the batch is the admission script's to dedup).
-      // The parser normalized the links already, with the same strip list. What robots.txt and
-      // sitemaps list is seeded (depth 0), not found one link further.
+      // the batch is the admission script's to dedup). What robots.txt and sitemaps list is
+      // seeded (depth 0), not found one link further.
       const depth = page.role ? 0 : page.depth + 1;
-      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, depth, { ...admissionOptions(cfg), normalized: true }, result.linkRole);
+      const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, depth, screening, result.linkRole);
       for (const [reason, n] of Object.entries(s.refused)) metrics.linksRefused.inc({ reason }, n);
       screened.push({ page, ref: refOf(page), parsed: result, found: { taskId: page.taskId, links: s.links, refused: s.refused } });
     });
@@ -121,7 +122,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
         children = reply.admitted.map((k) => s.found.links[k] as FoundLink);
         // What the ledger knows now ('a' admitted, 'e' known) need not be asked again.
         s.found.links.forEach((l, k) => {
-          if (reply.verdicts[k] === 'a' || reply.verdicts[k] === 'e') out.sent.push(l);
+          if (reply.verdicts[k] === 'a' || reply.verdicts[k] === 'e') out.nowKnown.push(l);
         });
       }
       for (const c of children) out.children.push(fetchTask(sessionId, c, s.page.url));
@@ -149,7 +150,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     await outbox.send(fetchCodec, topology.fetch, results.flatMap((r) => r.children), { now: true });
     await outbox.send(deliverCodec, topology.deliver, results.flatMap((r) => r.records), { now: true });
     // Only now, with children and records confirmed, are these links safe to skip next time.
-    [...groups.keys()].forEach((sessionId, i) => known.addAll(sessionId, (results[i] as { sent: FoundLink[] }).sent));
+    [...groups.keys()].forEach((sessionId, i) => known.addAll(sessionId, (results[i] as { nowKnown: FoundLink[] }).nowKnown));
   }
 
   const consumer = new Consumer<ExtractTask>(ctx.broker, {
