@@ -18,7 +18,7 @@ import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
 import { bySession } from '../../shared/tasks/group.js';
-import { deliverMessage, failureRecord, type TaskRef } from '../../shared/tasks/records.js';
+import { deliverMessage, failureRecord, taskRef, type TaskRef } from '../../shared/tasks/records.js';
 import type { DeliverMessage, DeliverRecord, FinalizeSession, SessionStatus } from '../../shared/tasks/types.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { sessionEvent, writeResultsFile } from './handover.js';
@@ -28,14 +28,13 @@ import { WebhookOutbox } from './webhooks.js';
 export function deadTaskRefs(msg: WireMessage, topology: Topology): TaskRef[] {
   const queue = String(msg.properties.headers?.['x-first-death-queue'] ?? '');
   const stage = queue.endsWith('.quarantine') ? queue.slice(0, -'.quarantine'.length) : queue;
-  const ref = (t: { sessionId: string; taskId: string; url: string; depth: number; parent?: string | undefined }): TaskRef =>
-    ({ sessionId: t.sessionId, taskId: t.taskId, url: t.url, depth: Number(t.depth) || 0, parent: t.parent });
   try {
-    if (stage === topology.extract) return extractCodec().decode(msg).map(ref);
+    if (stage === topology.extract) return extractCodec().decode(msg).map(taskRef);
     if (stage === topology.deliver) {
-      return deliverCodec.decode(msg).flatMap((m) => (m.kind === 'record' ? [{ ...ref({ ...m, url: m.record.url, depth: m.record.depth }), parent: m.record.parent ?? undefined }] : []));
+      return deliverCodec.decode(msg).flatMap((m) =>
+        m.kind === 'record' ? [taskRef({ sessionId: m.sessionId, taskId: m.taskId, url: m.record.url, depth: m.record.depth, parent: m.record.parent ?? undefined, role: m.record.role })] : []);
     }
-    return fetchCodec.decode(msg).map(ref);
+    return fetchCodec.decode(msg).map(taskRef);
   } catch {
     return [];
   }

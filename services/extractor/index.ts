@@ -17,7 +17,7 @@ import { Consumer } from '../../shared/messaging/consumer.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
 import { bySession } from '../../shared/tasks/group.js';
-import { bareRecord, deliverMessage, failureRecord, type TaskRef } from '../../shared/tasks/records.js';
+import { bareRecord, deliverMessage, failureRecord, taskRef, type TaskRef } from '../../shared/tasks/records.js';
 import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { KnownLinks } from './known.js';
 import type { ParsedPage } from './parse.js';
@@ -43,8 +43,6 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   const pool = new ParsePool(() => ctx.config().extract.concurrency);
   pool.warm();
 
-  const refOf = (page: ExtractTask): TaskRef => ({ sessionId: page.sessionId, taskId: page.taskId, url: page.url, depth: page.depth, parent: page.parent, role: page.role });
-
   /** Parses a page; a page that cannot be parsed becomes its failure record. */
   async function parse(page: ExtractTask, session: SessionPolicy, cfg: Config): Promise<ParsedPage | DeliverRecord> {
     try {
@@ -69,7 +67,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
         ? err
         : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
       metrics.parseFailures.inc({ reason: e.code });
-      const ref = refOf(page);
+      const ref = taskRef(page);
       return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt }));
     }
   }
@@ -101,7 +99,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       const depth = page.role ? 0 : page.depth + 1;
       const s = screenLinks(result.links.filter((url) => !known.has(sessionId, url)), session, depth, screening, result.linkRole);
       for (const [reason, n] of Object.entries(s.refused)) metrics.linksRefused.inc({ reason }, n);
-      screened.push({ page, ref: refOf(page), parsed: result, found: { taskId: page.taskId, links: s.links, refused: s.refused } });
+      screened.push({ page, ref: taskRef(page), parsed: result, found: { taskId: page.taskId, links: s.links, refused: s.refused } });
     });
 
     const replies: AdmitFoundReply[] = await ledger.admitFoundPages(sessionId, screened.map((s) => s.found), {

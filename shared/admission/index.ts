@@ -2,14 +2,12 @@
  * The one admission path, shared by the controller (seeds) and the extractor (links):
  * normalize (session and tracking parameters stripped) → in-page dedup → depth → scope →
  * spider-trap rules (pure, here) → page limits and Redis dedup (one Lua round trip: the
- * ledger's for seeds, `admitFound` for links, which adds the per-host limit and counts the
- * refused links per reason) → publish with confirms.
+ * ledger's `admitSeeds` for seeds, `admitFoundPages` for the links of a batch of pages, which
+ * adds the per-host limit and counts the refused links per reason) → publish with confirms.
  */
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
-import { Ledger, type AdmitFoundOptions, type AdmitFoundReply, type LinkToAdmit } from '../ledger/index.js';
+import type { Ledger, LinkToAdmit } from '../ledger/index.js';
 import type { BatchPublisher } from '../messaging/batch.js';
-import type { Keys } from '../redis/keys.js';
 import { fetchCodec } from '../tasks/codec.js';
 import type { FetchTask, SessionSpec, TaskRole } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
@@ -110,14 +108,6 @@ export function screenLinks(urls: readonly string[], policy: SessionPolicy, dept
 /** `screenLinks` without the refusal counts. */
 export function candidateLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions): LinkToAdmit[] {
   return screenLinks(urls, policy, depth, opts).links.map(({ taskId, depth: d, url }) => ({ taskId, depth: d, url }));
-}
-
-/**
- * The extractor's one round trip per page: see `Ledger.admitFound`, which this feeds with the
- * screened links and their refusal counts.
- */
-export async function admitFound(redis: Redis, keys: Keys, sessionId: string, taskId: string, screened: ScreenedLinks, opts: AdmitFoundOptions): Promise<AdmitFoundReply> {
-  return new Ledger(redis, keys).admitFound(sessionId, { taskId, links: screened.links, refused: screened.refused }, opts);
 }
 
 export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string): FetchTask {

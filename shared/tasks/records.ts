@@ -47,6 +47,7 @@ export function deliverMessage(task: TaskRef, record: ResultRecord, children: st
   return { kind: 'record', sessionId: task.sessionId, taskId: task.taskId, record, children };
 }
 
-export function taskRef(t: FetchTask): TaskRef {
+/** The reference of any task: a fetch task, a fetched page, a decoded item of either. */
+export function taskRef(t: Pick<FetchTask, 'sessionId' | 'taskId' | 'url' | 'depth' | 'parent' | 'role'>): TaskRef {
   return { sessionId: t.sessionId, taskId: t.taskId, url: t.url, depth: t.depth, parent: t.parent, role: t.role };
 }

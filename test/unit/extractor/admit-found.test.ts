@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { admitFound, screenLinks, sessionPolicy, type ScreenedLinks } from '../../../shared/admission/index.js';
-import { Ledger } from '../../../shared/ledger/index.js';
+import { screenLinks, sessionPolicy, type ScreenedLinks } from '../../../shared/admission/index.js';
+import { Ledger, type AdmitFoundOptions, type AdmitFoundReply } from '../../../shared/ledger/index.js';
 import { redisKeys } from '../../../shared/redis/keys.js';
 import type { SessionSpec } from '../../../shared/tasks/types.js';
 import { fingerprint } from '../../../shared/url/normalize.js';
@@ -54,6 +54,11 @@ describe('admit-found (local Redis)', function () {
     return seed.taskId;
   }
 
+  /** The extractor's call for one page: its screened links and their refusal counts. */
+  function admitFound(id: string, taskId: string, screened: ScreenedLinks, o: AdmitFoundOptions): Promise<AdmitFoundReply> {
+    return ledger.admitFound(id, { taskId, links: screened.links, refused: screened.refused }, o);
+  }
+
   function found(id: string, s: SessionSpec, urls: string[]): ScreenedLinks {
     return screenLinks(urls, sessionPolicy(id, s), 1, { maxUrlLength: 2048, traps: { maxPathDepth: 4, maxRepeatedSegments: 3, maxQueryParams: 4 } });
   }
@@ -63,7 +68,7 @@ describe('admit-found (local Redis)', function () {
     const s = spec();
     const page = await sessionWithPage(id, s);
     const urls = [...Array.from({ length: 5 }, (_, i) => `http://a.test/p${i}`), 'http://b.test/x', 'http://b.test/y'];
-    const r = await admitFound(redis, keys, id, page, found(id, s, urls), opts(3));
+    const r = await admitFound(id, page, found(id, s, urls), opts(3));
     assert.equal(r.kind, 'ok');
     if (r.kind !== 'ok') return;
     assert.deepEqual(r.admitted, [0, 1, 2, 5, 6], 'three of a.test, both of b.test');
@@ -75,7 +80,7 @@ describe('admit-found (local Redis)', function () {
     assert.ok((await redis.pttl(keys.session(id).hostPages)) > 3_600_000, 'host counters expire with the session');
 
     // The same page again (redelivery): its P children come back, nothing counted twice.
-    const again = await admitFound(redis, keys, id, page, found(id, s, urls), opts(3));
+    const again = await admitFound(id, page, found(id, s, urls), opts(3));
     assert.equal(again.kind, 'ok');
     if (again.kind === 'ok') assert.deepEqual(again.admitted, [0, 1, 2, 5, 6]);
     assert.deepEqual(await redis.hgetall(keys.session(id).hostPages), { 'a.test': '3', 'b.test': '2' });
@@ -89,9 +94,9 @@ describe('admit-found (local Redis)', function () {
     const urls = ['http://a.test/ok', 'http://a.test/a/a/a/a/', 'http://a.test/1/2/3/4/5', 'http://a.test/q?a&b&c&d&e', 'http://a.test/x/x/x/x'];
     const screened = found(id, s, urls);
     assert.deepEqual(screened.refused, { repeated_segments: 2, path_depth: 1, query_params: 1 });
-    const r = await admitFound(redis, keys, id, page, screened, opts(0));
+    const r = await admitFound(id, page, screened, opts(0));
     assert.ok(r.kind === 'ok' && r.admitted.length === 1 && r.hostLimited === 0);
-    await admitFound(redis, keys, id, page, screened, opts(0));
+    await admitFound(id, page, screened, opts(0));
     const h = await redis.hgetall(keys.session(id).session);
     assert.deepEqual(
       { rs: h['trap:repeated_segments'], pd: h['trap:path_depth'], qp: h['trap:query_params'] },
@@ -104,9 +109,9 @@ describe('admit-found (local Redis)', function () {
     const id = 'maxpages';
     const s = spec({ maxPages: 3 });
     const page = await sessionWithPage(id, s);
-    const r = await admitFound(redis, keys, id, page, found(id, s, ['http://a.test/1', 'http://a.test/2', 'http://a.test/3', 'http://b.test/4']), opts(10));
+    const r = await admitFound(id, page, found(id, s, ['http://a.test/1', 'http://a.test/2', 'http://a.test/3', 'http://b.test/4']), opts(10));
     assert.ok(r.kind === 'ok' && r.admitted.length === 2 && r.limited === 2, JSON.stringify(r));
     assert.deepEqual(await redis.hgetall(keys.session(id).hostPages), { 'a.test': '2' });
-    assert.deepEqual(await admitFound(redis, keys, id, 'no-such-task', found(id, s, []), opts(0)), { kind: 'unknown' });
+    assert.deepEqual(await admitFound(id, 'no-such-task', found(id, s, []), opts(0)), { kind: 'unknown' });
   });
 });
