@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { sweep } from '../../services/cleaner/sweep.js';
 import { fetchCodec } from '../../shared/tasks/codec.js';
-import type { FetchTask, SessionSpec } from '../../shared/tasks/types.js';
+import type { SessionSpec } from '../../shared/tasks/types.js';
 import { runService, type RunningService } from '../../shared/service/runtime.js';
 import { fingerprint } from '../../shared/url/normalize.js';
+import { takeAll } from '../support/oracle.js';
 import { cleanupNamespace, serviceEnv, testNamespace } from '../support/stack.js';
 
 const spec: SessionSpec = {
@@ -52,14 +53,7 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
 
     const report = await sweep(ctx);
     assert.equal(report.redriven, 3);
-    const tasks = await ctx.broker.withChannel(async (ch) => {
-      const out: FetchTask[] = [];
-      for (let msg = await ch.get(ctx.topology.fetch); msg; msg = await ch.get(ctx.topology.fetch)) {
-        out.push(...fetchCodec.decode(msg));
-        ch.ack(msg);
-      }
-      return out;
-    });
+    const tasks = await takeAll(ctx.broker, ctx.topology.fetch, fetchCodec);
     assert.deepEqual(
       tasks.map((t) => [t.url, t.role ?? 'page']).sort(),
       [['http://site.test/', 'page'], ['http://site.test/robots.txt', 'robots'], ['http://site.test/sitemap.xml', 'sitemap']],

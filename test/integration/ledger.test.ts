@@ -15,6 +15,7 @@ import { createRedis } from '../../shared/redis/client.js';
 import { redisKeys } from '../../shared/redis/keys.js';
 import type { SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint } from '../../shared/url/normalize.js';
+import { takeAll } from '../support/oracle.js';
 import { AMQP_URL, REDIS_URL, cleanupNamespace, testNamespace } from '../support/stack.js';
 
 function spec(over: Partial<SessionSpec> = {}): SessionSpec {
@@ -87,14 +88,7 @@ describe('ledger and admission (real Redis and RabbitMQ)', function () {
     const session = await ledger.getSession(id);
     assert.equal(session?.counts.admitted, 210);
     // The queue holds batches: take every message and count the tasks they carry.
-    const queued = await broker.withChannel(async (ch) => {
-      const urls: string[] = [];
-      for (let msg = await ch.get(topology(ns).fetch); msg; msg = await ch.get(topology(ns).fetch)) {
-        urls.push(...fetchCodec.decode(msg).map((t) => t.url));
-        ch.ack(msg);
-      }
-      return urls;
-    });
+    const queued = (await takeAll(broker, topology(ns).fetch, fetchCodec)).map((t) => t.url);
     assert.equal(queued.length, 210, 'every admitted URL published once');
     assert.equal(new Set(queued).size, 210);
   });

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { parseLedgerEntry } from '../../shared/ledger/index.js';
+import type { BatchCodec } from '../../shared/messaging/batch.js';
+import type { Broker } from '../../shared/messaging/broker.js';
 import { topology } from '../../shared/messaging/topology.js';
 import { redisKeys } from '../../shared/redis/keys.js';
 import type { ResultRecord } from '../../shared/tasks/types.js';
@@ -27,6 +29,18 @@ export interface OracleReport {
 const TERMINAL = new Set(['D', 'X', 'S', 'C']);
 
 /** Ready plus unacknowledged messages of the namespace's queues (from checkQueue: ready only). */
+/** Takes (and acks) every message waiting on a queue; the tasks they carry, in order. */
+export async function takeAll<T>(broker: Broker, queue: string, codec: BatchCodec<T>): Promise<T[]> {
+  return broker.withChannel(async (ch) => {
+    const items: T[] = [];
+    for (let msg = await ch.get(queue); msg; msg = await ch.get(queue)) {
+      items.push(...codec.decode(msg));
+      ch.ack(msg);
+    }
+    return items;
+  });
+}
+
 export async function queueDepths(ns: string, amqpUrl = AMQP_URL): Promise<Record<string, number>> {
   const conn = await amqp.connect(amqpUrl);
   try {
