@@ -1,22 +1,27 @@
 #!/usr/bin/env node
-// Starts one crawlfleet service: `crawlfleet <controller|fetcher|extractor|delivery|cleaner>`.
+// Starts one crawlfleet service: `crawlfleet <service>` (the list is shared/pipeline/services.ts).
 // This is the container command; `npm start` runs the same launcher once per process.
-const SERVICES = ['controller', 'fetcher', 'extractor', 'delivery', 'cleaner'];
+const dist = (path) => new URL(`../dist/${path}`, import.meta.url).href;
+
+async function load(path) {
+  try {
+    return await import(dist(path));
+  } catch (err) {
+    if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`dist/${path}`)) {
+      console.error('crawlfleet is not built: run `npm run build` first');
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+const { SERVICE_NAMES, isServiceName } = await load('shared/pipeline/services.js');
 const name = process.argv[2];
-if (!SERVICES.includes(name)) {
-  console.error(`usage: crawlfleet <${SERVICES.join('|')}>`);
+if (!isServiceName(name)) {
+  console.error(`usage: crawlfleet <${SERVICE_NAMES.join('|')}>`);
   process.exit(2);
 }
-let mod;
-try {
-  mod = await import(new URL(`../dist/services/${name}/index.js`, import.meta.url).href);
-} catch (err) {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`dist/services/${name}/index.js`)) {
-    console.error('crawlfleet is not built: run `npm run build` first');
-    process.exit(2);
-  }
-  throw err;
-}
+const mod = await load(`services/${name}/index.js`);
 try {
   await mod.main();
 } catch (err) {

@@ -543,7 +543,6 @@ export async function localConfigSchema(): Promise<ConfigSchemaEntry[]> {
   return schemaEntries().map((e) => ({
     ...e,
     default: e.sensitive && e.default !== '' ? '***' : e.default,
-    live: /\(live\)/.test(e.doc),
   }));
 }
 

@@ -8,14 +8,16 @@
  * (or a CONFIG_FILE). For a local crawl the quick start sets FETCH_ALLOWED_NETWORKS so the
  * demo site on 127.0.0.1 may be fetched.
  */
+import { SERVICE_NAMES, SERVICES, type ServiceName } from '../shared/pipeline/services.js';
 import { stackSpecs, Supervisor } from './supervisor.js';
 
-function count(name: string, fallback: number): number {
+/** An integer from the environment within [min, max], or the fallback; exits 2 naming the variable otherwise. */
+function integer(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 64) {
-    console.error(`${name} must be an integer between 0 and 64, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    console.error(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
     process.exit(2);
   }
   return n;
@@ -24,13 +26,14 @@ function count(name: string, fallback: number): number {
 const env: Record<string, string> = {};
 for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
 
-const specs = stackSpecs({
-  fetchers: count('FETCHERS', 2),
-  extractors: count('EXTRACTORS', 1),
-  deliveries: count('DELIVERIES', 1),
-  env,
-  firstWorkerPort: count('FIRST_WORKER_PORT', 0) || 8081,
-});
+// FETCHERS, EXTRACTORS, DELIVERIES: replicas of the scalable services (shared/pipeline/services.ts).
+const replicas: Partial<Record<ServiceName, number>> = {};
+for (const name of SERVICE_NAMES) {
+  const def = SERVICES[name];
+  if ('replicasEnv' in def) replicas[name] = integer(def.replicasEnv, def.defaultReplicas, 0, 64);
+}
+// The worker health servers take consecutive ports from FIRST_WORKER_PORT; 0 picks free ports.
+const specs = stackSpecs({ replicas, env, firstWorkerPort: integer('FIRST_WORKER_PORT', 8081, 0, 65535) });
 
 const color = process.stdout.isTTY;
 const palette = [36, 32, 33, 35, 34, 31, 96, 92, 93, 95];

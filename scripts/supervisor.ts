@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { packageRoot } from '../shared/paths.js';
-import type { ServiceName } from '../shared/service/runtime.js';
+import { SERVICE_NAMES, SERVICES, type ServiceName } from '../shared/pipeline/services.js';
 
 export interface ProcessSpec {
   /** Unique label, e.g. `fetcher.2`. */
@@ -150,27 +150,27 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
 }
 
 export interface StackOptions {
-  fetchers: number;
-  extractors?: number;
-  deliveries?: number;
+  /** Replicas per service; a service not named runs its default number (shared/pipeline/services.ts). */
+  replicas?: Partial<Record<ServiceName, number>>;
   /** Environment shared by every process. */
   env: Record<string, string>;
-  /** First port of the worker health servers; each process gets the next one (0 = any). */
+  /** First port of the worker health servers; each process gets the next one (0 = any free port). */
   firstWorkerPort?: number;
 }
 
-/** The specs of a whole stack: one controller, N fetchers, extractors, deliveries, one cleaner. */
+/** The specs of a whole stack, every service of the registry in its order with its replicas. */
 export function stackSpecs(o: StackOptions): ProcessSpec[] {
   const specs: ProcessSpec[] = [];
   let port = o.firstWorkerPort ?? 0;
   const nextPort = (): string => String(port === 0 ? 0 : port++);
-  specs.push({ label: 'controller', service: 'controller', env: { ...o.env } });
-  const add = (service: ServiceName, n: number): void => {
-    for (let i = 1; i <= n; i++) specs.push({ label: n > 1 || service === 'fetcher' ? `${service}.${i}` : service, service, env: { ...o.env, HTTP_PORT: nextPort() } });
-  };
-  add('fetcher', o.fetchers);
-  add('extractor', o.extractors ?? 1);
-  add('delivery', o.deliveries ?? 1);
-  add('cleaner', 1);
+  for (const service of SERVICE_NAMES) {
+    const def = SERVICES[service];
+    const n = o.replicas?.[service] ?? def.defaultReplicas;
+    for (let i = 1; i <= n; i++) {
+      // Services that usually run several replicas are labelled `<service>.<i>` (fetcher.1), the others by their name.
+      const label = n > 1 || def.defaultReplicas > 1 ? `${service}.${i}` : service;
+      specs.push({ label, service, env: 'api' in def ? { ...o.env } : { ...o.env, HTTP_PORT: nextPort() } });
+    }
+  }
   return specs;
 }

@@ -62,7 +62,7 @@ export function registerConfigRoutes(app: FastifyInstance, deps: ConfigRoutesDep
     return { version: all.version, ...s };
   });
 
-  app.get('/config/schema', async () => ({ settings: schemaEntries().map((e) => ({ ...e, default: e.sensitive && e.default !== '' ? '***' : e.default, live: /\(live\)/.test(e.doc) })) }));
+  app.get('/config/schema', async () => ({ settings: schemaEntries().map((e) => ({ ...e, default: e.sensitive && e.default !== '' ? '***' : e.default })) }));
 
   app.patch<{ Body: Record<string, unknown>; Querystring: { expectedVersion?: number } }>('/config', {
     schema: { body: { type: 'object', minProperties: 1 }, querystring: VERSION_QUERY },

@@ -14,6 +14,7 @@ import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { AdmitFoundReply, FoundPage } from '../../shared/ledger/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
+import { publishExtractPages } from '../../shared/observability/diagnostics.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
 import { bySession } from '../../shared/tasks/group.js';
@@ -77,11 +78,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[] };
     const session = await sessions.get(sessionId);
     if (!session) return out;
-    const marker = cfg.faults.extractorCrashMarker;
-    if (marker !== '' && pages.some((p) => p.body.includes(marker))) {
-      ctx.log.fatal({ sessionId }, 'fault injection: crashing on a marked page');
-      process.exit(70);
-    }
+    publishExtractPages({ sessionId, pages });
 
     const parsed = await Promise.all(pages.map((page) => parse(page, session, cfg)));
     // The parser normalized the links already, with the same strip list.

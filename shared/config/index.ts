@@ -48,6 +48,8 @@ export interface SchemaEntry {
   default: unknown;
   env: string | undefined;
   sensitive: boolean;
+  /** Applied by running services when the config center pushes a change (`live: true` in the schema). */
+  live: boolean;
 }
 
 /** A copy of the process environment: the one place outside tests that reads it. */
@@ -75,6 +77,7 @@ export function schemaEntries(): SchemaEntry[] {
           default: v.default,
           env: typeof v.env === 'string' ? v.env : undefined,
           sensitive: v.sensitive === true,
+          live: v.live === true,
         });
       } else {
         walk(v, key);
@@ -106,9 +109,12 @@ export function knownKeys(): ReadonlySet<string> {
   return knownCache;
 }
 
-/** Keys a running replica applies without a restart (their doc says "(live)"). */
+let liveCache: ReadonlySet<string> | null = null;
+
+/** Keys a running replica applies without a restart (`live: true` in the schema). */
 export function isLiveKey(key: string): boolean {
-  return schemaEntries().some((e) => e.key === key && /\(live\)/.test(e.doc));
+  liveCache ??= new Set(schemaEntries().filter((e) => e.live).map((e) => e.key));
+  return liveCache.has(key);
 }
 
 function deepFreeze<T>(value: T): T {

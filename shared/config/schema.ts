@@ -3,8 +3,9 @@
  * default and environment variable. `crawlctl config schema` prints this table
  * and docs/configuration.md is checked against it by a test.
  *
- * Settings marked `live: true` in their doc are applied by running services
- * when the config center pushes a change; the others take effect at start.
+ * Settings with `live: true` are applied by running services when the config
+ * center pushes a change; the others take effect at start (the API refuses to
+ * change them live).
  */
 import type convict from 'convict';
 import { DEFAULT_STRIP_PARAMS } from '../url/normalize.js';
@@ -70,7 +71,6 @@ export interface Settings {
   };
   cleaner: { intervalMs: number; batchSize: number; redriveMaxBacklog: number };
   shutdown: { graceMs: number };
-  faults: { extractorCrashMarker: string };
   config: { file: string; pollMs: number; historyLength: number };
 }
 
@@ -111,37 +111,43 @@ export const schema: convict.Schema<Settings> = {
       env: 'AMQP_HEARTBEAT_S',
     },
     fetchBatch: {
-      doc: 'Fetch tasks per message at most. Small enough that several messages fill one fetcher (they are acked whole), large enough to save the broker work (live).',
+      doc: 'Fetch tasks per message at most. Small enough that several messages fill one fetcher (they are acked whole), large enough to save the broker work.',
+      live: true,
       format: 'positive-int',
       default: 8,
       env: 'AMQP_FETCH_BATCH',
     },
     extractBatch: {
-      doc: 'Fetched pages per message to the extractor at most (live).',
+      doc: 'Fetched pages per message to the extractor at most.',
+      live: true,
       format: 'positive-int',
       default: 32,
       env: 'AMQP_EXTRACT_BATCH',
     },
     deliverBatch: {
-      doc: 'Records per message to delivery at most (live).',
+      doc: 'Records per message to delivery at most.',
+      live: true,
       format: 'positive-int',
       default: 64,
       env: 'AMQP_DELIVER_BATCH',
     },
     batchMaxBytes: {
-      doc: 'Bytes per message at most when batching (a single larger page still travels, alone) (live).',
+      doc: 'Bytes per message at most when batching (a single larger page still travels, alone).',
+      live: true,
       format: 'positive-int',
       default: 1_048_576,
       env: 'AMQP_BATCH_MAX_BYTES',
     },
     lingerMs: {
-      doc: 'Longest a task waits for others to share its message; 0 batches only what is sent in the same tick (live).',
+      doc: 'Longest a task waits for others to share its message; 0 batches only what is sent in the same tick.',
+      live: true,
       format: natural,
       default: 10,
       env: 'AMQP_LINGER_MS',
     },
     compressPages: {
-      doc: 'Deflate the batches of fetched pages on the extract queue (about 3x fewer bytes through the broker for HTML, for CPU in the fetcher) (live).',
+      doc: 'Deflate the batches of fetched pages on the extract queue (about 3x fewer bytes through the broker for HTML, for CPU in the fetcher).',
+      live: true,
       format: Boolean,
       default: true,
       env: 'AMQP_COMPRESS_PAGES',
@@ -158,7 +164,8 @@ export const schema: convict.Schema<Settings> = {
   },
   log: {
     level: {
-      doc: 'Log level (live).',
+      doc: 'Log level.',
+      live: true,
       format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
       env: 'LOG_LEVEL',
@@ -219,13 +226,15 @@ export const schema: convict.Schema<Settings> = {
       env: 'API_MAX_URL_LENGTH',
     },
     seedLookupTimeoutMs: {
-      doc: "How long POST /sessions waits for the DNS lookups of its seeds' host names (all of them, a few at a time): a seed whose host resolves to any address the SSRF guard forbids is refused with 400; a host that does not resolve, or not in time, is accepted and left to the fetch (dns_failed or blocked_address). 0 = no lookups, only IP literals are checked (live).",
+      doc: "How long POST /sessions waits for the DNS lookups of its seeds' host names (all of them, a few at a time): a seed whose host resolves to any address the SSRF guard forbids is refused with 400; a host that does not resolve, or not in time, is accepted and left to the fetch (dns_failed or blocked_address). 0 = no lookups, only IP literals are checked.",
+      live: true,
       format: natural,
       default: 2000,
       env: 'API_SEED_LOOKUP_TIMEOUT_MS',
     },
     rateLimitPerMinute: {
-      doc: 'API requests per minute accepted from one token (requests with the right token) or else from one client address, in bursts of as many; 0 = no limit. Counted per controller process (live).',
+      doc: 'API requests per minute accepted from one token (requests with the right token) or else from one client address, in bursts of as many; 0 = no limit. Counted per controller process.',
+      live: true,
       format: natural,
       default: 600,
       env: 'API_RATE_LIMIT_PER_MINUTE',
@@ -233,13 +242,15 @@ export const schema: convict.Schema<Settings> = {
   },
   fetch: {
     concurrency: {
-      doc: 'Requests in flight per fetcher replica (live).',
+      doc: 'Requests in flight per fetcher replica.',
+      live: true,
       format: 'positive-int',
       default: 32,
       env: 'FETCH_CONCURRENCY',
     },
     prefetch: {
-      doc: 'Unacknowledged fetch tasks held per replica; 0 means twice the concurrency (live).',
+      doc: 'Unacknowledged fetch tasks held per replica; 0 means twice the concurrency.',
+      live: true,
       format: natural,
       default: 0,
       env: 'FETCH_PREFETCH',
@@ -251,49 +262,57 @@ export const schema: convict.Schema<Settings> = {
       env: 'FETCH_USER_AGENT',
     },
     connectTimeoutMs: {
-      doc: 'TCP/TLS connect timeout (live).',
+      doc: 'TCP/TLS connect timeout.',
+      live: true,
       format: 'positive-int',
       default: 10_000,
       env: 'FETCH_CONNECT_TIMEOUT_MS',
     },
     headersTimeoutMs: {
-      doc: 'Time allowed until the response headers are complete (live).',
+      doc: 'Time allowed until the response headers are complete.',
+      live: true,
       format: 'positive-int',
       default: 15_000,
       env: 'FETCH_HEADERS_TIMEOUT_MS',
     },
     bodyIdleTimeoutMs: {
-      doc: 'Longest pause between two chunks of the body (live).',
+      doc: 'Longest pause between two chunks of the body.',
+      live: true,
       format: 'positive-int',
       default: 15_000,
       env: 'FETCH_BODY_IDLE_TIMEOUT_MS',
     },
     totalTimeoutMs: {
-      doc: 'Deadline for one whole fetch, redirects included (live).',
+      doc: 'Deadline for one whole fetch, redirects included.',
+      live: true,
       format: 'positive-int',
       default: 30_000,
       env: 'FETCH_TOTAL_TIMEOUT_MS',
     },
     maxBytes: {
-      doc: 'Largest response body kept, in bytes (live).',
+      doc: 'Largest response body kept, in bytes.',
+      live: true,
       format: 'positive-int',
       default: 10_485_760,
       env: 'FETCH_MAX_BYTES',
     },
     maxRedirects: {
-      doc: 'Redirect hops followed per fetch (live).',
+      doc: 'Redirect hops followed per fetch.',
+      live: true,
       format: natural,
       default: 10,
       env: 'FETCH_MAX_REDIRECTS',
     },
     allowedNetworks: {
-      doc: 'CIDRs that may be fetched although private or loopback, e.g. 127.0.0.0/8 for a local test site (live).',
+      doc: 'CIDRs that may be fetched although private or loopback, e.g. 127.0.0.0/8 for a local test site.',
+      live: true,
       format: 'cidr-list',
       default: [],
       env: 'FETCH_ALLOWED_NETWORKS',
     },
     htmlTypes: {
-      doc: 'Content types that are parsed for fields and links; others are recorded unparsed (live).',
+      doc: 'Content types that are parsed for fields and links; others are recorded unparsed.',
+      live: true,
       format: 'string-list',
       default: ['text/html', 'application/xhtml+xml'],
       env: 'FETCH_HTML_TYPES',
@@ -301,19 +320,22 @@ export const schema: convict.Schema<Settings> = {
   },
   rate: {
     global: {
-      doc: 'Pages per second for the whole cluster, 0 = unlimited (live).',
+      doc: 'Pages per second for the whole cluster, 0 = unlimited.',
+      live: true,
       format: 'non-negative-number',
       default: 0,
       env: 'RATE_GLOBAL',
     },
     perHost: {
-      doc: 'Pages per second per host for the whole cluster, 0 = unlimited (live).',
+      doc: 'Pages per second per host for the whole cluster, 0 = unlimited.',
+      live: true,
       format: 'non-negative-number',
       default: 0,
       env: 'RATE_PER_HOST',
     },
     hosts: {
-      doc: 'Pages per second for particular hosts, overriding rate.perHost: a list of host=rate or host:port=rate, e.g. ["example.com=2"] (live).',
+      doc: 'Pages per second for particular hosts, overriding rate.perHost: a list of host=rate or host:port=rate, e.g. ["example.com=2"].',
+      live: true,
       format: 'host-rates',
       default: [],
       env: 'RATE_HOSTS',
@@ -321,19 +343,22 @@ export const schema: convict.Schema<Settings> = {
   },
   retry: {
     maxAttempts: {
-      doc: 'Fetch attempts of one URL before a transient failure becomes final (live).',
+      doc: 'Fetch attempts of one URL before a transient failure becomes final.',
+      live: true,
       format: 'positive-int',
       default: 3,
       env: 'RETRY_MAX_ATTEMPTS',
     },
     baseDelayMs: {
-      doc: 'Delay before the first retry; doubles each attempt, with jitter (live).',
+      doc: 'Delay before the first retry; doubles each attempt, with jitter.',
+      live: true,
       format: 'positive-int',
       default: 1000,
       env: 'RETRY_BASE_DELAY_MS',
     },
     maxDelayMs: {
-      doc: 'Longest delay between two attempts (live).',
+      doc: 'Longest delay between two attempts.',
+      live: true,
       format: 'positive-int',
       default: 60_000,
       env: 'RETRY_MAX_DELAY_MS',
@@ -341,37 +366,43 @@ export const schema: convict.Schema<Settings> = {
   },
   extract: {
     concurrency: {
-      doc: 'Parse worker threads per extractor replica, for pages too large to parse inline (live).',
+      doc: 'Parse worker threads per extractor replica, for pages too large to parse inline.',
+      live: true,
       format: 'positive-int',
       default: 4,
       env: 'EXTRACT_CONCURRENCY',
     },
     prefetch: {
-      doc: 'Fetched pages held (being extracted or waiting for their outputs to be confirmed) per extractor replica; 0 means 64 per parse worker (live).',
+      doc: 'Fetched pages held (being extracted or waiting for their outputs to be confirmed) per extractor replica; 0 means 64 per parse worker.',
+      live: true,
       format: natural,
       default: 0,
       env: 'EXTRACT_PREFETCH',
     },
     maxLinksPerPage: {
-      doc: 'Links taken from one page; the rest are ignored (live).',
+      doc: 'Links taken from one page; the rest are ignored.',
+      live: true,
       format: 'positive-int',
       default: 1000,
       env: 'EXTRACT_MAX_LINKS_PER_PAGE',
     },
     followNofollow: {
-      doc: 'Follow links marked rel=nofollow (live).',
+      doc: 'Follow links marked rel=nofollow.',
+      live: true,
       format: Boolean,
       default: false,
       env: 'EXTRACT_FOLLOW_NOFOLLOW',
     },
     maxParseMs: {
-      doc: 'Longest time parsing one page may take (in a worker thread, which is stopped past it); the page then fails with parse_timeout (live).',
+      doc: 'Longest time parsing one page may take (in a worker thread, which is stopped past it); the page then fails with parse_timeout.',
+      live: true,
       format: 'positive-int',
       default: 5000,
       env: 'EXTRACT_MAX_PARSE_MS',
     },
     maxHtmlBytes: {
-      doc: 'Only the first this many bytes of an HTML body are parsed for fields and links (live).',
+      doc: 'Only the first this many bytes of an HTML body are parsed for fields and links.',
+      live: true,
       format: 'positive-int',
       default: 4_194_304,
       env: 'EXTRACT_MAX_HTML_BYTES',
@@ -379,37 +410,43 @@ export const schema: convict.Schema<Settings> = {
   },
   robots: {
     obey: {
-      doc: 'Fetch robots.txt once per host for the whole cluster and skip the URLs it disallows (live).',
+      doc: 'Fetch robots.txt once per host for the whole cluster and skip the URLs it disallows.',
+      live: true,
       format: Boolean,
       default: true,
       env: 'ROBOTS_OBEY',
     },
     cacheTtlMs: {
-      doc: 'How long a fetched robots.txt (or its 4xx absence) is cached in Redis for the whole cluster; longer values count as 24 h (live).',
+      doc: 'How long a fetched robots.txt (or its 4xx absence) is cached in Redis for the whole cluster; longer values count as 24 h.',
+      live: true,
       format: 'positive-int',
       default: 86_400_000,
       env: 'ROBOTS_CACHE_TTL_MS',
     },
     errorTtlMs: {
-      doc: 'How long an unreachable robots.txt (5xx, 429, timeout, network error) is cached before it is fetched again; meanwhile the host is fully disallowed (live).',
+      doc: 'How long an unreachable robots.txt (5xx, 429, timeout, network error) is cached before it is fetched again; meanwhile the host is fully disallowed.',
+      live: true,
       format: 'positive-int',
       default: 60_000,
       env: 'ROBOTS_ERROR_TTL_MS',
     },
     memoryTtlMs: {
-      doc: 'How long each fetcher keeps a robots.txt in memory before reading the cluster cache again (live).',
+      doc: 'How long each fetcher keeps a robots.txt in memory before reading the cluster cache again.',
+      live: true,
       format: 'positive-int',
       default: 60_000,
       env: 'ROBOTS_MEMORY_TTL_MS',
     },
     maxBytes: {
-      doc: 'Bytes of a robots.txt read from the wire and after decompression (at least 512 KiB are read whatever this says); the rest is ignored. The first 512 KiB are parsed (live).',
+      doc: 'Bytes of a robots.txt read from the wire and after decompression (at least 512 KiB are read whatever this says); the rest is ignored. The first 512 KiB are parsed.',
+      live: true,
       format: 'positive-int',
       default: 600 * 1024,
       env: 'ROBOTS_MAX_BYTES',
     },
     maxCrawlDelayS: {
-      doc: 'Largest Crawl-delay honoured, in seconds: a host is crawled at min(its rate, 1 / min(Crawl-delay, this)) pages per second (live).',
+      doc: 'Largest Crawl-delay honoured, in seconds: a host is crawled at min(its rate, 1 / min(Crawl-delay, this)) pages per second.',
+      live: true,
       format: 'non-negative-number',
       default: 10,
       env: 'ROBOTS_MAX_CRAWL_DELAY_S',
@@ -417,37 +454,43 @@ export const schema: convict.Schema<Settings> = {
   },
   politeness: {
     perHostConcurrency: {
-      doc: 'Requests in flight to one host across the whole cluster, 0 = unlimited; slots are leased, so a dead fetcher frees its own (live).',
+      doc: 'Requests in flight to one host across the whole cluster, 0 = unlimited; slots are leased, so a dead fetcher frees its own.',
+      live: true,
       format: natural,
       default: 0,
       env: 'POLITENESS_PER_HOST_CONCURRENCY',
     },
     maxWaitMs: {
-      doc: "Longest a fetch waits in place for its host's rate, backoff or concurrency slot; a longer wait sends the task to a delay queue, so the replica serves other hosts meanwhile (live).",
+      doc: "Longest a fetch waits in place for its host's rate, backoff or concurrency slot; a longer wait sends the task to a delay queue, so the replica serves other hosts meanwhile.",
+      live: true,
       format: 'positive-int',
       default: 2000,
       env: 'POLITENESS_MAX_WAIT_MS',
     },
     backoffStartMs: {
-      doc: 'After a 429 or 503, the least interval between two requests to that host across the cluster; doubled by each further 429/503 (live).',
+      doc: 'After a 429 or 503, the least interval between two requests to that host across the cluster; doubled by each further 429/503.',
+      live: true,
       format: 'positive-int',
       default: 1000,
       env: 'POLITENESS_BACKOFF_START_MS',
     },
     backoffMaxMs: {
-      doc: 'Largest interval the 429/503 backoff imposes on a host (live).',
+      doc: 'Largest interval the 429/503 backoff imposes on a host.',
+      live: true,
       format: 'positive-int',
       default: 60_000,
       env: 'POLITENESS_BACKOFF_MAX_MS',
     },
     backoffHalfLifeMs: {
-      doc: 'The backoff interval of a host halves every this many ms without a new 429/503, so the host recovers gradually (live).',
+      doc: 'The backoff interval of a host halves every this many ms without a new 429/503, so the host recovers gradually.',
+      live: true,
       format: 'positive-int',
       default: 30_000,
       env: 'POLITENESS_BACKOFF_HALF_LIFE_MS',
     },
     maxRetryAfterMs: {
-      doc: 'Longest Retry-After honoured: no request goes to the host until then, on any replica (live).',
+      doc: 'Longest Retry-After honoured: no request goes to the host until then, on any replica.',
+      live: true,
       format: natural,
       default: 300_000,
       env: 'POLITENESS_MAX_RETRY_AFTER_MS',
@@ -455,31 +498,36 @@ export const schema: convict.Schema<Settings> = {
   },
   traps: {
     maxPathDepth: {
-      doc: 'Links with more path segments are not admitted (counted as trap:path_depth), 0 = unlimited (live).',
+      doc: 'Links with more path segments are not admitted (counted as trap:path_depth), 0 = unlimited.',
+      live: true,
       format: natural,
       default: 32,
       env: 'TRAPS_MAX_PATH_DEPTH',
     },
     maxRepeatedSegments: {
-      doc: 'Links whose path repeats one segment more often (/a/a/a/a) are not admitted (trap:repeated_segments), 0 = unlimited (live).',
+      doc: 'Links whose path repeats one segment more often (/a/a/a/a) are not admitted (trap:repeated_segments), 0 = unlimited.',
+      live: true,
       format: natural,
       default: 3,
       env: 'TRAPS_MAX_REPEATED_SEGMENTS',
     },
     maxQueryParams: {
-      doc: 'Links with more query parameters are not admitted (trap:query_params), 0 = unlimited (live).',
+      doc: 'Links with more query parameters are not admitted (trap:query_params), 0 = unlimited.',
+      live: true,
       format: natural,
       default: 16,
       env: 'TRAPS_MAX_QUERY_PARAMS',
     },
     maxPagesPerHost: {
-      doc: 'Links admitted per host in one session (seeds not counted); further links to the host are refused (trap:host_pages), 0 = unlimited (live).',
+      doc: 'Links admitted per host in one session (seeds not counted); further links to the host are refused (trap:host_pages), 0 = unlimited.',
+      live: true,
       format: natural,
       default: 0,
       env: 'TRAPS_MAX_PAGES_PER_HOST',
     },
     stripParams: {
-      doc: 'Query parameters removed from links before deduplication (session ids, tracking); `name*` is a prefix, jsessionid also strips ;jsessionid= (live).',
+      doc: 'Query parameters removed from links before deduplication (session ids, tracking); `name*` is a prefix, jsessionid also strips ;jsessionid=.',
+      live: true,
       format: 'string-list',
       default: [...DEFAULT_STRIP_PARAMS],
       env: 'TRAPS_STRIP_PARAMS',
@@ -487,7 +535,8 @@ export const schema: convict.Schema<Settings> = {
   },
   deliver: {
     concurrency: {
-      doc: 'Records handled at once per delivery replica (live).',
+      doc: 'Records handled at once per delivery replica.',
+      live: true,
       format: 'positive-int',
       default: 32,
       env: 'DELIVER_CONCURRENCY',
@@ -499,7 +548,8 @@ export const schema: convict.Schema<Settings> = {
       env: 'RESULTS_DIR',
     },
     webhookTimeoutMs: {
-      doc: 'Timeout of one webhook call (live).',
+      doc: 'Timeout of one webhook call.',
+      live: true,
       format: 'positive-int',
       default: 10_000,
       env: 'WEBHOOK_TIMEOUT_MS',
@@ -514,13 +564,15 @@ export const schema: convict.Schema<Settings> = {
   },
   task: {
     leaseMs: {
-      doc: 'Lease of a task in one stage; an expired lease lets the cleaner re-drive it. Keep far below RabbitMQ consumer_timeout (live).',
+      doc: 'Lease of a task in one stage; an expired lease lets the cleaner re-drive it. Keep far below RabbitMQ consumer_timeout.',
+      live: true,
       format: 'positive-int',
       default: 120_000,
       env: 'TASK_LEASE_MS',
     },
     admitLeaseMs: {
-      doc: 'Time an admitted link may stay unconfirmed on the queue before the cleaner publishes it again (live).',
+      doc: 'Time an admitted link may stay unconfirmed on the queue before the cleaner publishes it again.',
+      live: true,
       format: 'positive-int',
       default: 60_000,
       env: 'TASK_ADMIT_LEASE_MS',
@@ -528,43 +580,50 @@ export const schema: convict.Schema<Settings> = {
   },
   session: {
     defaultTimeoutMs: {
-      doc: 'Deadline of a session that names no timeoutMs (live).',
+      doc: 'Deadline of a session that names no timeoutMs.',
+      live: true,
       format: 'positive-int',
       default: 3_600_000,
       env: 'SESSION_DEFAULT_TIMEOUT_MS',
     },
     maxTimeoutMs: {
-      doc: 'Longest timeoutMs a session may ask for (live).',
+      doc: 'Longest timeoutMs a session may ask for.',
+      live: true,
       format: 'positive-int',
       default: 7 * 86_400_000,
       env: 'SESSION_MAX_TIMEOUT_MS',
     },
     closeAfterMs: {
-      doc: 'After a partial delivery, how long late results are still delivered as supplements (live).',
+      doc: 'After a partial delivery, how long late results are still delivered as supplements.',
+      live: true,
       format: 'positive-int',
       default: 600_000,
       env: 'SESSION_CLOSE_AFTER_MS',
     },
     retentionMs: {
-      doc: 'How long a finished session and its results are kept (live).',
+      doc: 'How long a finished session and its results are kept.',
+      live: true,
       format: 'positive-int',
       default: 7 * 86_400_000,
       env: 'SESSION_RETENTION_MS',
     },
     defaultMaxPages: {
-      doc: 'Page limit of a session that names no maxPages (live).',
+      doc: 'Page limit of a session that names no maxPages.',
+      live: true,
       format: 'positive-int',
       default: 10_000,
       env: 'SESSION_DEFAULT_MAX_PAGES',
     },
     maxPagesLimit: {
-      doc: 'Largest maxPages a session may ask for (live).',
+      doc: 'Largest maxPages a session may ask for.',
+      live: true,
       format: 'positive-int',
       default: 10_000_000,
       env: 'SESSION_MAX_PAGES_LIMIT',
     },
     defaultMaxDepth: {
-      doc: 'Link depth limit of a session that names no maxDepth; seeds are depth 0 (live).',
+      doc: 'Link depth limit of a session that names no maxDepth; seeds are depth 0.',
+      live: true,
       format: natural,
       default: 16,
       env: 'SESSION_DEFAULT_MAX_DEPTH',
@@ -572,19 +631,22 @@ export const schema: convict.Schema<Settings> = {
   },
   cleaner: {
     intervalMs: {
-      doc: 'Time between two cleaner sweeps (live).',
+      doc: 'Time between two cleaner sweeps.',
+      live: true,
       format: 'positive-int',
       default: 5000,
       env: 'CLEANER_INTERVAL_MS',
     },
     batchSize: {
-      doc: 'Items one cleaner step handles in one Redis call, so no call blocks Redis for long (live).',
+      doc: 'Items one cleaner step handles in one Redis call, so no call blocks Redis for long.',
+      live: true,
       format: 'positive-int',
       default: 500,
       env: 'CLEANER_BATCH_SIZE',
     },
     redriveMaxBacklog: {
-      doc: 'Expired leases are re-driven only while the extract and deliver queues hold fewer ready messages than this; above it leases expire from slowness, not from dead consumers, and re-driving would only add load (live).',
+      doc: 'Expired leases are re-driven only while the extract and deliver queues hold fewer ready messages than this; above it leases expire from slowness, not from dead consumers, and re-driving would only add load.',
+      live: true,
       format: 'positive-int',
       default: 1000,
       env: 'CLEANER_REDRIVE_MAX_BACKLOG',
@@ -598,14 +660,6 @@ export const schema: convict.Schema<Settings> = {
       env: 'SHUTDOWN_GRACE_MS',
     },
   },
-  faults: {
-    extractorCrashMarker: {
-      doc: 'Fault injection for crash tests: an extractor process exits when a page contains this text. Empty (the default) turns it off (live).',
-      format: String,
-      default: '',
-      env: 'FAULTS_EXTRACTOR_CRASH_MARKER',
-    },
-  },
   config: {
     file: {
       doc: 'JSON or YAML file with settings, watched for changes (a mounted ConfigMap works).',
@@ -614,13 +668,15 @@ export const schema: convict.Schema<Settings> = {
       env: 'CONFIG_FILE',
     },
     pollMs: {
-      doc: 'How often a replica re-reads the config file and the live overrides, in case a change notification was missed (live).',
+      doc: 'How often a replica re-reads the config file and the live overrides, in case a change notification was missed.',
+      live: true,
       format: 'positive-int',
       default: 5000,
       env: 'CONFIG_POLL_MS',
     },
     historyLength: {
-      doc: 'Versions of the live overrides kept in the audit history (live).',
+      doc: 'Versions of the live overrides kept in the audit history.',
+      live: true,
       format: 'positive-int',
       default: 200,
       env: 'CONFIG_HISTORY_LENGTH',

@@ -20,8 +20,10 @@ import { createLogger, type Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { createRedis } from '../redis/client.js';
 import { redisKeys, type Keys } from '../redis/keys.js';
+import type { ServiceName } from '../pipeline/services.js';
 
-export type ServiceName = 'controller' | 'fetcher' | 'extractor' | 'delivery' | 'cleaner';
+export type { ServiceName } from '../pipeline/services.js';
+
 
 export interface ServiceContext {
   readonly name: ServiceName;

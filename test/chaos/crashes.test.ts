@@ -5,6 +5,7 @@
  * terminal exactly once, no URL twice in the output, nothing lost, no work left queued.
  */
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { GeneratedSite } from '../sites/generated.js';
 import { checkInvariants, waitFinished, type OracleReport } from '../support/oracle.js';
 import { Redis } from 'ioredis';
@@ -18,6 +19,9 @@ const FAST_RECOVERY = {
   SHUTDOWN_GRACE_MS: '2000',
   FETCH_CONCURRENCY: '16',
 };
+
+/** Loads the test-only fault injector (test/support/faults/extractor-crash.ts) into the service processes. */
+const EXTRACTOR_CRASH_PRELOAD = { NODE_OPTIONS: `--import=${fileURLToPath(new URL('../support/faults/extractor-crash.js', import.meta.url))}` };
 
 async function crawl(stack: TestStack, seed: string): Promise<string> {
   const res = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [seed], maxPages: 100_000 });
@@ -129,7 +133,7 @@ describe('chaos: a poison page', function () {
 
   before(async () => {
     await site.start();
-    stack = await startTestStack({ fetchers: 1, env: { ...FAST_RECOVERY, FAULTS_EXTRACTOR_CRASH_MARKER: MARKER, AMQP_DELIVERY_LIMIT: '3' } });
+    stack = await startTestStack({ fetchers: 1, env: { ...FAST_RECOVERY, CRAWLFLEET_TEST_CRASH_MARKER: MARKER, ...EXTRACTOR_CRASH_PRELOAD, AMQP_DELIVERY_LIMIT: '3' } });
   });
   after(async () => {
     await stack?.stop();

@@ -83,6 +83,8 @@ describe('config center (real Redis)', function () {
     ['unknown key', { rate: { bogus: 1 } }, 'rate.bogus: unknown setting'],
     ['not live', { namespace: 'other' }, 'namespace: not a live setting'],
     ['bad CIDR', { fetch: { allowedNetworks: ['10.0.0.0/33'] } }, 'fetch.allowedNetworks: must be a list of CIDRs'],
+    // No fault switch in production: the old crash marker is no setting at all.
+    ['a fault switch', { faults: { extractorCrashMarker: '<html' } }, 'faults.extractorCrashMarker: unknown setting'],
   ];
   for (const [name, body, message] of refused) {
     it(`refuses an invalid change (${name}) with 400 naming the key, and changes nothing`, async () => {

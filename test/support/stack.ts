@@ -128,7 +128,7 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
       if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
     },
   });
-  for (const spec of stackSpecs({ fetchers: opts.fetchers ?? 2, extractors: opts.extractors ?? 1, env })) supervisor.start(spec);
+  for (const spec of stackSpecs({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env })) supervisor.start(spec);
   const api = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await http(api, 'GET', '/readyz')).status === 200, { timeoutMs: 20_000, what: 'controller /readyz' });
   return {
