@@ -1,15 +1,18 @@
 /**
  * Cluster-wide politeness, all state in Redis under the `{rate}` tag:
- * - GCRA rate buckets, global and per host (`tryAcquire`: the two buckets in one call);
- * - the politeness gate of a fetch (`tryEnter`): both buckets, the host's 429/503 backoff and
- *   its leased concurrency slots, checked and taken in one script call;
+ * - the politeness gate of a fetch (`tryEnter`): the GCRA rate buckets (global and the
+ *   host's), the host's 429/503 backoff and its leased concurrency slots, checked and taken
+ *   in one script call;
  * - `penalize`: a 429/503 doubles the host's backoff interval (it halves again every
  *   half-life) and a Retry-After holds the host on every replica.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import * as scripts from './redis/commands.js';
+import type { WaitReason } from './redis/commands.js';
 import type { Keys } from './redis/keys.js';
-import { callScript } from './redis/scripts.js';
+
+export type { WaitReason } from './redis/commands.js';
 
 export interface RateSettings {
   global: number;
@@ -59,8 +62,6 @@ export interface HostLimits extends RateSettings {
   backoffHalfLifeMs: number;
 }
 
-export type WaitReason = 'backoff' | 'global' | 'host' | 'slots';
-
 export type GateReply = { granted: true; slot: string | null } | { granted: false; waitMs: number; reason: WaitReason };
 
 export interface BackoffSettings {
@@ -84,29 +85,6 @@ export class RateLimiter {
     private readonly keys: Keys,
   ) {}
 
-  /** Milliseconds to wait before asking again, or 0 when the request may go now. */
-  async tryAcquire(host: string, rates: RateSettings): Promise<number> {
-    if (rates.global <= 0 && rates.perHost <= 0) return 0;
-    // Tolerance for callers that ask a little late: a quarter of the shortest interval, so
-    // a one-second window never holds more than rate + 1 grants.
-    const fastest = Math.max(rates.global, rates.perHost);
-    const tau = Math.min(50, 1000 / fastest / 4);
-    return Number(await callScript(this.redis, 'rate-acquire', [this.keys.rateGlobal(), this.keys.rateHost(host)], [rates.global, rates.perHost, tau]));
-  }
-
-  /** Waits until a token is granted; `rates()` is read again each time, so live changes apply. */
-  async acquire(host: string, rates: () => RateSettings, signal?: AbortSignal): Promise<number> {
-    let waited = 0;
-    for (;;) {
-      const wait = await this.tryAcquire(host, rates());
-      if (wait === 0) return waited;
-      const ms = Math.min(wait, 1000);
-      waited += ms;
-      await new Promise((r) => setTimeout(r, ms));
-      if (signal?.aborted) throw signal.reason;
-    }
-  }
-
   /**
    * The politeness gate, one Redis call: granted (a concurrency slot leased when the host is
    * limited; give it back with `release`) or how long to wait and why. A host with no rate
@@ -118,17 +96,10 @@ export class RateLimiter {
     const now = Date.now();
     if (unlimited && (this.clear.get(host) ?? 0) > now) return { granted: true, slot: null };
     const slot = limits.concurrency > 0 ? randomBytes(9).toString('base64url') : '';
-    const r = (await callScript(
-      this.redis,
-      'host-acquire',
-      [this.keys.rateGlobal(), this.keys.rateHost(host), this.keys.hostBackoff(host), this.keys.hostSlots(host)],
-      [limits.global, limits.perHost, limits.concurrency, slot, limits.slotLeaseMs, limits.backoffHalfLifeMs],
-    )) as [string, number?, string?];
-    if (r[0] === 'ok') {
-      if (unlimited && Number(r[1]) === 0) this.markClear(host, now + CLEAR_HOST_MS);
-      return { granted: true, slot: slot === '' ? null : slot };
-    }
-    return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] as WaitReason };
+    const r = await scripts.hostAcquire(this.redis, this.keys, host, { ...limits, slot });
+    if (!r.granted) return r;
+    if (unlimited && !r.backoff) this.markClear(host, now + CLEAR_HOST_MS);
+    return { granted: true, slot: slot === '' ? null : slot };
   }
 
   private markClear(host: string, until: number): void {
@@ -145,7 +116,6 @@ export class RateLimiter {
   /** A 429 or 503 from the host: slows it down for every replica. Returns the new interval and hold. */
   async penalize(host: string, s: BackoffSettings): Promise<{ intervalMs: number; untilMs: number }> {
     this.clear.delete(host);
-    const r = (await callScript(this.redis, 'host-backoff', [this.keys.hostBackoff(host)], [s.startMs, s.maxMs, s.halfLifeMs, Math.max(0, Math.round(s.retryAfterMs))])) as [number, number];
-    return { intervalMs: Number(r[0]), untilMs: Number(r[1]) };
+    return scripts.hostBackoff(this.redis, this.keys, host, s);
   }
 }

@@ -1,44 +1,51 @@
 /**
- * Cleaner: a periodic sweep (cleaner.intervalMs, read live) that finds what nobody else
- * will: sessions past their deadline, tasks whose lease expired. See sweep.ts.
+ * Cleaner: runs the sweep (sweep.ts) as a BullMQ job scheduler on the `sweeps` control queue,
+ * every cleaner.intervalMs (read live). The queue's global concurrency is 1, so however many
+ * cleaner replicas run, one sweep runs at a time; a replica that dies mid-sweep leaves its
+ * job to BullMQ's stalled-job check, and every write of a sweep is a compare-and-set, so an
+ * overlap could at worst publish a task twice (its claim takes it once).
  */
+import { Worker } from 'bullmq';
+import { controlQueueName, openControlQueue } from '../../shared/controlplane/queues.js';
 import { toCrawlError } from '../../shared/errors/index.js';
+import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
-import { sweep, withSweepLock } from './sweep.js';
+import { sweep } from './sweep.js';
+
+const SCHEDULER_ID = 'sweep';
 
 export async function startCleaner(ctx: ServiceContext): Promise<ServiceHandle> {
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> | null = null;
-  let stopped = false;
+  const { keys } = ctx;
+  const connection = createRedis(ctx.config().redis.url, { name: `${keys.namespace}:cleaner:bull`, blocking: true });
+  connection.on('error', (err: Error) => ctx.log.warn({ err: err.message }, 'control-plane redis error'));
+  const queue = openControlQueue(keys, 'sweeps', connection);
+  queue.on('error', (err: Error) => ctx.log.warn({ err: err.message }, 'sweeps queue error'));
+  await queue.setGlobalConcurrency(1);
+  const schedule = (everyMs: number): Promise<unknown> =>
+    queue.upsertJobScheduler(SCHEDULER_ID, { every: everyMs }, { name: 'sweep', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  await schedule(ctx.config().cleaner.intervalMs);
 
-  const tick = async (): Promise<void> => {
-    const interval = ctx.config().cleaner.intervalMs;
-    try {
-      const report = await withSweepLock(ctx, Math.max(interval * 3, 30_000), () => sweep(ctx));
-      if (report && (report.partial || report.closed || report.ended || report.redriven || report.reconciled || report.pruned)) {
-        ctx.log.info(report, 'cleaner sweep');
-      }
-    } catch (err) {
-      ctx.log.warn({ err: toCrawlError(err).message }, 'cleaner sweep failed');
-    }
-  };
-
-  const schedule = (): void => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = tick().finally(() => {
-        running = null;
-        schedule();
-      });
-    }, ctx.config().cleaner.intervalMs);
-  };
-  schedule();
+  const worker = new Worker(
+    controlQueueName(keys.namespace, 'sweeps'),
+    async () => {
+      const report = await sweep(ctx);
+      if (report.partial || report.closed || report.ended || report.redriven || report.reconciled || report.pruned) ctx.log.info(report, 'cleaner sweep');
+      return report;
+    },
+    { connection, prefix: keys.bullPrefix, concurrency: 1 },
+  );
+  worker.on('failed', (_job, err) => ctx.log.warn({ err: toCrawlError(err).message }, 'cleaner sweep failed'));
+  worker.on('error', (err) => ctx.log.warn({ err: err.message }, 'cleaner worker error'));
+  ctx.onConfigChange(async (next, prev) => {
+    if (next.cleaner.intervalMs !== prev.cleaner.intervalMs) await schedule(next.cleaner.intervalMs);
+  });
 
   return {
-    async close() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      if (running) await running;
+    async close(graceMs) {
+      // A sweep in progress finishes (its writes are short), within the grace.
+      await Promise.race([worker.close(), new Promise((r) => setTimeout(r, graceMs))]);
+      await queue.close().catch(() => undefined);
+      await connection.quit().catch(() => connection.disconnect());
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The control-plane dashboard: bull-board at /admin/queues showing the BullMQ queues of
- * shared/controlplane/queues.ts (sweeps, deadlines, webhooks). The controller owns those
+ * shared/controlplane/queues.ts (sweeps, webhooks). The controller owns those
  * Queue objects and their Redis connection, and closes them with its HTTP server.
  * Access control (token, cookie login) is in security.ts; it covers every path below
  * /admin/queues, static assets included.

@@ -91,7 +91,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
   try {
     await registerOpenApi(app, VERSION);
     registerOpsRoutes(app, ctx);
-    registerSessionRoutes(app, { ledger: ctx.ledger, outbox: ctx.outbox, topology: ctx.topology, config: ctx.config });
+    registerSessionRoutes(app, { sessions: ctx.sessions, tasks: ctx.tasks, results: ctx.results, outbox: ctx.outbox, config: ctx.config });
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
     registerStatsRoute(app, stats);
     await registerDashboard(app, control.queues);

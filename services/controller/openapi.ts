@@ -76,6 +76,7 @@ const sessionSchema = {
       description: 'URLs by state; delivered + failed + skipped + cancelled = admitted once the session is finished.',
       properties: Object.fromEntries(['admitted', 'fetched', 'delivered', 'failed', 'skipped', 'cancelled', 'supplements'].map((k) => [k, { type: 'integer' }])),
     },
+    seedsFailed: { type: 'integer', description: 'Seeds that ended failed or skipped; all of them means nothing could be crawled.' },
     traps: {
       type: 'object',
       description: 'Links refused by a spider-trap rule, by reason: every known reason (0 when none), and any other reason counted.',
@@ -174,9 +175,15 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /sessions/:id': { summary: 'One session: status and counts', tags: ['sessions'], responses: { 200: sessionSchema } },
   'GET /sessions/:id/results': {
     summary: 'The session\'s records as NDJSON (one JSON record per line)',
-    description: 'Streams the records delivered so far, in delivery order, from index `from` (0-based).',
+    description: 'Streams the records written so far from the results store, in write order: all of them, or with `limit` one page after the cursor `after` (the next cursor in the `X-Next-Cursor` header, absent at the end). `outcome` and `supplement` filter; `fields=url,title` keeps only those keys.',
     tags: ['sessions'],
     responses: { 200: { description: 'Newline-delimited JSON records.', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
+  },
+  'GET /sessions/:id/page': {
+    summary: 'The record of one URL of the session',
+    description: 'The URL is normalized as admission normalizes links; 404 when the session holds no record of it.',
+    tags: ['sessions'],
+    responses: { 200: { description: 'One record.', type: 'object', additionalProperties: true } },
   },
   'DELETE /sessions/:id': { summary: 'Cancel a session', description: 'Idempotent: cancelling a finished session answers its current state.', tags: ['sessions'], responses: { 200: sessionSchema } },
   'GET /config': {

@@ -18,14 +18,13 @@ import type { FastifyInstance } from 'fastify';
 import { admissionOptions, admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
-import type { Ledger, SessionRecord } from '../../shared/ledger/index.js';
-import type { BatchPublisher } from '../../shared/messaging/batch.js';
-import type { Topology } from '../../shared/messaging/topology.js';
-import { deliverCodec } from '../../shared/tasks/codec.js';
+import type { SessionRecord, SessionStore, TaskLedger } from '../../shared/ledger/index.js';
+import type { Outbox } from '../../shared/pipeline/outbox.js';
+import type { ResultsStore } from '../../shared/results/store.js';
 import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import type { FinalizeSession, SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
-import { normalizeUrl } from '../../shared/url/normalize.js';
+import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
 
@@ -173,6 +172,7 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     deadlineAt: s.deadlineAt,
     finishedAt: s.finishedAt,
     counts: s.counts,
+    seedsFailed: s.seedsFailed,
     traps: s.traps,
     limited: s.limited,
     retries: s.retries,
@@ -185,20 +185,51 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
 }
 
 export interface SessionRoutesDeps {
-  ledger: Ledger;
-  outbox: BatchPublisher;
-  topology: Topology;
+  sessions: SessionStore;
+  tasks: TaskLedger;
+  results: ResultsStore;
+  outbox: Outbox;
   config(): Config;
 }
 
 const ID_PARAMS = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' } }, required: ['id'] } as const;
 const RESULTS_PAGE = 1000;
+const OUTCOMES = ['delivered', 'failed', 'skipped', 'cancelled'] as const;
+
+/** The query of GET /sessions/:id/results. */
+export const resultsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    outcome: { type: 'string', enum: OUTCOMES },
+    supplement: { type: 'boolean' },
+    limit: { type: 'integer', minimum: 1, maximum: 100_000 },
+    after: { type: 'string', pattern: '^[0-9]{1,19}$' },
+    fields: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]*(,[A-Za-z][A-Za-z0-9]*)*$', maxLength: 500 },
+  },
+} as const;
+
+interface ResultsQuerystring {
+  outcome?: (typeof OUTCOMES)[number];
+  supplement?: boolean;
+  limit?: number;
+  after?: string;
+  fields?: string;
+}
+
+/** A record with only the named keys (in the order named). */
+function project(record: Record<string, unknown>, fields: readonly string[] | null): Record<string, unknown> {
+  if (fields === null) return record;
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (f in record) out[f] = record[f];
+  return out;
+}
 
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
-  const { ledger, outbox, topology } = deps;
+  const { sessions, tasks, results, outbox } = deps;
 
   const load = async (id: string): Promise<SessionRecord> => {
-    const s = await ledger.getSession(id);
+    const s = await sessions.get(id);
     if (!s) throw new CrawlError('not_found', `session ${id} not found`);
     return s;
   };
@@ -208,8 +239,8 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     const spec = buildSpec(req.body, cfg);
     await checkSeedHosts(spec.seeds, cfg);
     const id = newSessionId();
-    await ledger.createSession(id, spec, cfg.session.closeAfterMs);
-    const seeded = await admitSeeds({ ledger, outbox, queue: topology.fetch, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
+    await sessions.create(id, spec, cfg.session.closeAfterMs);
+    const seeded = await admitSeeds({ tasks, outbox, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
     req.log.info({ sessionId: id, seeds: seeded.admitted }, 'session created');
     return reply.code(201).send(sessionJson(await load(id)));
   });
@@ -217,38 +248,64 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
   app.get<{ Querystring: { limit?: number; offset?: number } }>('/sessions', {
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, offset: { type: 'integer', minimum: 0, default: 0 } } } },
   }, async (req) => {
-    const ids = await ledger.listSessionIds(req.query.limit ?? 50, req.query.offset ?? 0);
-    const sessions = await Promise.all(ids.map((id) => ledger.getSession(id)));
-    return { sessions: sessions.filter((s): s is SessionRecord => s !== null).map(sessionJson) };
+    const ids = await sessions.listIds(req.query.limit ?? 50, req.query.offset ?? 0);
+    const found = await Promise.all(ids.map((id) => sessions.get(id)));
+    return { sessions: found.filter((s): s is SessionRecord => s !== null).map(sessionJson) };
   });
 
   app.get<{ Params: { id: string } }>('/sessions/:id', { schema: { params: ID_PARAMS } }, async (req) => sessionJson(await load(req.params.id)));
 
-  app.get<{ Params: { id: string }; Querystring: { from?: number } }>('/sessions/:id/results', {
-    schema: { params: ID_PARAMS, querystring: { type: 'object', additionalProperties: false, properties: { from: { type: 'integer', minimum: 0, default: 0 } } } },
+  /**
+   * The session's records as NDJSON from the results store, in write order: all of them, or
+   * one page of `limit` after the cursor `after` (the next cursor in X-Next-Cursor, absent at
+   * the end); filtered by outcome and supplement; `fields` keeps only the named keys.
+   */
+  app.get<{ Params: { id: string }; Querystring: ResultsQuerystring }>('/sessions/:id/results', {
+    schema: { params: ID_PARAMS, querystring: resultsQuerySchema },
   }, async (req, reply) => {
     const id = req.params.id;
     await load(id);
-    const from = req.query.from ?? 0;
+    const { outcome, supplement, limit } = req.query;
+    const fields = req.query.fields ? req.query.fields.split(',') : null;
+    const filter = { ...(outcome ? { outcome } : {}), ...(supplement !== undefined ? { supplement } : {}) };
+    const line = (r: unknown): string => JSON.stringify(project(r as Record<string, unknown>, fields));
+    if (limit !== undefined) {
+      const page = await results.list(id, { ...filter, limit, after: req.query.after ?? null });
+      if (page.next !== null) reply.header('x-next-cursor', page.next);
+      return reply.type('application/x-ndjson; charset=utf-8').send(page.records.map((r) => line(r) + '\n').join(''));
+    }
     async function* lines(): AsyncGenerator<string> {
-      for (let start = from; ; start += RESULTS_PAGE) {
-        const page = await ledger.results(id, start, RESULTS_PAGE);
-        if (page.length === 0) return;
-        yield page.join('\n') + '\n';
-        if (page.length < RESULTS_PAGE) return;
-      }
+      let after: string | null = req.query.after ?? null;
+      do {
+        const page = await results.list(id, { ...filter, limit: RESULTS_PAGE, after });
+        if (page.records.length > 0) yield page.records.map((r) => line(r) + '\n').join('');
+        after = page.next;
+      } while (after !== null);
     }
     return reply.type('application/x-ndjson; charset=utf-8').send(Readable.from(lines()));
   });
 
+  /** The record of one URL of the session (normalized as admission normalizes it). */
+  app.get<{ Params: { id: string }; Querystring: { url: string } }>('/sessions/:id/page', {
+    schema: { params: ID_PARAMS, querystring: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', minLength: 1, maxLength: 8192 } } } },
+  }, async (req) => {
+    const id = req.params.id;
+    await load(id);
+    const url = normalizeUrl(req.query.url, undefined, { stripParams: deps.config().traps.stripParams });
+    if (url === null) throw new CrawlError('validation', 'querystring/url must be an absolute http or https URL', { details: { field: 'url' } });
+    const record = await results.get(id, fingerprint(url));
+    if (!record) throw new CrawlError('not_found', `${url} has no record in session ${id}`);
+    return record;
+  });
+
   app.delete<{ Params: { id: string } }>('/sessions/:id', { schema: { params: ID_PARAMS } }, async (req) => {
     const id = req.params.id;
-    const r = await ledger.cancel(id);
+    const r = await sessions.cancel(id);
     if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
     if (r.kind === 'ok') {
       // Tasks still queued end as cancelled when claimed; the cleaner ends the rest after a lease.
-      await ledger.scheduleSweep(id, Date.now() + deps.config().task.leaseMs);
-      await outbox.send(deliverCodec, topology.deliver, { kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
+      await sessions.scheduleSweep(id, Date.now() + deps.config().task.leaseMs);
+      await outbox.send('deliver', { kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
     }
     return sessionJson(await load(id));
   });

@@ -4,6 +4,7 @@
  * `crawlfleet_queue_depth`, `crawlfleet_queue_consumers`, `crawlfleet_sessions`, and served
  * fresh (at most 1 s old) by `GET /stats`.
  */
+import { STAGE_NAMES, type StageName } from '../../shared/pipeline/stages.js';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -101,18 +102,16 @@ export class ClusterStats {
       ready: list.reduce((n, q) => n + q.ready, 0),
       consumers: list.reduce((n, q) => n + q.consumers, 0),
     });
-    const one = (role: 'fetch' | 'extract' | 'deliver' | 'dead'): { name: string; ready: number; consumers: number } => {
+    const one = (role: StageName | 'dead'): { name: string; ready: number; consumers: number } => {
       const q = byRole(role)[0];
       return { name: q?.name ?? '', ready: q?.ready ?? 0, consumers: q?.consumers ?? 0 };
     };
     return {
       sampledAt: new Date(Math.min(queues.at, sessions.at)).toISOString(),
       queues: {
-        fetch: one('fetch'),
-        extract: one('extract'),
-        deliver: one('deliver'),
+        ...Object.fromEntries(STAGE_NAMES.map((s) => [s, one(s)])),
         dead: one('dead'),
-        retry: { ...total(byRole('retry')), queues: byRole('retry').map((q) => ({ name: q.name, delayMs: Number(q.queue.slice('retry.'.length)), ready: q.ready, consumers: q.consumers })) },
+        retry: { ...total(byRole('retry')), queues: byRole('retry').map((q) => ({ name: q.name, delayMs: Number(q.queue.slice('delay.'.length)), ready: q.ready, consumers: q.consumers })) },
         quarantine: { ...total(byRole('quarantine')), queues: byRole('quarantine').map((q) => ({ name: q.name, of: q.queue.slice(0, -'.quarantine'.length), ready: q.ready, consumers: q.consumers })) },
         other: byRole('other').map((q) => ({ name: q.name, ready: q.ready, consumers: q.consumers })),
       },
@@ -135,11 +134,9 @@ export const statsResponseSchema = {
     sampledAt: { type: 'string', format: 'date-time' },
     queues: {
       type: 'object',
-      required: ['fetch', 'extract', 'deliver', 'dead', 'retry', 'quarantine', 'other'],
+      required: [...STAGE_NAMES, 'dead', 'retry', 'quarantine', 'other'],
       properties: {
-        fetch: QUEUE_SCHEMA,
-        extract: QUEUE_SCHEMA,
-        deliver: QUEUE_SCHEMA,
+        ...Object.fromEntries(STAGE_NAMES.map((s) => [s, QUEUE_SCHEMA])),
         dead: QUEUE_SCHEMA,
         retry: {
           type: 'object',
@@ -171,7 +168,7 @@ export const statsResponseSchema = {
     },
     controlQueues: {
       type: 'array',
-      description: 'BullMQ control-plane queues (sweeps, deadlines, webhooks): job counts by state.',
+      description: 'BullMQ control-plane queues (sweeps, webhooks): job counts by state.',
       items: { type: 'object', required: ['name', 'counts'], properties: { name: { type: 'string' }, counts: { type: 'object', additionalProperties: { type: 'integer' } } } },
     },
   },

@@ -1,23 +1,24 @@
 /**
  * Handing a finished session over: its results as one JSONL file (written to a temporary
  * name and renamed, so a file that exists is complete and a second writer produces the
- * same file), and a signed webhook when the session names one.
+ * same file), and a webhook when the session names one (signed when WEBHOOK_SECRET is set).
  */
 import { createHmac } from 'node:crypto';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { CrawlError } from '../../shared/errors/index.js';
-import type { Ledger } from '../../shared/ledger/index.js';
+import type { ResultsStore } from '../../shared/results/store.js';
 import type { SessionView } from '../../shared/tasks/types.js';
 
 const PAGE = 1000;
 
 /**
- * Streams the session's records from Redis into `<dir>/<id>.jsonl`; returns the path.
- * `limit` caps the records written (the partial hand-over writes those before the deadline).
+ * Streams the session's records from the results store into `<dir>/<id>.jsonl`; returns the
+ * path. `onlyBeforePartial` leaves out supplements (the partial hand-over holds what was
+ * there at the deadline).
  */
-export async function writeResultsFile(ledger: Ledger, sessionId: string, dir: string, limit = Infinity): Promise<{ path: string; records: number }> {
+export async function writeResultsFile(results: ResultsStore, sessionId: string, dir: string, onlyBeforePartial = false): Promise<{ path: string; records: number }> {
   const absDir = resolve(dir);
   await mkdir(absDir, { recursive: true });
   const path = join(absDir, `${sessionId}.jsonl`);
@@ -25,13 +26,13 @@ export async function writeResultsFile(ledger: Ledger, sessionId: string, dir: s
   const fh = await open(tmp, 'w');
   let records = 0;
   try {
-    for (let start = 0; start < limit; start += PAGE) {
-      const lines = await ledger.results(sessionId, start, Math.min(PAGE, limit - start));
-      if (lines.length === 0) break;
-      await fh.write(lines.join('\n') + '\n');
-      records += lines.length;
-      if (lines.length < Math.min(PAGE, limit - start)) break;
-    }
+    let after: string | null = null;
+    do {
+      const page = await results.list(sessionId, { limit: PAGE, after, ...(onlyBeforePartial ? { supplement: false } : {}) });
+      if (page.records.length > 0) await fh.write(page.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      records += page.records.length;
+      after = page.next;
+    } while (after !== null);
     await fh.sync();
   } finally {
     await fh.close();

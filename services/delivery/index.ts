@@ -1,9 +1,12 @@
 /**
  * Delivery: the terminal accounting of every task and the hand-over of every session. A
  * message is a batch of items:
- *   records  → grouped by session, one ledger call per session (deliver-4: exactly once per
- *              task, append, count, confirm children, complete the session when nothing is
- *              left) → a finalize message for a session that completed (confirmed) → ack
+ *   records  → grouped by session: written to the results store idempotently by task id,
+ *              then one ledger call per session (finish-3: exactly one terminal state per
+ *              task, counters, children confirmed, the session completed when nothing is
+ *              left), then the rows repaired where the ledger decided otherwise (see
+ *              shared/results/store.ts) → a finalize message for a session that completed
+ *              (confirmed) → ack
  *   finalize → results file → webhook → mark handed over → ack
  *   dead     → every task of a poison message becomes failed(poison)
  */
@@ -14,27 +17,23 @@ import type { BatchCodec, WireMessage } from '../../shared/messaging/batch.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import type { Topology } from '../../shared/messaging/topology.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
+import { STAGES, type StageName } from '../../shared/pipeline/stages.js';
 import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
-import { deliverCodec, extractCodec, fetchCodec } from '../../shared/tasks/codec.js';
 import { bySession } from '../../shared/tasks/group.js';
-import { deliverMessage, failureRecord, taskRef, type TaskRef } from '../../shared/tasks/records.js';
+import { deliverMessage, failureRecord, type TaskRef } from '../../shared/tasks/records.js';
 import type { DeliverMessage, DeliverRecord, FinalizeSession, SessionStatus } from '../../shared/tasks/types.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { sessionEvent, writeResultsFile } from './handover.js';
+import { deliverRecords } from './records.js';
 import { WebhookOutbox } from './webhooks.js';
 
-/** The tasks a dead-lettered message carried, decoded as the queue it died on encodes them; [] when unreadable. */
-export function deadTaskRefs(msg: WireMessage, topology: Topology): TaskRef[] {
-  const queue = String(msg.properties.headers?.['x-first-death-queue'] ?? '');
-  const stage = queue.endsWith('.quarantine') ? queue.slice(0, -'.quarantine'.length) : queue;
+/** The tasks a dead-lettered message carried, decoded as the stage it died on encodes them; [] when unreadable. */
+export function deadTaskRefs(msg: WireMessage, topology: Topology, codecs: { readonly [S in StageName]: BatchCodec<unknown> }): TaskRef[] {
+  const stage = topology.stageOf(String(msg.properties.headers?.['x-first-death-queue'] ?? ''));
+  if (stage === null) return [];
   try {
-    if (stage === topology.extract) return extractCodec().decode(msg).map(taskRef);
-    if (stage === topology.deliver) {
-      return deliverCodec.decode(msg).flatMap((m) =>
-        m.kind === 'record' ? [taskRef({ sessionId: m.sessionId, taskId: m.taskId, url: m.record.url, depth: m.record.depth, parent: m.record.parent ?? undefined, role: m.record.role })] : []);
-    }
-    return fetchCodec.decode(msg).map(taskRef);
+    return (STAGES[stage].refs as (items: unknown[]) => TaskRef[])(codecs[stage].decode(msg));
   } catch {
     return [];
   }
@@ -51,7 +50,7 @@ const rawCodec: BatchCodec<ConsumeMessage> = {
 };
 
 export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle> {
-  const { ledger, outbox, topology, metrics } = ctx;
+  const { sessions, tasks, results, outbox, topology, metrics } = ctx;
   const webhookAgent = createGuardedAgent(new AddressPolicy(ctx.config().fetch.allowedNetworks), ctx.config().fetch.connectTimeoutMs, 8);
   const outboxOfHooks = new WebhookOutbox({
     keys: ctx.keys,
@@ -60,30 +59,26 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
     log: ctx.log,
     settings: () => ({ secret: ctx.config().deliver.webhookSecret, timeoutMs: ctx.config().deliver.webhookTimeoutMs }),
   });
-  const sessions = new SessionCache(ledger);
+  const sessionCache = new SessionCache(sessions);
 
-  /** The records of one session: one ledger call, then what the session's change of state calls for. */
+  /** The records of one session: the exactly-once protocol (records.ts), then what the session's change of state calls for. */
   async function records(sessionId: string, batch: readonly DeliverRecord[]): Promise<void> {
-    const reply = await ledger.deliverMany(
-      sessionId,
-      batch.map((m) => ({ taskId: m.taskId, outcome: m.record.outcome, fetched: m.record.status !== null, recordJson: JSON.stringify(m.record), children: m.children })),
-    );
-    const appended = batch.filter((_, i) => reply.outcomes[i] === 'appended');
-    if (appended.length < batch.length) metrics.duplicates.inc({ stage: 'deliver' }, batch.length - appended.length);
-    for (const m of appended) metrics.records.inc({ outcome: m.record.outcome });
-    if (reply.event) await finalizeLater(sessionId, reply.event);
-    if (reply.status === 'partial' && appended.length > 0) {
+    const { accepted, supplements, event } = await deliverRecords({ results, tasks }, sessionId, batch);
+    if (accepted.length < batch.length) metrics.duplicates.inc({ stage: 'deliver' }, batch.length - accepted.length);
+    for (const m of accepted) metrics.records.inc({ outcome: m.record.outcome });
+    if (event) await finalizeLater(sessionId, event);
+    if (supplements.length > 0) {
       // Late results: delivered as supplements (the results stream marks them too).
-      const hook = (await sessions.get(sessionId))?.spec.webhook;
+      const hook = (await sessionCache.get(sessionId))?.spec.webhook;
       if (hook) {
-        await Promise.all(appended.map((m) =>
+        await Promise.all(supplements.map((m) =>
           outboxOfHooks.enqueue(hook, { event: 'session.supplement', at: new Date().toISOString(), sessionId, record: { ...m.record, supplement: true } }, `${sessionId}.supplement.${m.taskId}`)));
       }
     }
   }
 
   const finalizeLater = (sessionId: string, status: SessionStatus): Promise<void> =>
-    outbox.send(deliverCodec, topology.deliver, { kind: 'finalize', sessionId, status } satisfies FinalizeSession);
+    outbox.send('deliver', { kind: 'finalize', sessionId, status } satisfies FinalizeSession);
 
   async function handle(items: DeliverMessage[]): Promise<void> {
     const recs = items.filter((m): m is DeliverRecord => m.kind === 'record');
@@ -93,28 +88,27 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
 
   async function finalize(msg: FinalizeSession): Promise<void> {
     const cfg = ctx.config();
-    const session = await ledger.getSession(msg.sessionId);
+    const session = await sessions.get(msg.sessionId);
     if (!session) return;
     const log = ctx.log.child({ sessionId: msg.sessionId });
     // A partial hand-over holds what was there at the deadline; later results are supplements.
-    const limit = msg.status === 'partial' ? (session.partialResults ?? Infinity) : Infinity;
-    const { path, records } = await writeResultsFile(ledger, msg.sessionId, cfg.deliver.resultsDir, limit);
-    await ledger.markHandedOver(msg.sessionId, path);
+    const { path, records } = await writeResultsFile(results, msg.sessionId, cfg.deliver.resultsDir, msg.status === 'partial');
+    await sessions.markHandedOver(msg.sessionId, path);
     log.info({ status: session.status, records, path }, 'session handed over');
     if (session.spec.webhook) {
-      const fresh = (await ledger.getSession(msg.sessionId)) ?? session;
+      const fresh = (await sessions.get(msg.sessionId)) ?? session;
       await outboxOfHooks.enqueue(session.spec.webhook, sessionEvent(`session.${msg.status}`, fresh, { records, resultsFile: path }), `${msg.sessionId}.${msg.status}`, true);
     }
     if (msg.status === 'completed' || msg.status === 'cancelled' || msg.status === 'closed') {
-      await ledger.expireSessionKeys(msg.sessionId, cfg.session.retentionMs);
+      await sessions.expireKeys(msg.sessionId, cfg.session.retentionMs);
     }
   }
 
   const consumer = new Consumer<DeliverMessage>(ctx.broker, {
     name: 'deliver',
-    queue: topology.deliver,
-    quarantine: topology.quarantine(topology.deliver),
-    codec: deliverCodec,
+    queue: topology.queue('deliver'),
+    quarantine: topology.quarantine(topology.queue('deliver')),
+    codec: outbox.codecs.deliver,
     concurrency: ctx.config().deliver.concurrency,
     handle,
     log: ctx.log,
@@ -129,7 +123,7 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
     handle: async ([m]) => {
       if (!m) return;
       const queue = String(m.properties.headers?.['x-first-death-queue'] ?? 'unknown');
-      const refs = deadTaskRefs(m, topology);
+      const refs = deadTaskRefs(m, topology, outbox.codecs);
       if (refs.length === 0) {
         ctx.log.error({ queue }, 'dead-lettered message names no task; dropped');
         return;

@@ -10,9 +10,12 @@
 import net from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { request, type Dispatcher } from 'undici';
+import { request, type Agent, type Dispatcher } from 'undici';
 import { CrawlError } from '../../shared/errors/index.js';
-import type { AddressPolicy } from '../../shared/net/ssrf.js';
+import type { Config } from '../../shared/config/index.js';
+import type { FetchRequest, FetchResponse, PageFetcher } from '../../shared/fetch/seam.js';
+import { createGuardedAgent } from '../../shared/net/agent.js';
+import { AddressPolicy } from '../../shared/net/ssrf.js';
 
 const gunzip = promisify(zlib.gunzip);
 const inflate = promisify(zlib.inflate);
@@ -22,34 +25,7 @@ const brotli = promisify(zlib.brotliDecompress);
 /** Most content-encoding layers undone on one response. */
 export const MAX_ENCODINGS = 2;
 
-export interface FetchOptions {
-  userAgent: string;
-  headersTimeoutMs: number;
-  bodyIdleTimeoutMs: number;
-  totalTimeoutMs: number;
-  maxBytes: number;
-  maxRedirects: number;
-  /** Called for every redirect target; return false to stop (e.g. out of scope). */
-  allowRedirect?: (url: URL) => boolean;
-  /**
-   * Keep the first maxBytes of the body (on the wire and decoded) instead of failing with
-   * too_large: for robots.txt, of which only a prefix is read.
-   */
-  truncate?: boolean;
-  /** The Accept header (default: HTML first). */
-  accept?: string;
-}
-
-export interface FetchResponse {
-  status: number;
-  finalUrl: string;
-  headers: Record<string, string>;
-  body: Buffer;
-  redirects: number;
-  ms: number;
-  /** The body was cut at maxBytes (only with `truncate`). */
-  truncated: boolean;
-}
+export type { FetchRequest, FetchResponse } from '../../shared/fetch/seam.js';
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
@@ -105,11 +81,11 @@ async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: numbe
 }
 
 /** One decompression layer as a stream, stopped after maxBytes of output; a cut input yields what it holds. */
-function inflatePrefix(input: Buffer, layer: string, maxBytes: number, url: string): Promise<Buffer> {
+function inflatePrefix(input: Buffer, layer: string, maxBytes: number, url: string, raw = false): Promise<Buffer> {
   const flush = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
-  let z: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress;
+  let z: zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress;
   if (layer === 'gzip' || layer === 'x-gzip') z = zlib.createGunzip(flush);
-  else if (layer === 'deflate') z = zlib.createInflate(flush);
+  else if (layer === 'deflate') z = raw ? zlib.createInflateRaw(flush) : zlib.createInflate(flush);
   else if (layer === 'br') z = zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
   else return Promise.reject(new CrawlError('protocol_error', `${url}: unsupported content encoding ${layer}`));
   return new Promise((resolve, reject) => {
@@ -128,22 +104,23 @@ function inflatePrefix(input: Buffer, layer: string, maxBytes: number, url: stri
       if (size >= maxBytes) done();
     });
     z.on('end', done);
-    z.on('error', (err) => {
+    z.on('error', (err: NodeJS.ErrnoException) => {
       if (size > 0) return done();
       if (settled) return;
       settled = true;
-      reject(new CrawlError('protocol_error', `${url}: bad ${layer} body: ${err.message}`, { cause: err }));
+      reject(err);
     });
     z.end(input);
   });
 }
 
-/** Undoes content encodings keeping at most maxBytes of each layer's output (bomb-safe); for truncated bodies. */
-export async function decodePrefix(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
-  const layers = encodingLayers(encodingHeader, url);
-  let out = body;
-  for (const layer of layers.reverse()) out = await inflatePrefix(out, layer, maxBytes, url);
-  return out;
+/** One decompression layer whole, failing past maxBytes of output. */
+function inflateWhole(input: Buffer, layer: string, maxBytes: number, url: string, raw = false): Promise<Buffer> {
+  const opts = { maxOutputLength: maxBytes };
+  if (layer === 'gzip' || layer === 'x-gzip') return gunzip(input, opts);
+  if (layer === 'br') return brotli(input, opts);
+  if (layer === 'deflate') return raw ? inflateRaw(input, opts) : inflate(input, opts);
+  return Promise.reject(new CrawlError('protocol_error', `${url}: unsupported content encoding ${layer}`));
 }
 
 function encodingLayers(encodingHeader: string | undefined, url: string): string[] {
@@ -155,6 +132,34 @@ function encodingLayers(encodingHeader: string | undefined, url: string): string
     throw new CrawlError('protocol_error', `${url}: ${layers.length} stacked content encodings (limit ${MAX_ENCODINGS})`);
   }
   return layers;
+}
+
+/**
+ * Undoes the content encodings of a body, the last applied first, each layer's output capped
+ * at maxBytes (bomb-safe). Whole (the default): a layer past the cap fails with too_large.
+ * `prefix` (a truncated body, e.g. robots.txt): each layer keeps its first maxBytes and a cut
+ * input yields what it holds. "deflate" is zlib-wrapped by the RFC but raw on some servers:
+ * it is retried raw when the zlib header is wrong, never after the size cap was hit.
+ */
+export async function decodeBody(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string, mode: 'whole' | 'prefix' = 'whole'): Promise<Buffer> {
+  const inflateLayer = mode === 'prefix' ? inflatePrefix : inflateWhole;
+  let out = body;
+  for (const layer of encodingLayers(encodingHeader, url).reverse()) {
+    const input = out;
+    try {
+      out = await inflateLayer(input, layer, maxBytes, url).catch((err: NodeJS.ErrnoException) => {
+        if (layer === 'deflate' && err.code === 'Z_DATA_ERROR' && /header/i.test(err.message)) return inflateLayer(input, layer, maxBytes, url, true);
+        throw err;
+      });
+    } catch (err) {
+      if (err instanceof CrawlError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new CrawlError('too_large', `${url}: body exceeds ${maxBytes} bytes after ${layer} decompression`, { cause: err, details: { limit: maxBytes } });
+      }
+      throw new CrawlError('protocol_error', `${url}: bad ${layer} body: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return out;
 }
 
 /**
@@ -171,37 +176,7 @@ export function preflight(url: URL, policy: AddressPolicy): void {
   }
 }
 
-/** Undoes content encodings, each layer capped at maxBytes of output. */
-export async function decode(body: Buffer, encodingHeader: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
-  const layers = encodingLayers(encodingHeader, url);
-  let out = body;
-  for (const layer of layers.reverse()) {
-    const opts = { maxOutputLength: maxBytes };
-    try {
-      if (layer === 'gzip' || layer === 'x-gzip') out = await gunzip(out, opts);
-      else if (layer === 'br') out = await brotli(out, opts);
-      else if (layer === 'deflate') {
-        // "deflate" is zlib-wrapped by the RFC, raw in practice on some servers: retry raw only
-        // when the zlib header is wrong, never after the size cap was hit.
-        const input = out;
-        out = await inflate(input, opts).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'Z_DATA_ERROR' && /header/i.test(err.message)) return inflateRaw(input, opts);
-          throw err;
-        });
-      }
-      else throw new CrawlError('protocol_error', `${url}: unsupported content encoding ${layer}`);
-    } catch (err) {
-      if (err instanceof CrawlError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new CrawlError('too_large', `${url}: body exceeds ${maxBytes} bytes after ${layer} decompression`, { cause: err, details: { limit: maxBytes } });
-      }
-      throw new CrawlError('protocol_error', `${url}: bad ${layer} body: ${(err as Error).message}`, { cause: err });
-    }
-  }
-  return out;
-}
-
-export async function fetchPage(url: string, agent: Dispatcher, policy: AddressPolicy, opts: FetchOptions): Promise<FetchResponse> {
+export async function fetchPage(url: string, agent: Dispatcher, policy: AddressPolicy, opts: FetchRequest): Promise<FetchResponse> {
   const started = performance.now();
   const signal = AbortSignal.timeout(opts.totalTimeoutMs);
   const seen = new Set<string>();
@@ -249,12 +224,8 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       const read = await readCapped(res.body, opts.maxBytes, current.href, opts.truncate);
       const encoding = headerValue(res.headers['content-encoding']);
       truncated = read.truncated;
-      if (opts.truncate) {
-        body = await decodePrefix(read.raw, encoding, opts.maxBytes, current.href);
-        truncated ||= body.length >= opts.maxBytes && encoding !== undefined;
-      } else {
-        body = await decode(read.raw, encoding, opts.maxBytes, current.href);
-      }
+      body = await decodeBody(read.raw, encoding, opts.maxBytes, current.href, opts.truncate ? 'prefix' : 'whole');
+      if (opts.truncate) truncated ||= body.length >= opts.maxBytes && encoding !== undefined;
     } catch (err) {
       res.body.destroy();
       throw fetchError(err, current.href);
@@ -268,5 +239,53 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       ms: performance.now() - started,
       truncated,
     };
+  }
+}
+
+/**
+ * The undici fetcher of the fetch seam: a guarded agent (the SSRF policy on the address
+ * dialed) that follows live changes of the network allowlist and the connect timeout.
+ */
+export class HttpFetcher implements PageFetcher {
+  private policy: AddressPolicy;
+  private agent: Agent;
+  private settings: { networks: readonly string[]; connectTimeoutMs: number };
+
+  constructor(private readonly config: () => Config) {
+    const f = config().fetch;
+    this.settings = { networks: f.allowedNetworks, connectTimeoutMs: f.connectTimeoutMs };
+    this.policy = new AddressPolicy(f.allowedNetworks);
+    this.agent = createGuardedAgent(this.policy, f.connectTimeoutMs);
+  }
+
+  /** Rebuilds the policy and agent when their settings changed (a new config snapshot holds new values). */
+  private current(): { policy: AddressPolicy; agent: Agent } {
+    const f = this.config().fetch;
+    // A config change makes a new snapshot: compare the values only when the objects differ.
+    if (f.allowedNetworks !== this.settings.networks || f.connectTimeoutMs !== this.settings.connectTimeoutMs) {
+      if (f.connectTimeoutMs === this.settings.connectTimeoutMs && f.allowedNetworks.join() === this.settings.networks.join()) {
+        this.settings = { networks: f.allowedNetworks, connectTimeoutMs: f.connectTimeoutMs };
+        return { policy: this.policy, agent: this.agent };
+      }
+      const old = this.agent;
+      this.settings = { networks: f.allowedNetworks, connectTimeoutMs: f.connectTimeoutMs };
+      this.policy = new AddressPolicy(f.allowedNetworks);
+      this.agent = createGuardedAgent(this.policy, f.connectTimeoutMs);
+      void old.close();
+    }
+    return { policy: this.policy, agent: this.agent };
+  }
+
+  preflight(url: URL): void {
+    preflight(url, this.current().policy);
+  }
+
+  fetch(url: string, req: FetchRequest): Promise<FetchResponse> {
+    const { policy, agent } = this.current();
+    return fetchPage(url, agent, policy, req);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
   }
 }

@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Keys } from '../../shared/redis/keys.js';
-import { callScript } from '../../shared/redis/scripts.js';
+import { releaseLock } from '../../shared/redis/commands.js';
 import { ALLOW_ALL, DISALLOW_ALL, parseRobots, ROBOTS_MAX_BYTES, robotsForStatus, userAgentToken, type Robots } from '../../shared/url/robots.js';
 
 /** Longest time anything is cached: RFC 9309 asks crawlers not to use a robots.txt older than 24 h. */
@@ -240,7 +240,7 @@ export class RobotsCache {
           this.deps.onLookup?.('fetched', stored);
           return stored;
         } finally {
-          await callScript(redis, 'release-lock', [lockKey], [token]);
+          await releaseLock(redis, lockKey, token);
         }
       }
       if (Date.now() >= giveUpAt) {

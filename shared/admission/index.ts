@@ -6,9 +6,9 @@
  * adds the per-host limit and counts the refused links per reason) → publish with confirms.
  */
 import type { Config } from '../config/index.js';
-import type { Ledger, LinkToAdmit } from '../ledger/index.js';
-import type { BatchPublisher } from '../messaging/batch.js';
-import { fetchCodec } from '../tasks/codec.js';
+import type { SessionStore, TaskLedger } from '../ledger/index.js';
+import type { Outbox } from '../pipeline/outbox.js';
+import type { LinkToAdmit } from '../redis/commands.js';
 import type { FetchTask, SessionSpec, TaskRole } from '../tasks/types.js';
 import { compileScope, type Scope } from '../url/scope.js';
 import { DEFAULT_STRIP_PARAMS, fingerprint, hostOfNormalized, normalizeUrl } from '../url/normalize.js';
@@ -32,14 +32,14 @@ export class SessionCache {
   private readonly cache = new Map<string, SessionPolicy>();
 
   constructor(
-    private readonly ledger: Ledger,
+    private readonly sessions: Pick<SessionStore, 'get'>,
     private readonly max = 1000,
   ) {}
 
   async get(id: string): Promise<SessionPolicy | null> {
     const hit = this.cache.get(id);
     if (hit) return hit;
-    const session = await this.ledger.getSession(id);
+    const session = await this.sessions.get(id);
     if (!session) return null;
     const policy = sessionPolicy(id, session.spec);
     if (this.cache.size >= this.max) {
@@ -105,11 +105,6 @@ export function screenLinks(urls: readonly string[], policy: SessionPolicy, dept
   return { links, refused };
 }
 
-/** `screenLinks` without the refusal counts. */
-export function candidateLinks(urls: readonly string[], policy: SessionPolicy, depth: number, opts: CandidateOptions): LinkToAdmit[] {
-  return screenLinks(urls, policy, depth, opts).links.map(({ taskId, depth: d, url }) => ({ taskId, depth: d, url }));
-}
-
 export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string): FetchTask {
   return {
     sessionId,
@@ -124,14 +119,11 @@ export function fetchTask(sessionId: string, link: LinkToAdmit, parent?: string)
 }
 
 export interface AdmissionDeps {
-  ledger: Ledger;
-  outbox: BatchPublisher;
-  /** The fetch queue. */
-  queue: string;
+  tasks: Pick<TaskLedger, 'admitSeeds' | 'confirmQueued'>;
+  outbox: Pick<Outbox, 'send'>;
   admitLeaseMs: number;
 }
 
-/** Admits seeds of a new session: reserve in Redis, publish with confirms, then confirm queued. */
 /**
  * The tasks that find a session's sitemaps (`"sitemaps": true`): for every origin of its
  * seeds, robots.txt (role robots: the extractor turns its `Sitemap:` lines into sitemap tasks)
@@ -145,13 +137,14 @@ export function sitemapDiscovery(seeds: readonly LinkToAdmit[], policy: SessionP
   return [...screen('/robots.txt', 'robots'), ...screen('/sitemap.xml', 'sitemap')];
 }
 
+/** Admits seeds of a new session: reserve in Redis, publish with confirms, then confirm queued. */
 export async function admitSeeds(deps: AdmissionDeps, policy: SessionPolicy, opts: CandidateOptions): Promise<{ admitted: number; limited: number }> {
-  const seeds = candidateLinks(policy.spec.seeds, policy, 0, opts);
+  const seeds: LinkToAdmit[] = screenLinks(policy.spec.seeds, policy, 0, opts).links.map(({ taskId, depth, url }) => ({ taskId, depth, url }));
   const links = policy.spec.sitemaps ? [...seeds, ...sitemapDiscovery(seeds, policy, opts)] : seeds;
-  const reply = await deps.ledger.admitSeeds(policy.id, links, deps.admitLeaseMs);
+  const reply = await deps.tasks.admitSeeds(policy.id, links, deps.admitLeaseMs);
   if (reply.kind !== 'ok') return { admitted: 0, limited: 0 };
   const admitted = reply.admitted.map((i) => links[i] as LinkToAdmit);
-  await deps.outbox.send(fetchCodec, deps.queue, admitted.map((l) => fetchTask(policy.id, l)));
-  await deps.ledger.confirmQueued(policy.id, admitted.map((l) => l.taskId));
+  await deps.outbox.send('fetch', admitted.map((l) => fetchTask(policy.id, l)));
+  await deps.tasks.confirmQueued(policy.id, admitted.map((l) => l.taskId));
   return { admitted: admitted.length, limited: reply.limited };
 }

@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import { CrawlError, toCrawlError } from '../errors/index.js';
 import type { Logger } from '../observability/log.js';
 import type { Keys } from '../redis/keys.js';
-import { callScript } from '../redis/scripts.js';
+import { configSet } from '../redis/commands.js';
 import { flattenSettings, getKey, isLiveKey, knownKeys, loadConfig, readConfigFile, type Config, type LoadedConfig, type Origin } from './index.js';
 
 export type Overrides = Record<string, unknown>;
@@ -92,18 +92,11 @@ export interface WriteResult {
 }
 
 async function store(redis: Redis, keys: Keys, next: Overrides, entry: Omit<AuditEntry, 'version' | 'at'>, opts: WriteOptions, historyLength: number): Promise<number> {
-  const r = (await callScript(redis, 'config-set', [keys.config, keys.configHistory], [
-    opts.expectedVersion === undefined ? '' : String(opts.expectedVersion),
-    JSON.stringify(next),
-    JSON.stringify(entry),
-    historyLength,
-    keys.configChannel,
-    entry.who,
-  ])) as [string, number];
-  if (r[0] === 'conflict') {
-    throw new CrawlError('conflict', `config is at version ${r[1]}, not ${opts.expectedVersion}`, { details: { version: Number(r[1]) } });
+  const r = await configSet(redis, keys, { expectedVersion: opts.expectedVersion, overrides: JSON.stringify(next), entry: JSON.stringify(entry), historyLength, who: entry.who });
+  if (r.kind === 'conflict') {
+    throw new CrawlError('conflict', `config is at version ${r.version}, not ${opts.expectedVersion}`, { details: { version: r.version } });
   }
-  return Number(r[1]);
+  return r.version;
 }
 
 /** Applies a partial change (nested JSON) after validating the whole result. */

@@ -1,13 +1,14 @@
 /**
  * The control plane's timers run on BullMQ (the data plane stays on RabbitMQ): the cleaner's
- * periodic sweep (a job scheduler, one sweep at a time across cleaner replicas), session
- * deadlines (one delayed job per session), and webhook deliveries (jobs with retries and
- * backoff). bull-board on the controller shows these queues.
+ * periodic sweep (a job scheduler on `sweeps`, one sweep at a time across cleaner replicas by
+ * the queue's global concurrency of 1) and webhook deliveries (jobs with retries and backoff).
+ * Session deadlines need no timer of their own: the sweep reads the sessions' due index.
+ * bull-board on the controller shows these queues.
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Keys } from '../redis/keys.js';
 
-export const CONTROL_QUEUES = ['sweeps', 'deadlines', 'webhooks'] as const;
+export const CONTROL_QUEUES = ['sweeps', 'webhooks'] as const;
 export type ControlQueue = (typeof CONTROL_QUEUES)[number];
 
 /** BullMQ queue name of a control queue (its keys live under the namespace's bull prefix). */

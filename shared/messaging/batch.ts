@@ -37,6 +37,14 @@ export interface BatchCodec<T> {
   size(item: T): number;
 }
 
+/** Where a batch goes: a queue, or an exchange with the queue as routing key and headers of its own. */
+export interface Route {
+  /** The queue (the routing key when an exchange is given). */
+  queue: string;
+  exchange?: string;
+  headers?: Record<string, unknown>;
+}
+
 export interface BatchLimits {
   /** Items per message. */
   maxItems: number;
@@ -47,6 +55,7 @@ export interface BatchLimits {
 }
 
 interface PendingBatch {
+  route: Route;
   codec: BatchCodec<unknown>;
   items: unknown[];
   bytes: number;
@@ -64,6 +73,7 @@ export class BatchPublisher {
   /** `limits` is read for every batch, so live changes apply to the next one. */
   constructor(
     private readonly broker: Pick<Broker, 'publish'>,
+    /** The limits of a queue (a route's limits are those of its queue). */
     private readonly limits: (queue: string) => BatchLimits,
   ) {}
 
@@ -72,10 +82,13 @@ export class BatchPublisher {
    * the broker (rejects if a publish failed: the caller must not ack its input then).
    * `now` sends what waits for the queue at once instead of lingering.
    */
-  send<T>(codec: BatchCodec<T>, queue: string, items: T | readonly T[], opts: { now?: boolean } = {}): Promise<void> {
+  send<T>(codec: BatchCodec<T>, to: string | Route, items: T | readonly T[], opts: { now?: boolean } = {}): Promise<void> {
     const list = (Array.isArray(items) ? items : [items]) as readonly T[];
     if (list.length === 0) return Promise.resolve();
-    const limits = this.limits(queue);
+    const route = typeof to === 'string' ? { queue: to } : to;
+    // Batches gather per destination: a queue, or a queue behind an exchange with its headers.
+    const queue = route.exchange ? `${route.exchange}\u0000${route.queue}\u0000${JSON.stringify(route.headers ?? {})}` : route.queue;
+    const limits = this.limits(route.queue);
     const waits = new Set<Promise<void>>();
     for (const item of list) {
       const size = codec.size(item);
@@ -84,7 +97,7 @@ export class BatchPublisher {
         this.flush(queue);
         batch = undefined;
       }
-      if (!batch) batch = this.open(queue, codec as BatchCodec<unknown>, limits);
+      if (!batch) batch = this.open(queue, route, codec as BatchCodec<unknown>, limits);
       batch.items.push(item);
       batch.bytes += size;
       waits.add(batch.confirmed);
@@ -108,7 +121,7 @@ export class BatchPublisher {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private open(queue: string, codec: BatchCodec<unknown>, limits: BatchLimits): PendingBatch {
+  private open(queue: string, route: Route, codec: BatchCodec<unknown>, limits: BatchLimits): PendingBatch {
     let resolve!: () => void;
     let reject!: (err: unknown) => void;
     const confirmed = new Promise<void>((res, rej) => {
@@ -117,7 +130,7 @@ export class BatchPublisher {
     });
     // Every sender awaits it; this only keeps a failure nobody waits for anymore from surfacing as unhandled.
     confirmed.catch(() => undefined);
-    const batch: PendingBatch = { codec, items: [], bytes: 0, timer: null, immediate: null, confirmed, resolve, reject };
+    const batch: PendingBatch = { route, codec, items: [], bytes: 0, timer: null, immediate: null, confirmed, resolve, reject };
     if (limits.lingerMs > 0) batch.timer = setTimeout(() => this.flushBatch(queue, batch), limits.lingerMs);
     else batch.immediate = setImmediate(() => this.flushBatch(queue, batch));
     this.pending.set(queue, batch);
@@ -142,7 +155,9 @@ export class BatchPublisher {
     } catch (err) {
       return batch.reject(err);
     }
-    const sent = this.broker.publish(queue, encoded.content, encoded.options).then(batch.resolve, batch.reject);
+    const { route } = batch;
+    const options = route.headers ? { ...encoded.options, headers: { ...encoded.options.headers, ...route.headers } } : encoded.options;
+    const sent = this.broker.publish(route.queue, encoded.content, options, route.exchange).then(batch.resolve, batch.reject);
     this.inFlight.add(sent);
     void sent.finally(() => this.inFlight.delete(sent));
   }

@@ -161,20 +161,24 @@ export class Broker extends EventEmitter<BrokerEvents> {
     });
   }
 
-  /** Publishes a persistent message and resolves when the broker confirmed it. */
-  async publish(queue: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
+  /**
+   * Publishes a persistent message to a queue (through the default exchange), or to
+   * `exchange` with `queue` as its routing key, and resolves when the broker confirmed it.
+   */
+  async publish(queue: string, content: Buffer, options: Options.Publish = {}, exchange = ''): Promise<void> {
     if (this.closing) throw new CrawlError('unavailable', 'broker is closing');
     await this.waitReady();
     const ch = this.pubChannel;
     if (!ch) throw new CrawlError('unavailable', 'broker publish channel not open');
+    const target = exchange === '' ? queue : `${exchange} (${queue})`;
     await new Promise<void>((resolve, reject) => {
       try {
-        ch.sendToQueue(queue, content, { persistent: true, ...options }, (err: unknown) => {
-          if (err) reject(new CrawlError('unavailable', `publish to ${queue} not confirmed`, { cause: err }));
+        ch.publish(exchange, queue, content, { persistent: true, ...options }, (err: unknown) => {
+          if (err) reject(new CrawlError('unavailable', `publish to ${target} not confirmed`, { cause: err }));
           else resolve();
         });
       } catch (err) {
-        reject(new CrawlError('unavailable', `publish to ${queue} failed: ${(err as Error).message}`, { cause: err }));
+        reject(new CrawlError('unavailable', `publish to ${target} failed: ${(err as Error).message}`, { cause: err }));
       }
     });
   }

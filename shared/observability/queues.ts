@@ -4,15 +4,17 @@
  * controller samples them for the whole cluster; workers do not, so each queue is one
  * series however many replicas run.
  */
+import { STAGE_NAMES, type StageName } from '../pipeline/stage-names.js';
 import { CrawlError } from '../errors/index.js';
 import type { Broker } from '../messaging/broker.js';
 import type { Topology } from '../messaging/topology.js';
 import type { Metrics } from './metrics.js';
 
-export type QueueRole = 'fetch' | 'extract' | 'deliver' | 'dead' | 'retry' | 'quarantine' | 'other';
+/** A stage's work queue is labelled by its stage; the delay queues have the role `retry`. */
+export type QueueRole = StageName | 'dead' | 'retry' | 'quarantine' | 'other';
 
 export interface QueueStat {
-  /** Label in metrics: the name without the namespace (`fetch`, `dead`, `retry.250`, `fetch.quarantine`). */
+  /** Label in metrics: the name without the namespace (`fetch`, `dead`, `delay.250`, `fetch.quarantine`). */
   queue: string;
   /** Full RabbitMQ queue name. */
   name: string;
@@ -24,13 +26,14 @@ export interface QueueStat {
 
 /** The metrics label of a queue of topology `t`. */
 export function queueLabel(t: Topology, name: string): string {
-  const prefix = t.fetch.slice(0, -'fetch'.length);
+  const prefix = `${t.namespace}.`;
   return name.startsWith(prefix) ? name.slice(prefix.length) : name;
 }
 
 export function roleOf(label: string): QueueRole {
-  if (label === 'fetch' || label === 'extract' || label === 'deliver' || label === 'dead') return label;
-  if (/^retry\.\d+$/.test(label)) return 'retry';
+  if (label === 'dead') return label;
+  if ((STAGE_NAMES as readonly string[]).includes(label)) return label as StageName;
+  if (/^delay\.\d+$/.test(label)) return 'retry';
   if (label.endsWith('.quarantine')) return 'quarantine';
   return 'other';
 }

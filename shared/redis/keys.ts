@@ -14,8 +14,10 @@ export interface SessionKeys {
   readonly tasks: string;
   /** Sorted set: task id → lease expiry (ms, Redis clock) of tasks in a leased state. */
   readonly leases: string;
-  /** List: result records (JSON), in delivery order. */
+  /** List: result records (JSON) in write order, of the Redis results store (shared/results/redis.ts). */
   readonly results: string;
+  /** Hash: task id → position of its record in `results` (the Redis results store's idempotency). */
+  readonly resultIndex: string;
   /** Hash: host → links admitted from pages of the session (traps.maxPagesPerHost). */
   readonly hostPages: string;
   /** Hash: task id → role (robots, sitemap) of the tasks that are no pages. */
@@ -43,9 +45,6 @@ export interface Keys {
   readonly config: string;
   readonly configHistory: string;
   readonly configChannel: string;
-  /** Cleaner: lock with fencing token so one sweep runs at a time. */
-  readonly cleanerLock: string;
-  readonly cleanerFence: string;
   /** Prefix of BullMQ queues of the control plane. */
   readonly bullPrefix: string;
 }
@@ -63,6 +62,7 @@ export function redisKeys(namespace: string): Keys {
         tasks: `${base}:tasks`,
         leases: `${base}:leases`,
         results: `${base}:results`,
+        resultIndex: `${base}:results:index`,
         hostPages: `${base}:hosts`,
         roles: `${base}:roles`,
       };
@@ -76,8 +76,6 @@ export function redisKeys(namespace: string): Keys {
     config: `${ns}:config`,
     configHistory: `${ns}:config:history`,
     configChannel: `${ns}:config:changed`,
-    cleanerLock: `${ns}:cleaner:lock`,
-    cleanerFence: `${ns}:cleaner:fence`,
     bullPrefix: `${ns}:bull`,
   };
 }

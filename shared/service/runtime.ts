@@ -12,14 +12,16 @@ import type { Redis } from 'ioredis';
 import { ConfigCenter } from '../config/center.js';
 import { processEnv, type Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
-import { Ledger } from '../ledger/index.js';
-import { BatchPublisher, type BatchLimits } from '../messaging/batch.js';
+import { Maintenance, SessionStore, TaskLedger } from '../ledger/index.js';
 import { Broker } from '../messaging/broker.js';
+import { Outbox } from '../pipeline/outbox.js';
 import { topology, type Topology } from '../messaging/topology.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { createRedis } from '../redis/client.js';
 import { redisKeys, type Keys } from '../redis/keys.js';
+import { RedisResultsStore } from '../results/redis.js';
+import type { ResultsStore } from '../results/store.js';
 import type { ServiceName } from '../pipeline/services.js';
 
 export type { ServiceName } from '../pipeline/services.js';
@@ -33,10 +35,17 @@ export interface ServiceContext {
   readonly metrics: Metrics;
   readonly redis: Redis;
   readonly broker: Broker;
-  /** Publishes batches of tasks (see shared/messaging/batch.ts); drained at shutdown before the broker closes. */
-  readonly outbox: BatchPublisher;
+  /** Sends tasks to stages in batches (shared/pipeline/outbox.ts); drained at shutdown before the broker closes. */
+  readonly outbox: Outbox;
   readonly keys: Keys;
-  readonly ledger: Ledger;
+  /** Sessions: spec, status, counters, indexes. */
+  readonly sessions: SessionStore;
+  /** The task ledger: every transition of every admitted URL. */
+  readonly tasks: TaskLedger;
+  /** The cleaner's side of the ledger. */
+  readonly maintenance: Maintenance;
+  /** Where records are written and read (shared/results/store.ts); closed by the runtime. */
+  readonly results: ResultsStore;
   readonly topology: Topology;
   /** True when the broker and Redis are both connected. */
   ready(): boolean;
@@ -63,13 +72,6 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: Pick<ServiceContext
   app.get('/metrics', async (_req, reply) => {
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
-}
-
-/** How many tasks, and bytes, one message to `queue` may carry, from the live config. */
-export function batchLimits(cfg: Config, topo: Topology, queue: string): BatchLimits {
-  const a = cfg.amqp;
-  const maxItems = queue === topo.extract ? a.extractBatch : queue === topo.deliver ? a.deliverBatch : a.fetchBatch;
-  return { maxItems, maxBytes: a.batchMaxBytes, lingerMs: a.lingerMs };
 }
 
 export interface RunOptions {
@@ -122,7 +124,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     deliveryLimit: current.amqp.deliveryLimit,
     log,
   });
-  const outbox = new BatchPublisher(broker, (queue) => batchLimits(center.config, topo, queue));
+  const outbox = new Outbox(broker, topo, () => center.config);
   const changeHandlers: ((next: Config, previous: Config) => void | Promise<void>)[] = [];
   const ctx: ServiceContext = {
     name,
@@ -135,7 +137,10 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     broker,
     outbox,
     keys,
-    ledger: new Ledger(redis, keys),
+    sessions: new SessionStore(redis, keys),
+    tasks: new TaskLedger(redis, keys),
+    maintenance: new Maintenance(redis, keys),
+    results: new RedisResultsStore(redis, keys),
     topology: topo,
     ready: () => redisUp && broker.isReady(),
   };
@@ -177,6 +182,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       await handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed'));
       await http.close().catch(() => undefined);
       await outbox.drain();
+      await ctx.results.close().catch((err: unknown) => log.warn({ err: toCrawlError(err).message }, 'closing the results store failed'));
       await broker.close();
       center.close();
       subscriber.disconnect();

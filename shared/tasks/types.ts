@@ -151,6 +151,8 @@ export interface SessionView {
   deadlineAt: string;
   finishedAt: string | null;
   counts: SessionCounts;
+  /** Seeds that ended without being delivered (failed or skipped): all of them means nothing could be crawled. */
+  seedsFailed: number;
   traps: TrapCounts;
   spec: SessionSpec;
   resultsFile: string | null;

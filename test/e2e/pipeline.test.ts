@@ -133,9 +133,9 @@ describe('crawl end to end (five service processes, real RabbitMQ and Redis)', f
       // Twice in one batch, and once more in a message of its own.
       for (const batch of [[msg, msg], [msg]]) {
         const { content, options } = deliverCodec.encode(batch);
-        await broker.publish(topology(stack.ns).deliver, content, options);
+        await broker.publish(topology(stack.ns).queue('deliver'), content, options);
       }
-      await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(topology(stack.ns).deliver))).messageCount === 0, { timeoutMs: 10_000, what: 'deliver queue drained' });
+      await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(topology(stack.ns).queue('deliver')))).messageCount === 0, { timeoutMs: 10_000, what: 'deliver queue drained' });
       await new Promise((r) => setTimeout(r, 300));
     } finally {
       await broker.close();

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { sweep } from '../../services/cleaner/sweep.js';
-import { fetchCodec } from '../../shared/tasks/codec.js';
 import type { SessionSpec } from '../../shared/tasks/types.js';
 import { runService, type RunningService } from '../../shared/service/runtime.js';
 import { fingerprint } from '../../shared/url/normalize.js';
@@ -38,14 +37,14 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
   it('publishes tasks whose publisher died again, a robots.txt or sitemap task with its role', async () => {
     const { ctx } = cleaner;
     const id = 'redrive';
-    await ctx.ledger.createSession(id, spec, 60_000);
+    await ctx.sessions.create(id, spec, 60_000);
     const link = (url: string, role?: 'robots' | 'sitemap'): { taskId: string; depth: number; url: string; role?: 'robots' | 'sitemap' } =>
       ({ taskId: fingerprint(url), depth: 0, url, ...(role ? { role } : {}) });
     const admitted = [link('http://site.test/'), link('http://site.test/robots.txt', 'robots'), link('http://site.test/sitemap.xml', 'sitemap')];
     // Admitted with a lease of 1 ms and never published: as if the controller died right after.
-    const reply = await ctx.ledger.admitSeeds(id, admitted, 1);
+    const reply = await ctx.tasks.admitSeeds(id, admitted, 1);
     assert.deepEqual(reply, { kind: 'ok', limited: 0, admitted: [0, 1, 2] });
-    assert.deepEqual(Object.fromEntries(await ctx.ledger.roles(id, admitted.map((l) => l.taskId))), {
+    assert.deepEqual(Object.fromEntries(await ctx.tasks.roles(id, admitted.map((l) => l.taskId))), {
       [fingerprint('http://site.test/robots.txt')]: 'robots',
       [fingerprint('http://site.test/sitemap.xml')]: 'sitemap',
     });
@@ -53,12 +52,12 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
 
     const report = await sweep(ctx);
     assert.equal(report.redriven, 3);
-    const tasks = await takeAll(ctx.broker, ctx.topology.fetch, fetchCodec);
+    const tasks = await takeAll(ctx.broker, ctx.topology.queue('fetch'), ctx.outbox.codecs.fetch);
     assert.deepEqual(
       tasks.map((t) => [t.url, t.role ?? 'page']).sort(),
       [['http://site.test/', 'page'], ['http://site.test/robots.txt', 'robots'], ['http://site.test/sitemap.xml', 'sitemap']],
     );
     // Published and confirmed: queued, no lease left to expire again.
-    for (const l of admitted) assert.equal((await ctx.ledger.task(id, l.taskId))?.state, 'Q', l.url);
+    for (const l of admitted) assert.equal((await ctx.tasks.task(id, l.taskId))?.state, 'Q', l.url);
   });
 });

@@ -55,13 +55,13 @@ describe('consumer runtime with batches (real RabbitMQ)', function () {
   it('hands a message to the handler as its batch of items, and acks it after the handler', async () => {
     const { t, broker, outbox } = await setup();
     const seen: string[][] = [];
-    const c = consume(broker, { queue: t.fetch, concurrency: 2, handle: async (items) => void seen.push(items) });
+    const c = consume(broker, { queue: t.queue('fetch'), concurrency: 2, handle: async (items) => void seen.push(items) });
     await c.start();
-    await outbox.send(codec, t.fetch, ['a', 'b', 'c']);
-    await outbox.send(codec, t.fetch, ['d']);
+    await outbox.send(codec, t.queue('fetch'), ['a', 'b', 'c']);
+    await outbox.send(codec, t.queue('fetch'), ['d']);
     await waitFor(async () => seen.length === 2, { timeoutMs: 5000, what: 'two batches' });
     assert.deepEqual(seen, [['a', 'b', 'c'], ['d']]);
-    await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(t.fetch))).messageCount === 0 && c.active === 0, { timeoutMs: 5000, what: 'acked' });
+    await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(t.queue('fetch')))).messageCount === 0 && c.active === 0, { timeoutMs: 5000, what: 'acked' });
   });
 
   it('splits a batch that exceeded its delivery limit so only the poison item is dead-lettered', async () => {
@@ -69,8 +69,8 @@ describe('consumer runtime with batches (real RabbitMQ)', function () {
     const handled: string[] = [];
     // The handler fails any batch holding 'poison' (as a crash would) and takes the rest.
     const c = consume(broker, {
-      queue: t.fetch,
-      quarantine: t.quarantine(t.fetch),
+      queue: t.queue('fetch'),
+      quarantine: t.quarantine(t.queue('fetch')),
       concurrency: 1,
       handle: async (items) => {
         if (items.includes('poison')) throw new Error('poison in the batch');
@@ -78,7 +78,7 @@ describe('consumer runtime with batches (real RabbitMQ)', function () {
       },
     });
     await c.start();
-    await outbox.send(codec, t.fetch, ['ok-1', 'poison', 'ok-2']);
+    await outbox.send(codec, t.queue('fetch'), ['ok-1', 'poison', 'ok-2']);
     await waitFor(async () => handled.length === 2, { timeoutMs: 15_000, what: 'the healthy items handled in quarantine' });
     assert.deepEqual(handled.sort(), ['ok-1', 'ok-2']);
     const dead = await waitFor(async () => {
@@ -92,7 +92,7 @@ describe('consumer runtime with batches (real RabbitMQ)', function () {
     const { t, broker, outbox } = await setup();
     const stragglers: (() => void)[] = [];
     const c = consume(broker, {
-      queue: t.fetch,
+      queue: t.queue('fetch'),
       concurrency: Number.POSITIVE_INFINITY,
       itemWindow: 16,
       itemsPerMessage: 1,
@@ -106,19 +106,19 @@ describe('consumer runtime with batches (real RabbitMQ)', function () {
     assert.equal(c.currentPrefetch, 16, 'one item per message expected: 16 messages');
     // Batches of 8: the window needs 2 messages.
     for (let round = 0; round < 12; round++) {
-      await outbox.send(codec, t.fetch, Array.from({ length: 8 }, (_, i) => `x${round}.${i}`));
+      await outbox.send(codec, t.queue('fetch'), Array.from({ length: 8 }, (_, i) => `x${round}.${i}`));
       await new Promise((r) => setTimeout(r, 60));
     }
     // About window / batch size (hysteresis may keep one more), from 16.
     await waitFor(async () => c.currentPrefetch <= prefetchFor(16, 8) + 1 || null, { timeoutMs: 5000, what: `prefetch about ${prefetchFor(16, 8)} (now ${c.currentPrefetch})` });
     // Stragglers: each message keeps one slow item; the window is far from full, so the prefetch grows.
     for (let round = 0; round < 6; round++) {
-      await outbox.send(codec, t.fetch, ['slow', ...Array.from({ length: 7 }, (_, i) => `y${round}.${i}`)]);
+      await outbox.send(codec, t.queue('fetch'), ['slow', ...Array.from({ length: 7 }, (_, i) => `y${round}.${i}`)]);
       await new Promise((r) => setTimeout(r, 150));
     }
     await waitFor(async () => stragglers.length >= 4 || null, { timeoutMs: 5000, what: `more messages than the prefetch of 2 held by stragglers (held ${stragglers.length}, prefetch ${c.currentPrefetch})` });
     for (const release of stragglers.splice(0)) release();
-    await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(t.fetch))).messageCount === 0 && c.active === 0, { timeoutMs: 10_000, what: 'every message acked' });
+    await waitFor(async () => (await broker.withChannel((ch) => ch.checkQueue(t.queue('fetch')))).messageCount === 0 && c.active === 0, { timeoutMs: 10_000, what: 'every message acked' });
     for (const release of stragglers.splice(0)) release();
   });
 
@@ -126,9 +126,9 @@ describe('consumer runtime with batches (real RabbitMQ)', function () {
     const { t, broker, outbox } = await setup();
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    const c = consume(broker, { queue: t.fetch, concurrency: 2, handle: () => released });
+    const c = consume(broker, { queue: t.queue('fetch'), concurrency: 2, handle: () => released });
     await c.start();
-    for (let i = 0; i < 10; i++) await outbox.send(codec, t.fetch, [`m${i}`]);
+    for (let i = 0; i < 10; i++) await outbox.send(codec, t.queue('fetch'), [`m${i}`]);
     await waitFor(async () => c.active === 4 || null, { timeoutMs: 5000, what: 'prefetch 4 (twice the concurrency) held' });
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(c.active, 4, 'no more than the prefetch');

@@ -154,7 +154,7 @@ describe('controller security and operations', function () {
 
       const queues = await http<{ queues: { name: string }[] }>(api, 'GET', '/admin/queues/api/queues', undefined, cookie);
       assert.equal(queues.status, 200);
-      assert.deepEqual(queues.body.queues.map((q) => q.name).sort(), [`${ns}.deadlines`, `${ns}.sweeps`, `${ns}.webhooks`]);
+      assert.deepEqual(queues.body.queues.map((q) => q.name).sort(), [`${ns}.sweeps`, `${ns}.webhooks`]);
 
       assert.equal((await http(api, 'GET', '/sessions', undefined, cookie)).status, 401, 'the cookie opens the dashboard only');
     });
@@ -212,11 +212,13 @@ describe('controller security and operations', function () {
       'PATCH /config': { 'fetch.concurrency': 5 },
       'POST /config/rollback': { version: 0 },
     };
+    const validQueries: Record<string, string> = { 'GET /sessions/:id/page': 'url=http%3A%2F%2Fsite.test%2F&' };
     const routes = registeredRoutes(introspect).filter((r) => !r.hidden && r.method !== 'HEAD');
     assert.ok(routes.length >= 15);
     for (const r of routes) {
       const path = r.url.replace(':id', 'no-such-session').replace(':key', 'log.level');
-      const res = await http<ErrorBody>(api, r.method, `${path}?bogus=1`, validBodies[`${r.method} ${r.url}`], auth);
+      const required = validQueries[`${r.method} ${r.url}`] ?? '';
+      const res = await http<ErrorBody>(api, r.method, `${path}?${required}bogus=1`, validBodies[`${r.method} ${r.url}`], auth);
       assert.equal(res.status, 400, `${r.method} ${r.url}?bogus=1: ${res.text}`);
       assert.deepEqual(res.body.error, { code: 'validation', message: 'querystring must NOT have additional properties (bogus)' }, `${r.method} ${r.url}`);
     }
@@ -295,9 +297,9 @@ describe('controller security and operations', function () {
     const topo = topology(ns);
     assert.equal(stats.queues.retry.queues.length, RETRY_DELAYS_MS.length);
     assert.deepEqual(stats.queues.retry.queues.map((q) => q.delayMs), [...RETRY_DELAYS_MS]);
-    assert.deepEqual(stats.queues.retry.queues.map((q) => q.name), RETRY_DELAYS_MS.map((d) => topo.retry(d)));
+    assert.deepEqual(stats.queues.retry.queues.map((q) => q.name), RETRY_DELAYS_MS.map((d) => topo.delayQueue(d)));
     assert.equal(stats.sessions.total, Object.entries(stats.sessions).filter(([k]) => k !== 'total').reduce((n, [, v]) => n + v, 0));
-    assert.deepEqual(stats.controlQueues.map((q) => q.name).sort(), [`${ns}.deadlines`, `${ns}.sweeps`, `${ns}.webhooks`]);
+    assert.deepEqual(stats.controlQueues.map((q) => q.name).sort(), [`${ns}.sweeps`, `${ns}.webhooks`]);
 
     const exp = await waitFor(async () => {
       const e = parseExposition((await http(api, 'GET', '/metrics')).text);

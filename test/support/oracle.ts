@@ -93,13 +93,16 @@ export async function checkInvariants(api: string, ns: string, sessionId: string
   // tasks ended by the cleaner or a cancellation have none.
   assert.ok(report.records >= report.delivered + report.failed && report.records <= report.delivered + report.failed + report.skipped, `one record per delivered or failed URL: ${JSON.stringify(report)}`);
   // No work left behind on any queue.
+  let last: Record<string, number> = {};
   const depths = await waitFor(
     async () => {
-      const d = await queueDepths(ns, servers.amqpUrl);
-      return Object.values(d).every((n) => n === 0) ? d : null;
+      last = await queueDepths(ns, servers.amqpUrl);
+      return Object.values(last).every((n) => n === 0) ? last : null;
     },
     { timeoutMs: 15_000, intervalMs: 250, what: 'empty queues' },
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${JSON.stringify(Object.fromEntries(Object.entries(last).filter(([, n]) => n > 0)))}`);
+  });
   assert.ok(depths);
   return report;
 }

@@ -1,12 +1,12 @@
 /**
- * The extractor's admission round trip (admit-found-5) against the local Redis: like the
- * ledger's `extracted`, plus the per-host page limit of a session and the per-reason counters
- * of refused links, both idempotent when a page is processed again.
+ * The extractor's admission round trip (admit-found-5) against the local Redis: dedup and
+ * maxPages, plus the per-host page limit of a session and the per-reason counters of refused
+ * links, both idempotent when a page is processed again.
  */
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { screenLinks, sessionPolicy, type ScreenedLinks } from '../../../shared/admission/index.js';
-import { Ledger, type AdmitFoundOptions, type AdmitFoundReply } from '../../../shared/ledger/index.js';
+import { SessionStore, TaskLedger, type AdmitFoundOptions, type AdmitFoundReply } from '../../../shared/ledger/index.js';
 import { redisKeys } from '../../../shared/redis/keys.js';
 import type { SessionSpec } from '../../../shared/tasks/types.js';
 import { fingerprint } from '../../../shared/url/normalize.js';
@@ -31,12 +31,14 @@ describe('admit-found (local Redis)', function () {
   const ns = testNamespace('u');
   const keys = redisKeys(ns);
   let redis: Redis;
-  let ledger: Ledger;
+  let sessions: SessionStore;
+  let ledger: TaskLedger;
   const opts = (maxPagesPerHost: number) => ({ resultLeaseMs: 60_000, admitLeaseMs: 60_000, maxPagesPerHost, retentionMs: 3_600_000 });
 
   before(() => {
     redis = new Redis(REDIS_URL);
-    ledger = new Ledger(redis, keys);
+    sessions = new SessionStore(redis, keys);
+    ledger = new TaskLedger(redis, keys);
   });
   after(async () => {
     redis.disconnect();
@@ -45,18 +47,18 @@ describe('admit-found (local Redis)', function () {
 
   /** A running session whose seed was claimed (F), as the extractor finds it. */
   async function sessionWithPage(id: string, s: SessionSpec): Promise<string> {
-    await ledger.createSession(id, s, 60_000);
+    await sessions.create(id, s, 60_000);
     const seed = { taskId: fingerprint(s.seeds[0]!), depth: 0, url: s.seeds[0]! };
     await ledger.admitSeeds(id, [seed], 60_000);
     await ledger.confirmQueued(id, [seed.taskId]);
-    const c = await ledger.claim(id, seed.taskId, 60_000, 3);
-    assert.equal(c.kind, 'ok');
+    const [c] = await ledger.claim(id, [seed.taskId], { leaseMs: 60_000, maxAttempts: 3, takeOver: false });
+    assert.equal(c?.kind, 'ok');
     return seed.taskId;
   }
 
   /** The extractor's call for one page: its screened links and their refusal counts. */
-  function admitFound(id: string, taskId: string, screened: ScreenedLinks, o: AdmitFoundOptions): Promise<AdmitFoundReply> {
-    return ledger.admitFound(id, { taskId, links: screened.links, refused: screened.refused }, o);
+  async function admitFound(id: string, taskId: string, screened: ScreenedLinks, o: AdmitFoundOptions): Promise<AdmitFoundReply> {
+    return (await ledger.admitFoundPages(id, [{ taskId, links: screened.links, refused: screened.refused }], o))[0]!;
   }
 
   function found(id: string, s: SessionSpec, urls: string[]): ScreenedLinks {
@@ -105,7 +107,7 @@ describe('admit-found (local Redis)', function () {
     assert.equal(await redis.exists(keys.session(id).hostPages), 0, 'no host counters without a limit');
   });
 
-  it('still honours maxPages, and answers done/unknown like extracted', async () => {
+  it('still honours maxPages, and answers done/unknown', async () => {
     const id = 'maxpages';
     const s = spec({ maxPages: 3 });
     const page = await sessionWithPage(id, s);

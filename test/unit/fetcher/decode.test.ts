@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { MAX_ENCODINGS, decode, fetchError } from '../../../services/fetcher/http.js';
+import { MAX_ENCODINGS, decodeBody as decode, fetchError } from '../../../services/fetcher/http.js';
 import { CrawlError } from '../../../shared/errors/index.js';
 import type { ErrorCode } from '../../../shared/errors/index.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
-import { decodePrefix, fetchPage } from '../../../services/fetcher/http.js';
+import { decodeBody, fetchPage } from '../../../services/fetcher/http.js';
 import { createGuardedAgent } from '../../../shared/net/agent.js';
 import { AddressPolicy } from '../../../shared/net/ssrf.js';
 import { CrawlError } from '../../../shared/errors/index.js';
@@ -73,10 +73,10 @@ describe('truncating fetch (robots.txt)', function () {
     await assert.rejects(fetchPage(`${origin}/plain`, agent, policy, { ...opts, truncate: false }), (e: unknown) => e instanceof CrawlError && e.code === 'too_large');
   });
 
-  it('decodePrefix: a cut gzip stream still yields what it holds', async () => {
+  it('decodeBody, prefix mode: a cut gzip stream still yields what it holds', async () => {
     const gz = zlib.gzipSync(big);
-    const out = await decodePrefix(gz.subarray(0, Math.floor(gz.length / 2)), 'gzip', 10 * 1024 * KB, 'http://x/');
+    const out = await decodeBody(gz.subarray(0, Math.floor(gz.length / 2)), 'gzip', 10 * 1024 * KB, 'http://x/', 'prefix');
     assert.ok(out.length > 0 && big.subarray(0, out.length).equals(out));
-    await assert.rejects(decodePrefix(Buffer.from('not gzip at all'), 'gzip', 1000, 'http://x/'), (e: unknown) => e instanceof CrawlError && e.code === 'protocol_error');
+    await assert.rejects(decodeBody(Buffer.from('not gzip at all'), 'gzip', 1000, 'http://x/', 'prefix'), (e: unknown) => e instanceof CrawlError && e.code === 'protocol_error');
   });
 });

@@ -7,9 +7,9 @@ describe('queue labels', () => {
   it('drop the namespace and give every queue of the topology a known role', () => {
     const t = topology('crawlfleet');
     assert.equal(queueLabel(t, 'crawlfleet.fetch'), 'fetch');
-    assert.equal(queueLabel(t, 'crawlfleet.retry.250'), 'retry.250');
+    assert.equal(queueLabel(t, 'crawlfleet.delay.250'), 'delay.250');
     assert.equal(roleOf('dead'), 'dead');
-    assert.equal(roleOf('retry.30000'), 'retry');
+    assert.equal(roleOf('delay.30000'), 'retry');
     assert.equal(roleOf('fetch.quarantine'), 'quarantine');
     assert.equal(roleOf('something.else'), 'other');
     for (const q of t.allQueues) assert.notEqual(roleOf(queueLabel(t, q)), 'other', `${q} has a role`);

@@ -95,10 +95,10 @@ describe('redis Lua scripts', () => {
     });
 
     it('keeps scripts without includes unchanged', () => {
-      const rate = sources.find((s) => s.name === 'rate-acquire');
-      assert.ok(rate);
-      assert.equal(rate.numberOfKeys, 2);
-      assert.equal(rate.lua, readFileSync(join(luaDir, 'rate-acquire-2.lua'), 'utf8'));
+      const gate = sources.find((s) => s.name === 'host-acquire');
+      assert.ok(gate);
+      assert.equal(gate.numberOfKeys, 4);
+      assert.equal(gate.lua, readFileSync(join(luaDir, 'host-acquire-4.lua'), 'utf8'));
     });
   });
 
@@ -106,7 +106,7 @@ describe('redis Lua scripts', () => {
     const cases: [string, string][] = [
       ['expired-leases', 'expiredLeases'],
       ['confirm-queued', 'confirmQueued'],
-      ['rate-acquire', 'rateAcquire'],
+      ['host-acquire', 'hostAcquire'],
       ['expire-session', 'expireSession'],
       ['claim', 'claim'],
     ];

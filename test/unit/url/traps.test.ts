@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { candidateLinks, screenLinks, sessionPolicy } from '../../../shared/admission/index.js';
+import { screenLinks, sessionPolicy } from '../../../shared/admission/index.js';
 import type { SessionSpec } from '../../../shared/tasks/types.js';
 import { trapOf, type TrapReason, type TrapRules } from '../../../shared/url/traps.js';
 
@@ -104,10 +104,10 @@ describe('screenLinks (admission before Redis)', () => {
     assert.deepEqual(r, { links: [], refused: {} });
   });
 
-  it('candidateLinks keeps its shape (taskId, depth, url)', () => {
-    const links = candidateLinks(['http://site.test/a?sid=9'], policy, 1, { maxUrlLength: 2048 });
+  it('gives each link its task id, depth, normalized URL and host', () => {
+    const { links } = screenLinks(['http://site.test/a?sid=9'], policy, 1, { maxUrlLength: 2048 });
     assert.equal(links.length, 1);
-    assert.deepEqual(Object.keys(links[0]!).sort(), ['depth', 'taskId', 'url']);
+    assert.deepEqual(Object.keys(links[0]!).sort(), ['depth', 'host', 'taskId', 'url']);
     assert.equal(links[0]!.url, 'http://site.test/a');
   });
 

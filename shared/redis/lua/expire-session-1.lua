@@ -1,9 +1,8 @@
 --[[
   The session deadline: a running session becomes partial (what is there is delivered now;
   later results are supplements until closeAt); a partial one past closeAt becomes closed.
-  The number of results at the deadline is kept (partialResults): the partial hand-over holds
-  exactly those, and everything after them is a supplement.
-  KEYS[1] session hash   KEYS[2] results list
+  Records the ledger accepts from now on are supplements (finish-3 says which).
+  KEYS[1] session hash
   Returns {'partial'}, {'closed'}, {'unchanged', status} or {'unknown'}.
 ]]
 --- @include "includes/ledger"
@@ -12,7 +11,7 @@ local m = redis.call('HMGET', KEYS[1], 'status', 'deadlineAt', 'closeAt')
 if not m[1] then return { 'unknown' } end
 local now = nowMs()
 if m[1] == 'running' and now >= tonumber(m[2]) then
-  redis.call('HSET', KEYS[1], 'status', 'partial', 'partialAt', now, 'partialResults', redis.call('LLEN', KEYS[2]))
+  redis.call('HSET', KEYS[1], 'status', 'partial', 'partialAt', now)
   return { 'partial' }
 end
 if m[1] == 'partial' and now >= tonumber(m[3]) then

@@ -1,24 +1,27 @@
 --[[
-  Delivery's one round trip per batch of records of one session: each task reaches its
-  terminal state, its record is appended to the session's results exactly once, the counters
-  move, the children its page admitted are confirmed on the queue (P → Q), and the session
-  completes when every admitted task is terminal.
-  KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset   KEYS[4] results list
+  Delivery's one round trip per batch of records of one session: the terminal compare-and-set
+  of each task (the record itself was written to the results store just before, idempotently
+  by its task id: shared/results/store.ts), the counters, the children its page admitted
+  confirmed on the queue (P -> Q), and the session completed when every admitted task is
+  terminal.
+  KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
   ARGV, for each record: task id, terminal state (D, X, S or C), '1' if a response was
-  fetched, the record (a JSON object), n, n children task ids
-  Returns {status, outcomes, event}: the status the records were appended under; one
-  character per record, 'o' appended, 'd' duplicate (already terminal), 'u' unknown task;
-  event 'completed', 'closed' or ''.
-  A session that went partial gets its records marked "supplement":true; when its last task
-  becomes terminal it closes early (event 'closed'). A closed session appends nothing.
+  fetched, '1' if the task is a seed that did not end delivered, n, n children task ids
+  Returns {status, codes, event}: the session's status; one character per record:
+    'o' the task ended with this record
+    's' the same, after the session went partial: the record is a supplement
+    'n' the task ended, but the session is closed: the record is not kept
+    'd' duplicate: the task was terminal already (the record is not the ledger's)
+    'u' unknown task (or session)
+  event 'completed', 'closed' or ''. A partial session whose last task becomes terminal
+  closes early (event 'closed').
 ]]
 --- @include "includes/ledger"
 
 local now = nowMs()
 local status = redis.call('HGET', KEYS[1], 'status') or 'unknown'
-local outcomes = {}
+local codes = {}
 local counts = {}
-local appended = {}
 local supplements = 0
 
 local function confirmChild(cid)
@@ -33,29 +36,30 @@ end
 
 local i = 1
 while i <= #ARGV do
-  local id, final, fetched, record = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local id, final, fetched, seedFailed = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local nchildren = tonumber(ARGV[i + 4])
   local childrenAt = i + 5
   i = childrenAt + nchildren
   local v = redis.call('HGET', KEYS[2], id)
   if not v then
-    outcomes[#outcomes + 1] = 'u'
+    codes[#codes + 1] = 'u'
   else
     local s, a, d, p, u = parseTask(v)
     if isTerminal(s) then
-      outcomes[#outcomes + 1] = 'd'
+      codes[#codes + 1] = 'd'
     else
-      outcomes[#outcomes + 1] = 'o'
       redis.call('HSET', KEYS[2], id, packTask(final, a, d, p, u))
       redis.call('ZREM', KEYS[3], id)
       counts[COUNTER[final]] = (counts[COUNTER[final]] or 0) + 1
       if fetched == '1' then counts.fetched = (counts.fetched or 0) + 1 end
-      if status ~= 'closed' then
-        if status == 'partial' then
-          record = string.sub(record, 1, -2) .. ',"supplement":true}'
-          supplements = supplements + 1
-        end
-        appended[#appended + 1] = record
+      if seedFailed == '1' then counts.seedsFailed = (counts.seedsFailed or 0) + 1 end
+      if status == 'closed' then
+        codes[#codes + 1] = 'n'
+      elseif status == 'partial' then
+        codes[#codes + 1] = 's'
+        supplements = supplements + 1
+      else
+        codes[#codes + 1] = 'o'
       end
       for k = childrenAt, childrenAt + nchildren - 1 do confirmChild(ARGV[k]) end
     end
@@ -64,8 +68,6 @@ end
 
 for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[1], field, n) end
 if supplements > 0 then redis.call('HINCRBY', KEYS[1], 'supplements', supplements) end
--- RPUSH in chunks: unpack is bounded by Lua's C stack.
-for k = 1, #appended, 1000 do redis.call('RPUSH', KEYS[4], unpack(appended, k, math.min(k + 999, #appended))) end
 
 local event = ''
 if next(counts) ~= nil then
@@ -76,4 +78,4 @@ if next(counts) ~= nil then
     event = 'closed'
   end
 end
-return { status, table.concat(outcomes), event }
+return { status, table.concat(codes), event }

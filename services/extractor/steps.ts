@@ -1,0 +1,110 @@
+/**
+ * The extractor's steps for the pages of one session, in order: parse (charset → parser →
+ * fields and links, one pass; large pages in a worker) → screen (normalize, scope, spider-trap
+ * rules, links the replica knows the session has) → admit (one ledger call for the batch) →
+ * record (the record of each page and the children it admitted). Each step is a function of
+ * its inputs and its collaborators; the handler (index.ts) runs them per session.
+ */
+import { admissionOptions, fetchTask, screenLinks, type FoundLink, type SessionPolicy } from '../../shared/admission/index.js';
+import type { Config } from '../../shared/config/index.js';
+import { CrawlError } from '../../shared/errors/index.js';
+import type { AdmitFoundOptions, AdmitFoundReply, FoundPage } from '../../shared/ledger/index.js';
+import { bareRecord, deliverMessage, failureRecord, taskRef, type TaskRef } from '../../shared/tasks/records.js';
+import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
+import type { ParsedPage } from './parse.js';
+import type { ParseJob } from './parse-pool.js';
+
+/** A page after parsing and screening. */
+export interface Screened {
+  page: ExtractTask;
+  ref: TaskRef;
+  parsed: ParsedPage;
+  found: FoundPage & { links: FoundLink[] };
+  /** Links refused by a trap rule, by reason. */
+  refused: Readonly<Record<string, number>>;
+}
+
+/** 1. Parse a page; a page that cannot be parsed becomes its failure record. A closing pool (shutdown) propagates: the page is redelivered. */
+export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: Config, parse: (job: ParseJob) => Promise<ParsedPage>): Promise<ParsedPage | DeliverRecord> {
+  try {
+    return await parse({
+      body: page.body,
+      contentType: page.contentType,
+      pageUrl: page.finalUrl,
+      fields: session.spec.fields,
+      opts: {
+        followNofollow: cfg.extract.followNofollow,
+        maxLinks: cfg.extract.maxLinksPerPage,
+        stripParams: cfg.traps.stripParams,
+        maxHtmlBytes: cfg.extract.maxHtmlBytes,
+      },
+      role: page.role,
+      timeoutMs: cfg.extract.maxParseMs,
+    });
+  } catch (err) {
+    if (err instanceof CrawlError && err.code === 'unavailable') throw err;
+    const e = err instanceof CrawlError && (err.code === 'parse_timeout' || err.code === 'parse_failed' || err.code === 'too_large')
+      ? err
+      : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
+    const ref = taskRef(page);
+    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt }));
+  }
+}
+
+/**
+ * 2. Screen a parsed page's links. The parser normalized them already (same strip list).
+ * Links the replica knows the session has need no question (a link on two pages of the batch
+ * is the admission script's to dedup). What robots.txt and sitemaps list is seeded (depth 0),
+ * not found one link further.
+ */
+export function screenStep(page: ExtractTask, parsed: ParsedPage, session: SessionPolicy, cfg: Config, known: (url: string) => boolean): Screened {
+  const depth = page.role ? 0 : page.depth + 1;
+  const s = screenLinks(parsed.links.filter((url) => !known(url)), session, depth, { ...admissionOptions(cfg), normalized: true }, parsed.linkRole);
+  return { page, ref: taskRef(page), parsed, found: { taskId: page.taskId, links: s.links, refused: s.refused }, refused: s.refused };
+}
+
+/** The admission options of the extractor under this config. */
+export function admitOptions(cfg: Config): AdmitFoundOptions {
+  return { resultLeaseMs: cfg.task.leaseMs, admitLeaseMs: cfg.task.admitLeaseMs, maxPagesPerHost: cfg.traps.maxPagesPerHost, retentionMs: cfg.session.retentionMs };
+}
+
+/** 3. Admit: one ledger call for the pages of one session (admit-found-5); one reply per page. */
+export function admitStep(sessionId: string, screened: readonly Screened[], cfg: Config, admit: (sessionId: string, pages: readonly FoundPage[], opts: AdmitFoundOptions) => Promise<AdmitFoundReply[]>): Promise<AdmitFoundReply[]> {
+  return admit(sessionId, screened.map((s) => s.found), admitOptions(cfg));
+}
+
+export interface PageOutcome {
+  /** The fetch tasks of the links the page admitted. */
+  children: FetchTask[];
+  /** The page's record, naming those children; null when the page was already done (a duplicate). */
+  record: DeliverRecord | null;
+  /** Links the ledger now knows for the session (admitted or known), safe to skip next time once published. */
+  nowKnown: FoundLink[];
+}
+
+/** 4. What a page becomes once the ledger answered: its children and its record. */
+export function recordStep(s: Screened, reply: AdmitFoundReply): PageOutcome {
+  if (reply.kind === 'done' || reply.kind === 'unknown') return { children: [], record: null, nowKnown: [] };
+  let admitted: FoundLink[] = [];
+  const nowKnown: FoundLink[] = [];
+  if (reply.kind === 'ok') {
+    admitted = reply.admitted.map((k) => s.found.links[k] as FoundLink);
+    s.found.links.forEach((l, k) => {
+      if (reply.verdicts[k] === 'a' || reply.verdicts[k] === 'e') nowKnown.push(l);
+    });
+  }
+  const { page, parsed } = s;
+  const children = admitted.map((c) => fetchTask(page.sessionId, c, page.url));
+  const record = bareRecord(s.ref, 'delivered', {
+    finalUrl: page.finalUrl,
+    status: page.status,
+    title: parsed.title,
+    contentType: page.contentType,
+    fields: parsed.fields,
+    links: parsed.links.length,
+    canonical: parsed.canonical,
+    fetchedAt: new Date(page.fetchedAt).toISOString(),
+    attempts: page.attempt,
+  });
+  return { children, record: deliverMessage(s.ref, record, children.map((c) => c.taskId)), nowKnown };
+}

@@ -1,0 +1,180 @@
+/**
+ * The fetcher's steps, in order: preflight → robots → gate → fetch → route. Each takes the
+ * job of one claimed task and the few collaborators it needs, and answers a verdict: go on,
+ * or what becomes of the task. The handler (index.ts) runs them and acts on the verdicts.
+ */
+import type { SessionPolicy } from '../../shared/admission/index.js';
+import type { Config } from '../../shared/config/index.js';
+import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
+import type { FetchRequest, FetchResponse, PageFetcher } from '../../shared/fetch/seam.js';
+import { effectiveHostRate, ratesFor, type HostLimits, type WaitReason } from '../../shared/ratelimit.js';
+import { bareRecord, failureRecord, taskRef } from '../../shared/tasks/records.js';
+import type { ExtractTask, FetchTask, ResultRecord } from '../../shared/tasks/types.js';
+import type { RobotsDecision } from './robots-cache.js';
+import { mimeType, parseRetryAfter, statusError } from './classify.js';
+
+/** One claimed task on its way through the steps. */
+export interface FetchJob {
+  task: FetchTask;
+  /** The attempt this fetcher claimed. */
+  attempt: number;
+  session: SessionPolicy;
+  target: URL;
+  /** The host's Crawl-delay from robots.txt (set by the robots step). */
+  crawlDelayS: number | null;
+}
+
+export type Verdict =
+  /** Go on to the next step. */
+  | { kind: 'next' }
+  /** The task ends with this record, without a page to extract (a skip, a file that is not parsed). */
+  | { kind: 'record'; record: ResultRecord }
+  /** The attempt failed: retried if transient and attempts remain, else the task fails. */
+  | { kind: 'fail'; error: CrawlError; response: FetchResponse | null }
+  /** The page goes to the extractor. */
+  | { kind: 'page'; page: ExtractTask };
+
+const NEXT: Verdict = { kind: 'next' };
+
+/** Response headers worth passing on to the extractor. */
+export const KEPT_HEADERS = ['content-type', 'content-language', 'last-modified', 'etag', 'x-robots-tag'];
+
+/** 1. Preflight: no connection for a URL of a scheme or an address the policy refuses. */
+export function preflightStep(job: FetchJob, fetcher: Pick<PageFetcher, 'preflight'>): Verdict {
+  try {
+    fetcher.preflight(job.target);
+    return NEXT;
+  } catch (err) {
+    return { kind: 'fail', error: toCrawlError(err), response: null };
+  }
+}
+
+/**
+ * 2. robots.txt: a disallowed URL ends skipped without a connection. robots.txt itself is
+ * always fetched (RFC 9309 2.4). Redis or the broker being away (unavailable, internal)
+ * propagates, so the message is redelivered; any other error fails the attempt.
+ */
+export async function robotsStep(job: FetchJob, obey: boolean, check: (url: URL) => Promise<RobotsDecision>): Promise<Verdict> {
+  if (!obey || job.task.role === 'robots') return NEXT;
+  let decision: RobotsDecision;
+  try {
+    decision = await check(job.target);
+  } catch (err) {
+    const e = toCrawlError(err);
+    if (e.code === 'internal' || e.code === 'unavailable') throw err;
+    return { kind: 'fail', error: e, response: null };
+  }
+  if (!decision.allowed) return { kind: 'record', record: failureRecord(taskRef(job.task), decision.error, { attempts: job.attempt }) };
+  job.crawlDelayS = decision.crawlDelayS;
+  return NEXT;
+}
+
+/** What the politeness gate checks for one host, from the live config and the host's Crawl-delay. */
+export function hostLimits(cfg: Config, target: URL, crawlDelayS: number | null): HostLimits {
+  const rates = ratesFor(cfg.rate, target);
+  return {
+    global: rates.global,
+    perHost: effectiveHostRate(rates.perHost, crawlDelayS, cfg.robots.maxCrawlDelayS),
+    concurrency: cfg.politeness.perHostConcurrency,
+    // A fetch ends within its total deadline: a slot outliving that belongs to a dead fetcher.
+    slotLeaseMs: cfg.fetch.totalTimeoutMs + 10_000,
+    backoffHalfLifeMs: cfg.politeness.backoffHalfLifeMs,
+  };
+}
+
+export interface GateDeps {
+  config(): Config;
+  tryEnter(host: string, limits: HostLimits): Promise<{ granted: true; slot: string | null } | { granted: false; waitMs: number; reason: WaitReason }>;
+  /** Hands the task to a delay queue for at least `waitMs`, its attempt given back; false when the task moved meanwhile. */
+  defer(job: FetchJob, waitMs: number): Promise<boolean>;
+  sleep(ms: number): Promise<void>;
+  onWaited?(ms: number): void;
+  onDeferred?(reason: WaitReason): void;
+}
+
+/**
+ * 3. The politeness gate: waits in place while the wait is short (or global: nothing else
+ * could go either); a longer host wait hands the task to a delay queue, giving back its
+ * attempt, and frees this request slot for other hosts. Answers the slot (null when the host
+ * has no concurrency limit), or 'deferred'.
+ */
+export async function gateStep(job: FetchJob, deps: GateDeps): Promise<{ slot: string | null } | 'deferred'> {
+  let waited = 0;
+  for (;;) {
+    const g = await deps.tryEnter(job.target.host, hostLimits(deps.config(), job.target, job.crawlDelayS));
+    if (g.granted) {
+      if (waited > 0) deps.onWaited?.(waited);
+      return { slot: g.slot };
+    }
+    const maxWaitMs = deps.config().politeness.maxWaitMs;
+    if (g.reason !== 'global' && waited + g.waitMs > maxWaitMs) {
+      if (await deps.defer(job, g.reason === 'slots' ? maxWaitMs : g.waitMs)) deps.onDeferred?.(g.reason);
+      if (waited > 0) deps.onWaited?.(waited);
+      return 'deferred';
+    }
+    const ms = g.reason === 'slots' ? 20 + Math.random() * 60 : Math.min(g.waitMs, 1000);
+    waited += ms;
+    await deps.sleep(ms);
+  }
+}
+
+/** 4. The fetch itself, through the seam; a failure becomes a verdict. */
+export async function fetchStep(job: FetchJob, fetcher: Pick<PageFetcher, 'fetch'>, request: FetchRequest): Promise<{ kind: 'fetched'; response: FetchResponse } | Verdict> {
+  try {
+    return { kind: 'fetched', response: await fetcher.fetch(job.task.url, request) };
+  } catch (err) {
+    return { kind: 'fail', error: toCrawlError(err), response: null };
+  }
+}
+
+export interface RouteDeps {
+  /** Content types parsed as pages (fetch.htmlTypes). */
+  htmlTypes: readonly string[];
+  /** A 429 or 503 slows the answering host down for the whole cluster. */
+  penalize(host: string, status: number, retryAfterMs: number): Promise<void>;
+  now(): number;
+}
+
+/**
+ * 5. Route the response: a 429 or 503 first slows the answering host down; an HTTP error
+ * fails the attempt; HTML (and the documents of robots.txt and sitemap tasks, whatever their
+ * type) goes to the extractor; any other type ends delivered as it is.
+ */
+export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDeps): Promise<Verdict> {
+  const { task, attempt } = job;
+  if (res.status === 429 || res.status === 503) {
+    await deps.penalize(new URL(res.finalUrl).host, res.status, parseRetryAfter(res.headers['retry-after'], deps.now()) ?? 0);
+  }
+  const code = statusError(res.status);
+  if (code) return { kind: 'fail', error: new CrawlError(code, `${task.url}: HTTP ${res.status}`, { details: { status: res.status } }), response: res };
+  const contentType = res.headers['content-type'] ?? '';
+  const mime = mimeType(contentType);
+  const fetchedAt = deps.now();
+  if (!task.role && mime !== '' && !deps.htmlTypes.includes(mime)) {
+    return {
+      kind: 'record',
+      record: bareRecord(taskRef(task), 'delivered', { finalUrl: res.finalUrl, status: res.status, contentType, fetchedAt: new Date(fetchedAt).toISOString(), attempts: attempt }),
+    };
+  }
+  const headers: Record<string, string> = {};
+  for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
+  return {
+    kind: 'page',
+    page: {
+      sessionId: task.sessionId,
+      taskId: task.taskId,
+      url: task.url,
+      finalUrl: res.finalUrl,
+      depth: task.depth,
+      attempt,
+      ...(task.parent ? { parent: task.parent } : {}),
+      status: res.status,
+      contentType,
+      headers,
+      fetchedAt,
+      fetchMs: Math.round(res.ms),
+      body: res.body,
+      ...(task.role ? { role: task.role } : {}),
+    },
+  };
+}
