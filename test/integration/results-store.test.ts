@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { CrawlError } from '../../shared/errors/index.js';
 import { openResultsStore, resultsTarget } from '../../shared/results/index.js';
@@ -85,6 +86,55 @@ resultsStoreContract('postgres', async () => {
       }
     },
   };
+});
+
+describe('results store: SQLite file sharing', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'results-lock-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('puts the file in WAL mode: a write commits while another connection holds a read open', async () => {
+    const path = join(dir, 'results.db');
+    const store = new SqliteResultsStore({ path, busyTimeoutMs: 100 });
+    const raw = new Database(path);
+    try {
+      assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+      const s = sessionId();
+      await store.put([stored(s, 'a')]);
+      raw.exec('BEGIN');
+      assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n, 1);
+      // With a rollback journal, this commit would wait for the reader and fail after 100 ms.
+      assert.deepEqual(await store.put([stored(s, 'b')]), [true]);
+      assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n, 1, 'the reader keeps its snapshot');
+      raw.exec('COMMIT');
+      assert.equal(await store.count(s), 2);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
+  it('answers a write that waited past busy_timeout as unavailable, and writes once the lock is free', async () => {
+    const path = join(dir, 'results.db');
+    const store = new SqliteResultsStore({ path, busyTimeoutMs: 100 });
+    const raw = new Database(path);
+    try {
+      const s = sessionId();
+      raw.exec('BEGIN IMMEDIATE');
+      const started = Date.now();
+      await assert.rejects(store.put([stored(s, 'a')]), (err: unknown) => err instanceof CrawlError && err.code === 'unavailable' && err.retryable);
+      assert.ok(Date.now() - started >= 90, 'it waited for the lock first');
+      raw.exec('COMMIT');
+      assert.deepEqual(await store.put([stored(s, 'a')]), [true]);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
 });
 
 describe('results store: opening by results.url', () => {
