@@ -59,6 +59,7 @@ export interface Settings {
   };
   traps: { maxPathDepth: number; maxRepeatedSegments: number; maxQueryParams: number; maxPagesPerHost: number; stripParams: string[] };
   deliver: { concurrency: number; resultsDir: string; webhookTimeoutMs: number; webhookSecret: string };
+  results: { url: string };
   task: { leaseMs: number; admitLeaseMs: number };
   session: {
     defaultTimeoutMs: number;
@@ -559,6 +560,19 @@ export const schema: convict.Schema<Settings> = {
       format: String,
       default: '',
       env: 'WEBHOOK_SECRET',
+      sensitive: true,
+    },
+  },
+  results: {
+    url: {
+      doc:
+        'Where the records of sessions are kept. "sqlite:" (default): an embedded SQLite file, results.db in RESULTS_DIR, shared by the processes of one host; ' +
+        '"sqlite:/abs/path.db": that file (a relative path is taken in RESULTS_DIR). ' +
+        '"postgres://user:pass@host:5432/db?schema=name" (or postgresql://): a PostgreSQL table in that schema (default public), created when missing, for a cluster. ' +
+        '"redis:": a list per session in the Redis of redis.url.',
+      format: String,
+      default: 'sqlite:',
+      env: 'RESULTS_URL',
       sensitive: true,
     },
   },

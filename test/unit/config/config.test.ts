@@ -265,7 +265,7 @@ describe('config', () => {
 
     it('marks the secrets as sensitive', () => {
       const sensitive = entries.filter((e) => e.sensitive).map((e) => e.key).sort();
-      assert.deepEqual(sensitive, ['amqp.url', 'api.token', 'deliver.webhookSecret', 'redis.url']);
+      assert.deepEqual(sensitive, ['amqp.url', 'api.token', 'deliver.webhookSecret', 'redis.url', 'results.url']);
     });
 
     it('describes formats as text', () => {
