@@ -1,6 +1,7 @@
 /**
- * The cursor and page size of the SQL stores. A cursor is the write-order sequence of the
- * last row a page returned, as a decimal string; clients pass it back unread.
+ * The cursor and page size of the stores. A cursor is a decimal string that clients pass
+ * back unread: in the SQL stores the write-order sequence of the last row a page returned, in
+ * the Redis store the list position to read next.
  */
 import { CrawlError } from '../errors/index.js';
 

@@ -72,6 +72,33 @@ export async function openResultsStore(settings: ResultsStoreSettings, deps: Res
   }
 }
 
-async function openRedisStore(_deps: ResultsStoreDeps): Promise<ResultsStore> {
-  throw new CrawlError('config_invalid', 'results.url: redis: is not available in this build (no Redis results store is compiled in); use sqlite: or postgres://');
+async function openRedisStore(deps: ResultsStoreDeps): Promise<ResultsStore> {
+  const { RedisResultsStore } = await import('./redis.js');
+  return new RedisResultsStore(deps.redis, deps.keys);
+}
+
+/**
+ * A store opened on first use, so a process that never reads or writes records (a fetcher,
+ * an extractor) opens no database; `close` closes it only if it was opened.
+ */
+export function lazyResultsStore(open: () => Promise<ResultsStore>, kind: string): ResultsStore {
+  let opened: Promise<ResultsStore> | null = null;
+  const store = (): Promise<ResultsStore> => (opened ??= open().catch((err: unknown) => {
+    opened = null;
+    throw err;
+  }));
+  return {
+    kind,
+    put: async (records) => (await store()).put(records),
+    replace: async (records) => (await store()).replace(records),
+    markSupplements: async (sessionId, taskIds) => (await store()).markSupplements(sessionId, taskIds),
+    remove: async (sessionId, taskIds) => (await store()).remove(sessionId, taskIds),
+    list: async (sessionId, query) => (await store()).list(sessionId, query),
+    get: async (sessionId, taskId) => (await store()).get(sessionId, taskId),
+    count: async (sessionId, filter) => (await store()).count(sessionId, filter),
+    deleteSession: async (sessionId) => (await store()).deleteSession(sessionId),
+    close: async () => {
+      if (opened) await (await opened).close();
+    },
+  };
 }

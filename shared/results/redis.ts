@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import * as scripts from '../redis/commands.js';
 import type { Keys } from '../redis/keys.js';
 import type { ResultRecord } from '../tasks/types.js';
+import { decodeCursor, pageLimit } from './cursor.js';
 import { matches, type ResultsFilter, type ResultsPage, type ResultsQuery, type ResultsStore, type StoredRecord } from './store.js';
 
 /** Records read from Redis per round trip when filtering or counting. */
@@ -55,17 +56,18 @@ export class RedisResultsStore implements ResultsStore {
 
   async list(sessionId: string, query: ResultsQuery): Promise<ResultsPage> {
     const key = this.keys.session(sessionId).results;
+    const limit = pageLimit(query.limit);
     const records: ResultRecord[] = [];
-    let position = query.after ? Number(query.after) + 1 : 0;
-    if (!Number.isSafeInteger(position) || position < 0) position = 0;
+    // The cursor is the list position to read next (0: from the first record).
+    let position = Number(decodeCursor(query.after));
     let last: number | null = null;
     for (;;) {
-      const want = Math.max(query.limit - records.length, 1);
+      const want = Math.max(limit - records.length, 1);
       // Unfiltered pages read exactly what they need; filtered ones read ahead.
       const span = query.outcome === undefined && query.supplement === undefined ? want : Math.max(want, SCAN_PAGE);
       const rows = await this.redis.lrange(key, position, position + span - 1);
       for (const row of rows) {
-        if (records.length >= query.limit) break;
+        if (records.length >= limit) break;
         if (row !== '') {
           const record = JSON.parse(row) as ResultRecord;
           if (matches(record, query)) records.push(record);
@@ -73,9 +75,9 @@ export class RedisResultsStore implements ResultsStore {
         last = position;
         position++;
       }
-      if (records.length >= query.limit || rows.length < span) break;
+      if (records.length >= limit || rows.length < span) break;
     }
-    return { records, next: records.length >= query.limit && last !== null ? String(last) : null };
+    return { records, next: records.length >= limit && last !== null ? String(last + 1) : null };
   }
 
   async get(sessionId: string, taskId: string): Promise<ResultRecord | null> {

@@ -20,7 +20,7 @@ import { createLogger, type Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { createRedis } from '../redis/client.js';
 import { redisKeys, type Keys } from '../redis/keys.js';
-import { RedisResultsStore } from '../results/redis.js';
+import { lazyResultsStore, openResultsStore, resultsTarget } from '../results/index.js';
 import type { ResultsStore } from '../results/store.js';
 import type { ServiceName } from '../pipeline/services.js';
 
@@ -140,7 +140,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     sessions: new SessionStore(redis, keys),
     tasks: new TaskLedger(redis, keys),
     maintenance: new Maintenance(redis, keys),
-    results: new RedisResultsStore(redis, keys),
+    results: lazyResultsStore(() => openResultsStore({ url: current.results.url, dir: current.deliver.resultsDir }, { redis, keys }), resultsTarget({ url: current.results.url, dir: current.deliver.resultsDir }).kind),
     topology: topo,
     ready: () => redisUp && broker.isReady(),
   };

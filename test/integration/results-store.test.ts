@@ -1,7 +1,9 @@
 /**
  * The results-store contract (test/support/results-contract.ts) against each implementation
  * on its real backend: SQLite on a file in a temporary folder (concurrent writers are child
- * processes on that file), PostgreSQL on the local server in a schema of its own per run.
+ * processes on that file), PostgreSQL on the local server in a schema of its own per run,
+ * Redis on the local server in a namespace of its own (concurrent writers on separate
+ * connections).
  */
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -17,7 +19,10 @@ import { PostgresResultsStore } from '../../shared/results/postgres.js';
 import { SqliteResultsStore } from '../../shared/results/sqlite.js';
 import type { StoredRecord } from '../../shared/results/store.js';
 import { resultsStoreContract, sessionId, stored } from '../support/results-contract.js';
-import { testNamespace } from '../support/stack.js';
+import { Redis } from 'ioredis';
+import { redisKeys } from '../../shared/redis/keys.js';
+import { RedisResultsStore } from '../../shared/results/redis.js';
+import { cleanupNamespace, REDIS_URL, testNamespace } from '../support/stack.js';
 
 const PG_URL = process.env.RESULTS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CHILD = fileURLToPath(new URL('../support/results-writer-child.js', import.meta.url));
@@ -84,6 +89,27 @@ resultsStoreContract('postgres', async () => {
       } finally {
         await client.end();
       }
+    },
+  };
+});
+
+resultsStoreContract('redis', async () => {
+  const ns = testNamespace('r');
+  const clients = Array.from({ length: 3 }, () => new Redis(REDIS_URL));
+  const stores = clients.map((c) => new RedisResultsStore(c, redisKeys(ns)));
+  const store = stores[0]!;
+  return {
+    store,
+    // Each writer on a connection of its own, all at once.
+    putConcurrently: (writers) =>
+      Promise.all(writers.map(async (batches, i) => {
+        const out: boolean[][] = [];
+        for (const b of batches) out.push(await stores[i % stores.length]!.put(b));
+        return out;
+      })),
+    async cleanup() {
+      for (const c of clients) c.disconnect();
+      await cleanupNamespace(ns);
     },
   };
 });
