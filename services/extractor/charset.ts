@@ -9,8 +9,9 @@
  *    wins, UTF-16 read as UTF-8, x-user-defined as windows-1252) → `meta`;
  * 4. nothing declared: bytes that are valid UTF-8 and hold a non-ASCII byte → UTF-8, `detected`;
  *    ASCII only → UTF-8, `default` (every ASCII-compatible encoding gives the same text);
- *    otherwise the statistical detector (`chardet`) over the first 64 KiB, when its best guess
- *    is a supported encoding that scores above the runner-up → `detected`;
+ *    otherwise the statistical detector (`chardet`) over the text of the first 64 KiB (markup
+ *    left out), when its best guess is a supported encoding that scores above the runner-up
+ *    → `detected`;
  * 5. else windows-1252 → `default`.
  *
  * Decoding goes through the Encoding Standard's decoders (`@exodus/bytes`), so every label the
@@ -73,9 +74,55 @@ function hasNonAscii(bytes: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * The text of some HTML with its markup (tags, comments, scripts, styles) replaced by spaces,
+ * in one pass: an unclosed script, style or comment ends the text, an unclosed tag is kept.
+ */
+function withoutMarkup(html: string): string {
+  const lower = html.toLowerCase(); // latin1 characters keep their length
+  const out: string[] = [];
+  let i = 0;
+  while (i < html.length) {
+    const lt = html.indexOf('<', i);
+    if (lt < 0) break;
+    out.push(html.slice(i, lt));
+    let end: number;
+    if (lower.startsWith('<script', lt) || lower.startsWith('<style', lt)) {
+      const close = lower.indexOf(lower.startsWith('<script', lt) ? '</script' : '</style', lt);
+      end = close < 0 ? -1 : html.indexOf('>', close);
+    } else if (html.startsWith('<!--', lt)) {
+      const close = html.indexOf('-->', lt + 4);
+      end = close < 0 ? -1 : close + 2;
+    } else {
+      end = html.indexOf('>', lt);
+      if (end < 0) {
+        i = lt;
+        break;
+      }
+    }
+    out.push(' ');
+    if (end < 0) return out.join('');
+    i = end + 1;
+  }
+  out.push(html.slice(i));
+  return out.join('');
+}
+
+/**
+ * What the detector reads: the first 64 KiB with their markup replaced by spaces. Markup is
+ * ASCII, so the text keeps its byte values; without it the detector runs about 3 times
+ * faster and is more confident (bench/encoding.ts). '<' and '>' are never the trail byte of
+ * Shift_JIS, EUC-JP, EUC-KR, GBK or Big5, so no character is cut (7-bit ISO-2022-JP has no
+ * byte above 0x7F and never reaches the detector).
+ */
+export function detectorSample(bytes: Uint8Array): Buffer {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, DETECT_SAMPLE_BYTES));
+  return Buffer.from(withoutMarkup(head.toString('latin1')), 'latin1');
+}
+
 /** chardet's best supported guess when it leads the runner-up, else null. */
 function detectLegacy(bytes: Uint8Array): string | null {
-  const matches = analyse(bytes.subarray(0, DETECT_SAMPLE_BYTES)).filter((m) => m.name !== 'ASCII');
+  const matches = analyse(detectorSample(bytes)).filter((m) => m.name !== 'ASCII');
   const best = matches[0];
   if (!best || best.confidence < MIN_DETECT_CONFIDENCE) return null;
   if (matches[1] && matches[1].confidence >= best.confidence) return null;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeHtml, sniffCharset } from '../../../services/extractor/charset.js';
+import { decodeHtml, detectorSample, sniffCharset } from '../../../services/extractor/charset.js';
 import { packageRoot } from '../../../shared/paths.js';
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -260,6 +260,30 @@ describe('extractor charset', () => {
       const body = Buffer.concat([Buffer.alloc(64 * 1024 - sjis.length, 0x20), sjis, russian]);
       assert.deepEqual(sniffCharset(body.subarray(64 * 1024 - sjis.length), undefined), { charset: 'windows-1251', source: 'detected' });
       assert.deepEqual(sniffCharset(body, undefined), { charset: 'shift_jis', source: 'detected' });
+    });
+  });
+
+  describe('the detector sample', () => {
+    const cases: [string, string, string][] = [
+      ['tags become spaces, text bytes stay', '<p class="x">caf\xe9</p>', ' caf\xe9 '],
+      ['scripts, styles and comments go whole', 'a<SCRIPT>var s = "<p>\xe9";</script>b<style>p{}</style >c<!-- <p>\xe9 -->d', 'a b c d'],
+      ['an unclosed script ends the text', 'a<script>\xe9\xe9', 'a '],
+      ['an unclosed comment ends the text', 'a<!-- \xe9', 'a '],
+      ['an unclosed tag is kept', 'a<p \xe9', 'a<p \xe9'],
+      ['text without markup is kept', 'na\xefve', 'na\xefve'],
+    ];
+    for (const [name, html, text] of cases) {
+      it(name, () => assert.equal(detectorSample(ascii(html)).toString('latin1'), text));
+    }
+
+    it('reads the first 64 KiB only', () => {
+      assert.equal(detectorSample(Buffer.alloc(100_000, 0xe9)).length, 64 * 1024);
+    });
+
+    it('takes one pass over pathological markup', () => {
+      const start = process.hrtime.bigint();
+      for (const unit of ['<script', '<!--', '<style<', '<a']) detectorSample(ascii(unit.repeat(20_000)));
+      assert.ok(Number(process.hrtime.bigint() - start) / 1e6 < 500);
     });
   });
 
