@@ -192,7 +192,7 @@ function main(): void {
   const newCount = conformance((b) => decodeHtml(b, undefined).charset);
   console.log(`\nhtml5lib-tests encoding cases right (UTF-8 counted right where the suite expects its windows-1252 default):`);
   console.log(`  before (regex): ${oldCount.right} of ${oldCount.of}; of the ${oldCount.prescanOf} decided within the first 1,024 bytes: ${oldCount.prescanRight}`);
-  console.log(`  now (prescan):  ${newCount.right} of ${newCount.of}; of the ${newCount.prescanOf} decided within the first 1,024 bytes: ${newCount.prescanRight}`);
+  console.log(`  now:            ${newCount.right} of ${newCount.of}; of the ${newCount.prescanOf} decided within the first 1,024 bytes: ${newCount.prescanRight}`);
 }
 
 main();

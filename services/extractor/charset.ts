@@ -7,12 +7,14 @@
  * 3. the prescan of the first 1,024 bytes (`html-encoding-sniffer`: comments skipped,
  *    `<meta charset>` or `http-equiv="content-type"` with `content`, the first supported label
  *    wins, UTF-16 read as UTF-8, x-user-defined as windows-1252) → `meta`;
- * 4. nothing declared: bytes that are valid UTF-8 and hold a non-ASCII byte → UTF-8, `detected`;
+ * 4. a `<meta>` past the prescan, found by the HTML parser (htmlparser2): a browser's parser
+ *    changes the encoding when it meets one ("changing the encoding while parsing") → `meta`;
+ * 5. nothing declared: bytes that are valid UTF-8 and hold a non-ASCII byte → UTF-8, `detected`;
  *    ASCII only → UTF-8, `default` (every ASCII-compatible encoding gives the same text);
  *    otherwise the statistical detector (`chardet`) over the text of the first 64 KiB (markup
  *    left out), when its best guess is a supported encoding that scores above the runner-up
  *    → `detected`;
- * 5. else windows-1252 → `default`.
+ * 6. else windows-1252 → `default`.
  *
  * Decoding goes through the Encoding Standard's decoders (`@exodus/bytes`), so every label the
  * standard defines decodes to the standard's code points (windows-1252 0x80 is €, whatever
@@ -22,6 +24,7 @@ import { isUtf8 } from 'node:buffer';
 import { TextDecoder, getBOMEncoding, normalizeEncoding } from '@exodus/bytes/encoding.js';
 import { analyse } from 'chardet';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
+import { Parser } from 'htmlparser2';
 
 /** How the charset was found. */
 export type CharsetSource = 'bom' | 'header' | 'meta' | 'detected' | 'default';
@@ -54,6 +57,78 @@ function encodingOf(label: string | null): string | null {
   if (!label) return null;
   const name = normalizeEncoding(label);
   return name === 'replacement' ? null : name;
+}
+
+const isSpace = (c: string | undefined): boolean => c === '\t' || c === '\n' || c === '\f' || c === '\r' || c === ' ';
+
+/** HTML Standard, "extracting a character encoding from a meta element": the label in a `content` value. */
+function contentLabel(content: string): string | null {
+  const lower = content.toLowerCase();
+  let from = 0;
+  for (;;) {
+    const at = lower.indexOf('charset', from);
+    if (at < 0) return null;
+    let p = at + 'charset'.length;
+    while (isSpace(content[p])) p++;
+    if (content[p] !== '=') {
+      from = p;
+      continue;
+    }
+    p++;
+    while (isSpace(content[p])) p++;
+    const quote = content[p];
+    if (quote === '"' || quote === "'") {
+      const end = content.indexOf(quote, p + 1);
+      return end < 0 ? null : content.slice(p + 1, end);
+    }
+    if (p >= content.length) return null;
+    let end = p;
+    while (end < content.length && !isSpace(content[end]) && content[end] !== ';') end++;
+    return content.slice(p, end);
+  }
+}
+
+/** Some `<meta …>` tag holds the word charset, in any case (one pass). */
+function mentionsMetaCharset(html: string): boolean {
+  const meta = /<meta/gi;
+  for (let m = meta.exec(html); m !== null; m = meta.exec(html)) {
+    const gt = html.indexOf('>', m.index);
+    if (/charset/i.test(html.slice(m.index, gt < 0 ? html.length : gt))) return true;
+    if (gt < 0) return false;
+    meta.lastIndex = gt;
+  }
+  return false;
+}
+
+/**
+ * The encoding of the first `<meta>` the HTML parser meets that declares one (HTML Standard,
+ * the "in head" rules for `meta` and "changing the encoding while parsing"): `charset`, or
+ * `http-equiv="content-type"` with a `content` naming one. UTF-16 becomes UTF-8 and
+ * x-user-defined windows-1252, as in the prescan. The bytes are read as latin1, which keeps
+ * every ASCII byte of markup in place.
+ */
+function parserMetaCharset(bytes: Uint8Array): string | null {
+  const html = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+  if (!mentionsMetaCharset(html)) return null;
+  let found: string | null = null;
+  const parser = new Parser(
+    {
+      onopentag(name, attribs) {
+        if (name !== 'meta' || found !== null) return;
+        const charset = attribs['charset'];
+        const content = attribs['content'];
+        let label: string | null = null;
+        if (charset !== undefined) label = charset;
+        else if (attribs['http-equiv']?.toLowerCase() === 'content-type' && content !== undefined) label = contentLabel(content);
+        found = encodingOf(label);
+        if (found !== null) parser.pause();
+      },
+    },
+    { decodeEntities: true },
+  );
+  parser.write(html);
+  if (found === 'utf-16le' || found === 'utf-16be') return 'utf-8';
+  return found === 'x-user-defined' ? 'windows-1252' : found;
 }
 
 /** Valid UTF-8, allowing the last sequence to be cut off (a body truncated at a byte cap). */
@@ -140,6 +215,8 @@ export function sniffCharset(bytes: Uint8Array, contentType: string | undefined)
   // No BOM and no transport label: the sniffer's answer is the prescan's, else our '' default.
   const meta = encodingOf(htmlEncodingSniffer(bytes.subarray(0, 1024), { defaultEncoding: '' }));
   if (meta) return { charset: meta, source: 'meta' };
+  const late = parserMetaCharset(bytes);
+  if (late) return { charset: late, source: 'meta' };
   if (!hasNonAscii(bytes)) return { charset: 'utf-8', source: 'default' };
   if (isUtf8Prefix(bytes)) return { charset: 'utf-8', source: 'detected' };
   const detected = detectLegacy(bytes);
