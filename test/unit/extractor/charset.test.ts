@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { decodeHtml, detectorSample, sniffCharset } from '../../../services/extractor/charset.js';
+import { parsePage } from '../../../services/extractor/parse.js';
 import { packageRoot } from '../../../shared/paths.js';
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -307,6 +308,20 @@ describe('extractor charset', () => {
       for (const unit of ['<meta ', '<meta>', '<meta x=">']) sniffCharset(ascii(`${unit.repeat(50_000)}\xe9`), undefined);
       assert.ok(Number(process.hrtime.bigint() - start) / 1e6 < 1000);
     });
+  });
+
+  describe('the parsed page', () => {
+    const body = bytes('<!doctype html><title>Caf', [0xe9], ' na', [0xef], 've</title><a href="/d', [0xe9], 'j', [0xe0], '">x</a>');
+    const fieldSets: Record<string, string>[] = [{}, { heading: 'title' }];
+    for (const fields of fieldSets) {
+      it(`says the charset and how it was found (${Object.keys(fields).length ? 'cheerio' : 'streaming'} path)`, () => {
+        const page = parsePage(body, 'text/html', 'http://127.0.0.1/', fields, { followNofollow: false, maxLinks: 10 });
+        assert.equal(page.charset, 'windows-1252');
+        assert.equal(page.charsetSource, 'default');
+        assert.equal(page.title, 'Café naïve');
+        assert.deepEqual(page.links, ['http://127.0.0.1/d%C3%A9j%C3%A0']);
+      });
+    }
   });
 
   describe('errors', () => {
