@@ -20,7 +20,7 @@
  * standard defines decodes to the standard's code points (windows-1252 0x80 is €, whatever
  * Node's ICU does). Undecodable bytes become U+FFFD, never an exception.
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { TextDecoder, getBOMEncoding, normalizeEncoding } from '@exodus/bytes/encoding.js';
 import { analyse } from 'chardet';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
@@ -144,11 +144,6 @@ function isUtf8Prefix(bytes: Uint8Array): boolean {
   return false;
 }
 
-function hasNonAscii(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) >= 0x80) return true;
-  return false;
-}
-
 /**
  * The text of some HTML with its markup (tags, comments, scripts, styles) replaced by spaces,
  * in one pass: an unclosed script, style or comment ends the text, an unclosed tag is kept.
@@ -217,7 +212,7 @@ export function sniffCharset(bytes: Uint8Array, contentType: string | undefined)
   if (meta) return { charset: meta, source: 'meta' };
   const late = parserMetaCharset(bytes);
   if (late) return { charset: late, source: 'meta' };
-  if (!hasNonAscii(bytes)) return { charset: 'utf-8', source: 'default' };
+  if (isAscii(bytes)) return { charset: 'utf-8', source: 'default' };
   if (isUtf8Prefix(bytes)) return { charset: 'utf-8', source: 'detected' };
   const detected = detectLegacy(bytes);
   if (detected) return { charset: detected, source: 'detected' };
@@ -226,6 +221,6 @@ export function sniffCharset(bytes: Uint8Array, contentType: string | undefined)
 
 export function decodeHtml(bytes: Buffer, contentType: string | undefined): { text: string } & CharsetSniff {
   const sniff = sniffCharset(bytes, contentType);
-  // The decoder strips a BOM that matches its encoding (only a BOM can have chosen a UTF-16 one).
+  // The decoder strips a BOM that matches its encoding.
   return { text: new TextDecoder(sniff.charset).decode(bytes), ...sniff };
 }
