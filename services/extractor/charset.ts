@@ -201,14 +201,27 @@ function detectLegacy(bytes: Uint8Array): string | null {
   return name === null || name === 'utf-8' || name.startsWith('utf-16') ? null : name;
 }
 
+/** The prescan's encoding, or null. */
+function prescan(bytes: Uint8Array): string | null {
+  try {
+    // No BOM and no transport label: the sniffer's answer is the prescan's, else our '' default.
+    return encodingOf(htmlEncodingSniffer(bytes.subarray(0, 1024), { defaultEncoding: '' }));
+  } catch (err) {
+    // html-encoding-sniffer 6 throws a TypeError on a content value that ends at "charset" or
+    // "charset=" (jsdom/html-encoding-sniffer#26; fixed in 7, which needs Node 22). The
+    // parser's search that follows applies the same rules to every <meta>.
+    if (err instanceof TypeError) return null;
+    throw err;
+  }
+}
+
 /** Decide the encoding of an HTML body and say how it was found. */
 export function sniffCharset(bytes: Uint8Array, contentType: string | undefined): CharsetSniff {
   const bom = getBOMEncoding(bytes);
   if (bom) return { charset: bom, source: 'bom' };
   const header = encodingOf(headerLabel(contentType));
   if (header) return { charset: header, source: 'header' };
-  // No BOM and no transport label: the sniffer's answer is the prescan's, else our '' default.
-  const meta = encodingOf(htmlEncodingSniffer(bytes.subarray(0, 1024), { defaultEncoding: '' }));
+  const meta = prescan(bytes);
   if (meta) return { charset: meta, source: 'meta' };
   const late = parserMetaCharset(bytes);
   if (late) return { charset: late, source: 'meta' };

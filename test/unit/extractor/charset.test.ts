@@ -176,6 +176,15 @@ describe('extractor charset', () => {
       assert.deepEqual(sniffCharset(bytes('<meta content="text/html; charset=koi8-r">'), undefined), { charset: 'utf-8', source: 'default' });
     });
 
+    // html-encoding-sniffer 6 throws on these (jsdom/html-encoding-sniffer#26).
+    for (const content of ['text/html; charset', 'charset=', 'charset = ', 'charset  ']) {
+      it(`content=${JSON.stringify(content)} declares nothing and the next <meta> counts`, () => {
+        const meta = `<meta http-equiv="content-type" content="${content}">`;
+        assert.deepEqual(sniffCharset(bytes(meta, '<p>hi'), undefined), { charset: 'utf-8', source: 'default' });
+        assert.deepEqual(sniffCharset(bytes(meta, '<meta charset="koi8-r">'), undefined), { charset: 'koi8-r', source: 'meta' });
+      });
+    }
+
     const forms: [string, string][] = [
       ['<META CHARSET=windows-1252>', 'windows-1252'],
       ["<meta charset='euc-jp'>", 'euc-jp'],
