@@ -370,7 +370,8 @@ function computedType(bytes: Uint8Array, sent: string | null, essence: string | 
   if (noSniff) return essence;
   if (sent !== null && APACHE_BUG.has(sent.trim())) {
     // Text or binary: a BOM or no binary byte is text; else the unknown rules without scripts.
-    if (firstMatch(bytes, SAFE_SIGNATURES.slice(1)) || !hasBinaryByte(bytes)) return binarySignature(bytes) ?? 'text/plain';
+    const bom = (bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf);
+    if (bom || !hasBinaryByte(bytes)) return binarySignature(bytes) ?? 'text/plain';
     return identifyUnknown(bytes, false);
   }
   const kind = kindOf(essence);

@@ -152,6 +152,8 @@ describe('content type sniffing (shared/content/sniff)', () => {
       ['a PNG', PNG, 'text/plain; charset=iso-8859-1', 'image/png', 'binary'],
       ['HTML stays text (no scriptable signatures here)', b('<html><p>x'), 'text/plain', null, 'text'],
       ['a UTF-16LE BOM with zero bytes is text', b([0xff, 0xfe, 0x68, 0x00]), 'text/plain', null, 'text'],
+      ['a UTF-16BE BOM then a binary byte is text (the two BOM bytes are enough here)', b([0xfe, 0xff, 0x01]), 'text/plain', null, 'text'],
+      ['a UTF-8 BOM before binary bytes is text', b([0xef, 0xbb, 0xbf, 0x01]), 'text/plain', null, 'text'],
       ['"BMW…" text is not a BMP', b('BMW and Audi'), 'text/plain', null, 'text'],
     ]);
   });
