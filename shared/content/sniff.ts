@@ -16,23 +16,25 @@
  *   and RDF namespaces);
  * - a declared image, audio or video type: the signature's type when one matches.
  *
- * What it adds, for a crawler (none of it under nosniff, but the first two points):
- * - `application/octet-stream` is sniffed like an unknown type (unless nosniff);
- * - `%PDF-` is recognised under nosniff too (the crawler runs no script in it);
- * - a UTF-8 BOM before HTML or `<?xml` does not make an untyped page `text/plain`;
- * - a text resource of unknown type whose first element is a feed's root is that feed;
- * - a ZIP whose local file headers list `[Content_Types].xml` and `word/` (`xl/`, `ppt/`)
- *   entries is a Word (Excel, PowerPoint) document;
- * - an `<?xml` resource, or one declared as XML, whose first element is a feed's root is
- *   that feed's type; JSON whose first bytes name `https://jsonfeed.org/version/` is a JSON Feed;
+ * What it adds, for a crawler:
+ * - `application/octet-stream` is sniffed like an unknown type (not under nosniff);
+ * - a ZIP whose local file headers (first 4 KiB) list `[Content_Types].xml` and `word/`
+ *   (`xl/`, `ppt/`) entries is a Word (Excel, PowerPoint) document;
+ * - a UTF-8 BOM before HTML or `<?xml` does not make an untyped resource `text/plain`;
+ * - an untyped text resource whose first element is a feed's root is that feed, and so is an
+ *   `<?xml` resource or one declared as XML; JSON (declared, or untyped text) whose first
+ *   bytes name `https://jsonfeed.org/version/` is a JSON Feed;
  * - a type we would parse as text (HTML, XML, JSON, text) whose bytes carry a binary
- *   signature (PDF, ZIP, image, audio, video, archive, PostScript) is that binary type;
+ *   signature (PDF, ZIP, image, audio, video, archive, PostScript) is that binary type
+ *   (signatures that text may start with, such as `BM` or `ID3`, only next to a binary byte);
  * - a declared PDF or ZIP/Office document whose bytes do not start with its signature but
  *   with an HTML tag (an error page) is `text/html`.
+ * Under nosniff the type as sent stands; an untyped resource is still sniffed as the
+ * standard says (no HTML, XML or feed signatures then), and `%PDF-`, binary signatures and
+ * JSON Feed still count (the crawler runs no script in them).
  *
- * What it skips: MP3 frames without an ID3 tag (the frame-header walk), fonts (the unknown
- * type rules do not match them either), the "sniff-scriptable" distinction beyond nosniff,
- * and the `text/plain` → `application/octet-stream` answer being refined further.
+ * What it skips: MP3 frames without an ID3 tag (the frame-header walk) and fonts (the
+ * unknown-type rules do not match fonts either).
  */
 
 export type ContentKind = 'html' | 'pdf' | 'docx' | 'feed' | 'xml' | 'text' | 'json' | 'binary';
