@@ -13,7 +13,7 @@ import type { TaskRole } from '../../shared/tasks/types.js';
 import { normalizeUrl } from '../../shared/url/normalize.js';
 import { parseRobotsRules } from '../../shared/url/robots.js';
 import { parseSitemap, sitemapCandidates } from '../../shared/url/sitemap.js';
-import { decodeHtml } from './charset.js';
+import { decodeHtml, type CharsetSource } from './charset.js';
 import { extractFields } from './fields.js';
 import { extractLinks, linksFromSignals, pageTitle, type LinkOptions } from './links.js';
 import { scanPage } from './scan.js';
@@ -24,6 +24,8 @@ export interface ParsedPage {
   links: string[];
   canonical: string | null;
   charset: string;
+  /** How the charset was found: byte-order mark, Content-Type, <meta> prescan, detected from the bytes, or the default. */
+  charsetSource: CharsetSource;
   /** Only the first maxHtmlBytes of the body were parsed (of a sitemap: not every URL it lists was read). */
   truncated: boolean;
   /** What the links are: sitemaps (listed by robots.txt or a sitemap index); absent for pages. */
@@ -41,7 +43,7 @@ export interface ParseOptions {
 
 export function parsePage(body: Buffer, contentType: string, pageUrl: string, fields: Readonly<Record<string, string>>, opts: ParseOptions): ParsedPage {
   const truncated = opts.maxHtmlBytes !== undefined && body.length > opts.maxHtmlBytes;
-  const { text, charset } = decodeHtml(truncated ? body.subarray(0, opts.maxHtmlBytes) : body, contentType);
+  const { text, charset, source: charsetSource } = decodeHtml(truncated ? body.subarray(0, opts.maxHtmlBytes) : body, contentType);
   // U+0000 becomes U+FFFD, as an HTML tokenizer does in most states; a stray NUL never
   // reaches a title, a field or a URL.
   const clean = text.includes('\0') ? text.replaceAll('\0', '\ufffd') : text;
@@ -49,11 +51,11 @@ export function parsePage(body: Buffer, contentType: string, pageUrl: string, fi
   if (Object.keys(fields).length === 0) {
     const scanned = scanPage(clean);
     const page = linksFromSignals(scanned.signals, pageUrl, linkOpts);
-    return { title: cleanTitle(scanned.title), fields: {}, links: page.links, canonical: page.canonical, charset, truncated };
+    return { title: cleanTitle(scanned.title), fields: {}, links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
   }
   const $ = cheerio.load(clean, { xml: { xmlMode: false, decodeEntities: true } });
   const page = extractLinks($, pageUrl, linkOpts);
-  return { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, truncated };
+  return { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
 }
 
 /**
@@ -72,7 +74,7 @@ export function parseDocument(body: Buffer, contentType: string, pageUrl: string
     }
     return [...out];
   };
-  const bare = { title: null, fields: {}, canonical: null, charset: 'utf-8' };
+  const bare = { title: null, fields: {}, canonical: null, charset: 'utf-8', charsetSource: 'default' as const };
   if (role === 'robots') {
     const listed = parseRobotsRules(body.toString('utf8')).sitemaps;
     return { ...bare, links: normalized(sitemapCandidates(new URL(pageUrl).origin, listed)), truncated: false, linkRole: 'sitemap' };
