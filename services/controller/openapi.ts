@@ -5,7 +5,8 @@
  * A route hook (registered before any route) applies, to every route but the dashboard's
  * own (bull-board hides them):
  *  - strict query strings: a route that declares no querystring schema gets an empty,
- *    closed one, so `?anything` is a 400 everywhere;
+ *    closed one, so `?anything` is a 400 everywhere; every number in a query string gets a
+ *    `maximum` (boundedQuery);
  *  - its description from ROUTE_DOCS (summary, tags, success response), the error
  *    responses its shape implies (400, 401, 404, 413, 429), and `security: []` on the
  *    open routes. A route without an entry is tagged `undocumented`, which the API test
@@ -178,7 +179,18 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tags: ['sessions'],
     responses: { 200: { description: 'Newline-delimited JSON records.', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
   },
-  'DELETE /sessions/:id': { summary: 'Cancel a session', description: 'Idempotent: cancelling a finished session answers its current state.', tags: ['sessions'], responses: { 200: sessionSchema } },
+  'DELETE /sessions/:id': {
+    summary: 'Cancel a session, or remove a finished one (?purge=true)',
+    description: 'Without `purge`: cancels; idempotent, cancelling a finished session answers its current state. With `purge=true`: removes a completed, cancelled or closed session that was handed over (its Redis keys, its index entries, its results file) and answers `{id, purged, keys}`.',
+    tags: ['sessions'],
+    responses: {
+      200: {
+        description: 'The session (cancel) or what was removed (purge).',
+        oneOf: [sessionSchema, { type: 'object', required: ['id', 'purged', 'keys'], properties: { id: { type: 'string' }, purged: { type: 'boolean' }, keys: { type: 'integer', description: 'Redis keys removed.' } } }],
+      },
+    },
+    errors: { 409: 'purge: the session is running, partial, or not handed over yet.' },
+  },
   'GET /config': {
     summary: 'Effective configuration with origins and version',
     tags: ['config'],
@@ -216,6 +228,20 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
 
 const EMPTY_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
 
+/**
+ * A querystring schema whose numbers all have a `maximum` (Number.MAX_SAFE_INTEGER when the
+ * route gives none): a number too large for the code behind it is a 400 naming the parameter.
+ */
+export function boundedQuery(querystring: unknown): unknown {
+  const q = querystring as { properties?: Record<string, Record<string, unknown>> } | undefined;
+  if (!q?.properties) return querystring;
+  const properties = Object.fromEntries(Object.entries(q.properties).map(([name, p]) => [
+    name,
+    (p.type === 'integer' || p.type === 'number') && p.maximum === undefined ? { ...p, maximum: Number.MAX_SAFE_INTEGER } : p,
+  ]));
+  return { ...q, properties };
+}
+
 export const UNDOCUMENTED_TAG = 'undocumented';
 
 /** The route policy described above. */
@@ -244,7 +270,7 @@ function applyPolicy(route: RouteOptions): void {
   Object.assign(responses, doc.responses, (schema.response ?? {}) as Record<string, unknown>);
   route.schema = {
     ...schema,
-    querystring: schema.querystring ?? EMPTY_QUERY,
+    querystring: schema.querystring === undefined ? EMPTY_QUERY : boundedQuery(schema.querystring),
     summary: doc.summary,
     ...(doc.description ? { description: doc.description } : {}),
     tags: doc.tags,
