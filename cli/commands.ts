@@ -13,13 +13,15 @@
  * prints the schema this build of crawlfleet carries (shared/config, loaded on demand).
  */
 import { once } from 'node:events';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import type { ResultRecord } from '../shared/tasks/types.js';
 import { ApiError, CliError, EXIT, FINAL_STATUSES, UsageError, DEFAULT_API, type ApiClient, type ConfigSchemaEntry, type CreateSessionBody, type Session } from './client.js';
 import {
   averageRate,
@@ -311,6 +313,27 @@ export const COMMANDS: Record<string, CommandDef> = {
     options: {},
     run: runCancel,
   },
+  pause: {
+    usage: 'pause <id>',
+    summary: 'pause a running session: nothing of it is fetched until resume',
+    args: ID_ARG('pause'),
+    options: {},
+    run: runPause,
+  },
+  resume: {
+    usage: 'resume <id>',
+    summary: 'resume a paused session where it stopped',
+    args: ID_ARG('resume'),
+    options: {},
+    run: runResume,
+  },
+  rm: {
+    usage: 'rm <id>',
+    summary: 'remove a finished or cancelled session: its keys, records and results file',
+    args: ID_ARG('rm'),
+    options: {},
+    run: runRemove,
+  },
   list: {
     usage: 'list [--limit N] [--offset N]',
     summary: 'list sessions, newest first',
@@ -555,7 +578,7 @@ async function runStatus(ctx: CommandContext): Promise<number> {
   const session = await ctx.api.getSession(id);
   if (!flag(ctx.values, 'wait')) {
     ctx.out(ctx.json ? JSON.stringify(session) : renderSession(session));
-    return EXIT.ok;
+    return shownStatusExitCode(session.status);
   }
   return followAndSave(ctx, session, output);
 }
@@ -585,6 +608,24 @@ async function runCancel(ctx: CommandContext): Promise<number> {
   const id = ctx.positionals[0] as string;
   const session = await ctx.api.cancelSession(id);
   ctx.out(ctx.json ? JSON.stringify(session) : `${session.id} ${session.status}`);
+  return EXIT.ok;
+}
+
+async function runPause(ctx: CommandContext): Promise<number> {
+  const session = await ctx.api.pauseSession(ctx.positionals[0] as string);
+  ctx.out(ctx.json ? JSON.stringify(session) : `${session.id} ${session.status}`);
+  return EXIT.ok;
+}
+
+async function runResume(ctx: CommandContext): Promise<number> {
+  const session = await ctx.api.resumeSession(ctx.positionals[0] as string);
+  ctx.out(ctx.json ? JSON.stringify(session) : `${session.id} ${session.status}`);
+  return EXIT.ok;
+}
+
+async function runRemove(ctx: CommandContext): Promise<number> {
+  const r = await ctx.api.purgeSession(ctx.positionals[0] as string);
+  ctx.out(ctx.json ? JSON.stringify(r) : `${r.id} removed (${r.keys} keys)`);
   return EXIT.ok;
 }
 
@@ -761,6 +802,48 @@ async function followAndSave(ctx: CommandContext, initial: Session, outputOpt: s
   } else {
     ctx.out(renderKeyValues([['results', `${output} (${saved.records} records)`]]));
   }
+  if (s.status !== 'cancelled' && noSeedFetched(s)) {
+    ctx.err(`crawlctl: no seed could be fetched: ${await firstSeedReason(s, output)}`);
+    return EXIT.error;
+  }
   return exitCodeForStatus(s.status);
+}
+
+/** Whether the session reports that none of its seeds could be fetched (`seedsFailed`, when the controller gives it). */
+export function noSeedFetched(s: Pick<Session, 'seedsFailed' | 'spec'>): boolean {
+  const seeds = s.spec?.seeds?.length;
+  return typeof s.seedsFailed === 'number' && seeds !== undefined && seeds > 0 && s.seedsFailed >= seeds;
+}
+
+/**
+ * The reason of the first seed's record in a saved NDJSON file: the record of spec.seeds[0],
+ * else the first page record at depth 0; `reason (error)` when it carries an error text.
+ */
+export async function firstSeedReason(s: Pick<Session, 'spec'>, path: string): Promise<string> {
+  const first = s.spec?.seeds?.[0];
+  let fallback: string | null = null;
+  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) {
+      let rec: Partial<ResultRecord>;
+      try {
+        rec = JSON.parse(line) as Partial<ResultRecord>;
+      } catch {
+        continue;
+      }
+      if (rec.role !== undefined || rec.depth !== 0) continue;
+      const reason = `${rec.reason ?? rec.outcome ?? 'unknown'}${rec.error ? ` (${rec.error})` : ''}`;
+      if (rec.url === first) return reason;
+      fallback ??= reason;
+    }
+  } finally {
+    lines.close();
+  }
+  return fallback ?? 'no record of the seeds was delivered';
+}
+
+/** The exit code of `status <id>`: its status's once final (EXIT), 0 while it runs or is paused. */
+export function shownStatusExitCode(status: string): number {
+  return FINAL_STATUSES.has(status) ? exitCodeForStatus(status) : EXIT.ok;
 }
 
