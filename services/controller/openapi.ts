@@ -18,6 +18,7 @@
  */
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
+import { CATALOGUE } from '../../shared/errors/index.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
 
@@ -60,6 +61,38 @@ function errorResponse(description: string): Record<string, unknown> {
 
 const nullableString = { type: 'string', nullable: true } as const;
 const nullableTime = { type: 'string', format: 'date-time', nullable: true } as const;
+
+/**
+ * One line of GET /sessions/{id}/results and of a results file: shared/tasks/types.ts
+ * ResultRecord, strictly (every field required but the two optional ones, no other field).
+ * In the document as `components.schemas.ResultRecord`.
+ */
+export const resultRecordSchema = {
+  $id: 'ResultRecord',
+  description: 'One result record (one line of the NDJSON results).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'finalUrl', 'status', 'depth', 'parent', 'outcome', 'reason', 'error', 'title', 'contentType', 'fields', 'links', 'canonical', 'fetchedAt', 'attempts'],
+  properties: {
+    url: { type: 'string', description: 'The normalized URL admitted.' },
+    finalUrl: { type: 'string', description: 'The URL after redirects (the URL itself when none, or when nothing was fetched).' },
+    status: { type: 'integer', nullable: true, description: 'HTTP status of the final response; null when none arrived.' },
+    depth: { type: 'integer', minimum: 0 },
+    parent: { type: 'string', nullable: true, description: 'The page that linked to it; null for seeds.' },
+    outcome: { type: 'string', enum: ['delivered', 'failed', 'skipped', 'cancelled'] },
+    reason: { type: 'string', nullable: true, enum: [...Object.keys(CATALOGUE), null], description: 'Error code (docs/errors.md) when failed, skipped or cancelled.' },
+    error: { type: 'string', nullable: true },
+    title: { type: 'string', nullable: true },
+    contentType: { type: 'string', nullable: true },
+    fields: { type: 'object', additionalProperties: { type: 'string', nullable: true }, description: 'The session\'s fields: selector text, null when it matched nothing.' },
+    links: { type: 'integer', minimum: 0, description: 'Links found on the page (URLs listed, for robots.txt and sitemaps).' },
+    canonical: { type: 'string', nullable: true },
+    fetchedAt: { type: 'string', format: 'date-time', nullable: true },
+    attempts: { type: 'integer', minimum: 0 },
+    supplement: { type: 'boolean', description: 'Delivered after the session went partial.' },
+    role: { type: 'string', enum: ['robots', 'sitemap'], description: 'Set on the records of robots.txt and sitemap documents.' },
+  },
+} as const;
 
 const sessionSchema = {
   description: 'A crawl session.',
@@ -177,7 +210,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'The session\'s records as NDJSON (one JSON record per line)',
     description: 'Streams the records delivered so far, in delivery order, from index `from` (0-based).',
     tags: ['sessions'],
-    responses: { 200: { description: 'Newline-delimited JSON records.', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
+    responses: { 200: { description: 'Newline-delimited JSON records, each a ResultRecord (components.schemas.ResultRecord).', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
   },
   'DELETE /sessions/:id': {
     summary: 'Cancel a session, or remove a finished one (?purge=true)',
@@ -287,6 +320,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   const routes: RouteInfo[] = [];
   routesOf.set(app, routes);
   app.addSchema(errorSchema);
+  app.addSchema(resultRecordSchema);
   app.addHook('onRoute', (route) => {
     applyPolicy(route);
     const methods = Array.isArray(route.method) ? route.method : [route.method];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../shared/redis/keys.js';
 import { runService, type RunningService } from '../../shared/service/runtime.js';
@@ -90,6 +91,16 @@ describe('controller API inputs and purge', function () {
       }
     }
     assert.ok(numbers >= 5, `found ${numbers} numeric query parameters`);
+  });
+
+  it('documents the ResultRecord schema as a component of a valid OpenAPI document', async () => {
+    const doc = (await http<{ components: { schemas: Record<string, { required?: string[]; additionalProperties?: boolean }> } }>(api, 'GET', '/openapi.json')).body;
+    const validation = await new Validator().validate(doc as never);
+    assert.equal(validation.valid, true, JSON.stringify(validation.errors));
+    const record = doc.components.schemas.ResultRecord;
+    assert.ok(record, `components: ${Object.keys(doc.components.schemas).join(', ')}`);
+    assert.equal(record.additionalProperties, false);
+    assert.ok(record.required?.includes('outcome'));
   });
 
   it('coerces query numbers from text (they are text on the wire)', async () => {
