@@ -9,8 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AjvCompiler } from '@fastify/ajv-compiler';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { CrawlError, type ErrorCode } from '../../shared/errors/index.js';
 import { loggingOptions, observeRequests } from '../../shared/http/observe.js';
 import { packageRoot } from '../../shared/paths.js';
@@ -36,7 +36,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
  * not 3); query strings and path parameters are text, so their numbers and booleans are
  * coerced from it.
  */
-export function validatorFactory(): NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator'] {
+export function validatorFactory(): ValidatorFactory {
   const pool = AjvCompiler();
   const base = { removeAdditional: false, useDefaults: true, allErrors: false } as const;
   return (externalSchemas) => {
