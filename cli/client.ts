@@ -5,7 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { SchemaEntry } from '../shared/config/index.js';
+import type { AuditEntry, LiveState } from '../shared/config/center.js';
+import type { Origin, SchemaEntry } from '../shared/config/index.js';
 import type { SessionCounts, SessionRequest, SessionSpec, SessionStatus, SessionView } from '../shared/tasks/types.js';
 
 // ---------------------------------------------------------------------------------------
@@ -52,24 +53,21 @@ export type CreateSessionBody = SessionRequest;
 export interface ConfigSetting {
   key: string;
   value: unknown;
-  origin: string;
+  origin: Origin | string;
 }
 
-/** GET /config. */
+/** GET /config: the live state (shared/config/center LiveState, times as ISO text) and the settings. */
 export interface ConfigView {
-  version: number;
+  version: LiveState['version'];
   updatedAt: string | null;
-  updatedBy: string | null;
+  updatedBy: LiveState['updatedBy'];
   values?: Record<string, unknown>;
   settings: ConfigSetting[];
-  overrides?: Record<string, unknown>;
+  overrides?: LiveState['overrides'];
 }
 
-export interface ConfigChange {
-  key: string;
-  old: unknown;
-  new: unknown;
-}
+/** One changed setting of a config write (shared/config/center AuditEntry). */
+export type ConfigChange = AuditEntry['changes'][number];
 
 /** PATCH /config and POST /config/rollback. */
 export interface ConfigWriteResult {
@@ -78,14 +76,8 @@ export interface ConfigWriteResult {
   rolledBackTo?: number;
 }
 
-export interface ConfigHistoryEntry {
-  version: number;
-  at: string;
-  who: string;
-  action: string;
-  changes: ConfigChange[];
-  overrides?: Record<string, unknown>;
-}
+/** One entry of GET /config/history: shared/config/center AuditEntry with `at` as ISO text. */
+export type ConfigHistoryEntry = Omit<AuditEntry, 'at' | 'overrides'> & { at: string; overrides?: AuditEntry['overrides'] };
 
 /** One entry of GET /config/schema (shared/config SchemaEntry; `sensitive` may be absent). */
 export type ConfigSchemaEntry = Omit<SchemaEntry, 'sensitive'> & { sensitive?: boolean };

@@ -217,7 +217,7 @@ export function resultsFilePath(resultsDir: string, id: string): string {
 
 /** Every Redis key of one session, and its entries in the sessions index and due set. */
 export async function deleteSessionKeys(redis: Redis, keys: Keys, id: string): Promise<number> {
-  const sessionKeys = Object.values(keys.session(id));
+  const sessionKeys = Object.values(keys.session(id)).filter((k): k is string => typeof k === 'string');
   // Session keys share one hash tag; the index and the due set live in other slots.
   const removed = await redis.unlink(...sessionKeys);
   await redis.pipeline().zrem(keys.sessionsIndex, id).zrem(keys.sessionsDue, id).exec();
