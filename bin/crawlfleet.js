@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Starts one crawlfleet service: `crawlfleet <service>` (the list is shared/pipeline/services.ts).
 // This is the container command; `npm start` runs the same launcher once per process.
+// `crawlfleet namespace delete <ns> [--force]` removes a namespace (scripts/namespace.ts).
 const dist = (path) => new URL(`../dist/${path}`, import.meta.url).href;
 
 async function load(path) {
@@ -17,8 +18,12 @@ async function load(path) {
 
 const { SERVICE_NAMES, isServiceName } = await load('shared/pipeline/services.js');
 const name = process.argv[2];
+if (name === 'namespace') {
+  const { main } = await load('scripts/namespace.js');
+  process.exit(await main(process.argv.slice(3)));
+}
 if (!isServiceName(name)) {
-  console.error(`usage: crawlfleet <${SERVICE_NAMES.join('|')}>`);
+  console.error(`usage: crawlfleet <${SERVICE_NAMES.join('|')}>\n       crawlfleet namespace delete <namespace> [--force]`);
   process.exit(2);
 }
 const mod = await load(`services/${name}/index.js`);

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { CrawlError, type ErrorCode } from '../../shared/errors/index.js';
 import { loggingOptions, observeRequests } from '../../shared/http/observe.js';
@@ -30,6 +31,26 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   unavailable: 503,
 };
 
+/**
+ * Request validators: bodies are JSON and are taken as sent (`"maxPages": "3"` is a 400,
+ * not 3); query strings and path parameters are text, so their numbers and booleans are
+ * coerced from it.
+ */
+export function validatorFactory(): ValidatorFactory {
+  const pool = AjvCompiler();
+  const base = { removeAdditional: false, useDefaults: true, allErrors: false } as const;
+  return (externalSchemas) => {
+    const strict = pool(externalSchemas, { customOptions: { ...base, coerceTypes: false } });
+    const text = pool(externalSchemas, { customOptions: { ...base, coerceTypes: true } });
+    return (route) => (route.httpPart === 'body' ? strict(route) : text(route));
+  };
+}
+
+/** The refusal of a body fastify has no parser for (anything but JSON). */
+function unsupportedMediaType(contentType: string | undefined): string {
+  return `body must be JSON (content-type application/json), got ${contentType ? contentType.split(';')[0]?.trim() : 'no content-type'}`;
+}
+
 const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 export interface ControllerOptions {
@@ -46,7 +67,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
   const app = Fastify({
     ...loggingOptions(ctx.log),
     bodyLimit: cfg.api.bodyLimitBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: validatorFactory() } },
     // "body/seeds/0 must be string", "body must NOT have additional properties (bogus)"
     schemaErrorFormatter: (errors, dataVar) => {
       const e = errors[0];
@@ -56,6 +77,8 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
       return new Error(`${path} ${e.message ?? 'is invalid'}${extra}`);
     },
   }) as unknown as FastifyInstance;
+  // Only JSON bodies: without a text parser a text/plain body is a 415, not "body must be object".
+  app.removeContentTypeParser('text/plain');
   // Response schemas document the API (openapi.ts); answers are serialized as they are.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
@@ -74,6 +97,9 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
       return reply.code(400).send({ error: { code: 'validation', message: fe.message } });
     }
     const status = fe.statusCode ?? 500;
+    if (status === 415) {
+      return reply.code(415).send({ error: { code: 'validation', message: unsupportedMediaType(req.headers['content-type']) } });
+    }
     if (status >= 500) req.log.error({ err: fe.message, url: req.url }, 'request failed');
     const code = status === 413 ? 'validation' : status === 404 ? 'not_found' : status < 500 ? 'validation' : 'internal';
     return reply.code(status).send({ error: { code, message: fe.message } });
@@ -91,7 +117,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
   try {
     await registerOpenApi(app, VERSION);
     registerOpsRoutes(app, ctx);
-    registerSessionRoutes(app, { sessions: ctx.sessions, tasks: ctx.tasks, results: ctx.results, outbox: ctx.outbox, config: ctx.config });
+    registerSessionRoutes(app, { sessions: ctx.sessions, tasks: ctx.tasks, results: ctx.results, outbox: ctx.outbox, redis: ctx.redis, keys: ctx.keys, config: ctx.config });
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
     registerStatsRoute(app, stats);
     await registerDashboard(app, control.queues);

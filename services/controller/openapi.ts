@@ -5,7 +5,8 @@
  * A route hook (registered before any route) applies, to every route but the dashboard's
  * own (bull-board hides them):
  *  - strict query strings: a route that declares no querystring schema gets an empty,
- *    closed one, so `?anything` is a 400 everywhere;
+ *    closed one, so `?anything` is a 400 everywhere; every number in a query string gets a
+ *    `maximum` (boundedQuery);
  *  - its description from ROUTE_DOCS (summary, tags, success response), the error
  *    responses its shape implies (400, 401, 404, 413, 429), and `security: []` on the
  *    open routes. A route without an entry is tagged `undocumented`, which the API test
@@ -17,6 +18,7 @@
  */
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
+import { CATALOGUE } from '../../shared/errors/index.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
 
@@ -59,6 +61,38 @@ function errorResponse(description: string): Record<string, unknown> {
 
 const nullableString = { type: 'string', nullable: true } as const;
 const nullableTime = { type: 'string', format: 'date-time', nullable: true } as const;
+
+/**
+ * One line of GET /sessions/{id}/results and of a results file: shared/tasks/types.ts
+ * ResultRecord, strictly (every field required but the two optional ones, no other field).
+ * In the document as `components.schemas.ResultRecord`.
+ */
+export const resultRecordSchema = {
+  $id: 'ResultRecord',
+  description: 'One result record (one line of the NDJSON results).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'finalUrl', 'status', 'depth', 'parent', 'outcome', 'reason', 'error', 'title', 'contentType', 'fields', 'links', 'canonical', 'fetchedAt', 'attempts'],
+  properties: {
+    url: { type: 'string', description: 'The normalized URL admitted.' },
+    finalUrl: { type: 'string', description: 'The URL after redirects (the URL itself when none, or when nothing was fetched).' },
+    status: { type: 'integer', nullable: true, description: 'HTTP status of the final response; null when none arrived.' },
+    depth: { type: 'integer', minimum: 0 },
+    parent: { type: 'string', nullable: true, description: 'The page that linked to it; null for seeds.' },
+    outcome: { type: 'string', enum: ['delivered', 'failed', 'skipped', 'cancelled'] },
+    reason: { type: 'string', nullable: true, enum: [...Object.keys(CATALOGUE), null], description: 'Error code (docs/errors.md) when failed, skipped or cancelled.' },
+    error: { type: 'string', nullable: true },
+    title: { type: 'string', nullable: true },
+    contentType: { type: 'string', nullable: true },
+    fields: { type: 'object', additionalProperties: { type: 'string', nullable: true }, description: 'The session\'s fields: selector text, null when it matched nothing.' },
+    links: { type: 'integer', minimum: 0, description: 'Links found on the page (URLs listed, for robots.txt and sitemaps).' },
+    canonical: { type: 'string', nullable: true },
+    fetchedAt: { type: 'string', format: 'date-time', nullable: true },
+    attempts: { type: 'integer', minimum: 0 },
+    supplement: { type: 'boolean', description: 'Delivered after the session went partial.' },
+    role: { type: 'string', enum: ['robots', 'sitemap'], description: 'Set on the records of robots.txt and sitemap documents.' },
+  },
+} as const;
 
 const sessionSchema = {
   description: 'A crawl session.',
@@ -177,15 +211,26 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'The session\'s records as NDJSON (one JSON record per line)',
     description: 'Streams the records written so far from the results store, in write order: all of them, or with `limit` one page after the cursor `after` (the next cursor in the `X-Next-Cursor` header, absent at the end). `outcome` and `supplement` filter; `fields=url,title` keeps only those keys.',
     tags: ['sessions'],
-    responses: { 200: { description: 'Newline-delimited JSON records.', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
+    responses: { 200: { description: 'Newline-delimited JSON records, each a ResultRecord (components.schemas.ResultRecord).', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
+  },
+  'DELETE /sessions/:id': {
+    summary: 'Cancel a session, or remove a finished one (?purge=true)',
+    description: 'Without `purge`: cancels; idempotent, cancelling a finished session answers its current state. With `purge=true`: removes a completed, cancelled or closed session that was handed over (its Redis keys, its index entries, its results file) and answers `{id, purged, keys}`.',
+    tags: ['sessions'],
+    responses: {
+      200: {
+        description: 'The session (cancel) or what was removed (purge).',
+        oneOf: [sessionSchema, { type: 'object', required: ['id', 'purged', 'keys'], properties: { id: { type: 'string' }, purged: { type: 'boolean' }, keys: { type: 'integer', description: 'Redis keys removed.' } } }],
+      },
+    },
+    errors: { 409: 'purge: the session is running, partial, or not handed over yet.' },
   },
   'GET /sessions/:id/page': {
     summary: 'The record of one URL of the session',
     description: 'The URL is normalized as admission normalizes links; 404 when the session holds no record of it.',
     tags: ['sessions'],
-    responses: { 200: { description: 'One record.', type: 'object', additionalProperties: true } },
+    responses: { 200: { description: 'One record, a ResultRecord (components.schemas.ResultRecord).', type: 'object', additionalProperties: true } },
   },
-  'DELETE /sessions/:id': { summary: 'Cancel a session', description: 'Idempotent: cancelling a finished session answers its current state.', tags: ['sessions'], responses: { 200: sessionSchema } },
   'GET /config': {
     summary: 'Effective configuration with origins and version',
     tags: ['config'],
@@ -223,6 +268,20 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
 
 const EMPTY_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
 
+/**
+ * A querystring schema whose numbers all have a `maximum` (Number.MAX_SAFE_INTEGER when the
+ * route gives none): a number too large for the code behind it is a 400 naming the parameter.
+ */
+export function boundedQuery(querystring: unknown): unknown {
+  const q = querystring as { properties?: Record<string, Record<string, unknown>> } | undefined;
+  if (!q?.properties) return querystring;
+  const properties = Object.fromEntries(Object.entries(q.properties).map(([name, p]) => [
+    name,
+    (p.type === 'integer' || p.type === 'number') && p.maximum === undefined ? { ...p, maximum: Number.MAX_SAFE_INTEGER } : p,
+  ]));
+  return { ...q, properties };
+}
+
 export const UNDOCUMENTED_TAG = 'undocumented';
 
 /** The route policy described above. */
@@ -251,7 +310,7 @@ function applyPolicy(route: RouteOptions): void {
   Object.assign(responses, doc.responses, (schema.response ?? {}) as Record<string, unknown>);
   route.schema = {
     ...schema,
-    querystring: schema.querystring ?? EMPTY_QUERY,
+    querystring: schema.querystring === undefined ? EMPTY_QUERY : boundedQuery(schema.querystring),
     summary: doc.summary,
     ...(doc.description ? { description: doc.description } : {}),
     tags: doc.tags,
@@ -268,6 +327,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   const routes: RouteInfo[] = [];
   routesOf.set(app, routes);
   app.addSchema(errorSchema);
+  app.addSchema(resultRecordSchema);
   app.addHook('onRoute', (route) => {
     applyPolicy(route);
     const methods = Array.isArray(route.method) ? route.method : [route.method];

@@ -9,18 +9,25 @@
  * forbids: IP literals are checked with the rest (`buildSpec`), host names afterwards by DNS
  * (`checkSeedHosts`, bounded by api.seedLookupTimeoutMs; a name that does not resolve in time
  * is accepted and its fetch records dns_failed or blocked_address).
+ *
+ * `DELETE /sessions/:id?purge=true` removes a finished session that was handed over: its
+ * Redis keys, its entries in the sessions index and due set, and its results file.
  */
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import net from 'node:net';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import * as cheerio from 'cheerio';
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { admissionOptions, admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { SessionRecord, SessionStore, TaskLedger } from '../../shared/ledger/index.js';
 import type { Outbox } from '../../shared/pipeline/outbox.js';
 import type { ResultsStore } from '../../shared/results/store.js';
+import type { Keys } from '../../shared/redis/keys.js';
 import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import type { FinalizeSession, SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
@@ -79,6 +86,7 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     if (raw.length > cfg.api.maxUrlLength) throw invalid(`seeds/${i}`, `must NOT be longer than ${cfg.api.maxUrlLength} characters`);
     const url = normalizeUrl(raw, undefined, { stripParams: admission.stripParams });
     if (url === null) throw invalid(`seeds/${i}`, `must be an absolute http or https URL, got ${JSON.stringify(raw)}`);
+    if (new URL(url).port === '0') throw invalid(`seeds/${i}`, `has port 0; a port must be 1-65535, got ${JSON.stringify(raw)}`);
     const host = hostOf(url);
     if (net.isIP(host) !== 0 && !policy.permits(host)) {
       throw invalid(`seeds/${i}`, `points to a forbidden address (${host}); see fetch.allowedNetworks`);
@@ -189,6 +197,9 @@ export interface SessionRoutesDeps {
   tasks: TaskLedger;
   results: ResultsStore;
   outbox: Outbox;
+  /** The controller's Redis client and key builder (purge). */
+  redis: Redis;
+  keys: Keys;
   config(): Config;
 }
 
@@ -225,6 +236,48 @@ function project(record: Record<string, unknown>, fields: readonly string[] | nu
   return out;
 }
 
+/** Upper bound of offsets in query strings: any larger number is a 400, not a Redis error. */
+export const MAX_QUERY_OFFSET = 2 ** 31 - 1;
+
+/** Statuses a session can be purged in (nothing more is written to it once handed over). */
+const PURGEABLE: ReadonlySet<string> = new Set(['completed', 'cancelled', 'closed']);
+
+/** The results file delivery writes for a session (services/delivery/handover.ts). */
+export function resultsFilePath(resultsDir: string, id: string): string {
+  return join(resolve(resultsDir), `${id}.jsonl`);
+}
+
+/** Every Redis key of one session, and its entries in the sessions index and due set. */
+export async function deleteSessionKeys(redis: Redis, keys: Keys, id: string): Promise<number> {
+  const sessionKeys = Object.values(keys.session(id)).filter((k): k is string => typeof k === 'string');
+  // Session keys share one hash tag; the index and the due set live in other slots.
+  const removed = await redis.unlink(...sessionKeys);
+  await redis.pipeline().zrem(keys.sessionsIndex, id).zrem(keys.sessionsDue, id).exec();
+  return removed;
+}
+
+/** The session's records: its rows in the results store and its results file. */
+export async function deleteSessionResults(results: ResultsStore, resultsDir: string, id: string): Promise<void> {
+  await results.deleteSession(id);
+  await rm(resultsFilePath(resultsDir, id), { force: true });
+}
+
+/**
+ * Removes a session that is finished and handed over; 404 unknown, 409 while it runs, is
+ * partial (supplements still arrive) or is not handed over yet.
+ */
+export async function purgeSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'results' | 'redis' | 'keys' | 'config'>, id: string): Promise<{ id: string; purged: true; keys: number }> {
+  const s = await deps.sessions.get(id);
+  if (!s) throw new CrawlError('not_found', `session ${id} not found`);
+  if (!PURGEABLE.has(s.status)) {
+    throw new CrawlError('conflict', `session ${id} is ${s.status}; only a completed, cancelled or closed session can be purged (cancel it first)`);
+  }
+  if (s.handedOverAt === null) throw new CrawlError('conflict', `session ${id} is ${s.status} but not handed over yet (results file, webhook); retry in a moment`);
+  await deleteSessionResults(deps.results, deps.config().deliver.resultsDir, id);
+  const removed = await deleteSessionKeys(deps.redis, deps.keys, id);
+  return { id, purged: true, keys: removed };
+}
+
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
   const { sessions, tasks, results, outbox } = deps;
 
@@ -246,7 +299,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
   });
 
   app.get<{ Querystring: { limit?: number; offset?: number } }>('/sessions', {
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, offset: { type: 'integer', minimum: 0, default: 0 } } } },
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, offset: { type: 'integer', minimum: 0, maximum: MAX_QUERY_OFFSET, default: 0 } } } },
   }, async (req) => {
     const ids = await sessions.listIds(req.query.limit ?? 50, req.query.offset ?? 0);
     const found = await Promise.all(ids.map((id) => sessions.get(id)));
@@ -298,8 +351,15 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     return record;
   });
 
-  app.delete<{ Params: { id: string } }>('/sessions/:id', { schema: { params: ID_PARAMS } }, async (req) => {
+  app.delete<{ Params: { id: string }; Querystring: { purge?: boolean } }>('/sessions/:id', {
+    schema: { params: ID_PARAMS, querystring: { type: 'object', additionalProperties: false, properties: { purge: { type: 'boolean', default: false } } } },
+  }, async (req) => {
     const id = req.params.id;
+    if (req.query.purge === true) {
+      const r = await purgeSession(deps, id);
+      req.log.info({ sessionId: id, keys: r.keys }, 'session purged');
+      return r;
+    }
     const r = await sessions.cancel(id);
     if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
     if (r.kind === 'ok') {

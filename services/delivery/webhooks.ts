@@ -1,7 +1,9 @@
 /**
  * Webhook deliveries as BullMQ jobs: each event is one job, retried with exponential backoff
  * until it is accepted (2xx) or its attempts run out; a receiver that is down for a while
- * still gets every event. Sent through the SSRF-guarded dispatcher.
+ * still gets every event. Sent through the SSRF-guarded dispatcher. Signed when
+ * deliver.webhookSecret (WEBHOOK_SECRET) is set; without it they go out unsigned, which the
+ * outbox logs once (warn) when it starts.
  */
 import { Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -31,6 +33,9 @@ export class WebhookOutbox {
   private readonly worker: Worker;
 
   constructor(private readonly opts: OutboxOptions) {
+    if (!opts.settings().secret) {
+      opts.log.warn({ setting: 'deliver.webhookSecret', env: 'WEBHOOK_SECRET' }, 'webhooks go out unsigned: WEBHOOK_SECRET is not set');
+    }
     this.queue = openControlQueue(opts.keys, 'webhooks', opts.connection);
     this.worker = new Worker<WebhookJob>(
       controlQueueName(opts.keys.namespace, 'webhooks'),

@@ -127,9 +127,3 @@ export async function declareTopology(ch: Channel, t: Topology, opts: TopologyOp
     await ch.bindQueue(q, t.delayExchange, '', { 'x-match': 'all', [DELAY_HEADER]: String(delay) });
   }
 }
-
-/** Deletes every queue and exchange of a namespace, legacy ones included. */
-export async function deleteTopology(ch: Channel, t: Topology): Promise<void> {
-  for (const q of [...t.allQueues, ...t.legacyQueues]) await ch.deleteQueue(q);
-  for (const x of t.exchanges) await ch.deleteExchange(x);
-}

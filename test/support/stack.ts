@@ -1,7 +1,9 @@
 /**
  * Test support: a random namespace per test run (queues and keys of their own on the
  * shared local RabbitMQ and Redis), a whole stack of real service processes, HTTP helpers,
- * and cleanup that removes every queue and key of the namespace.
+ * and cleanup that removes every queue and key of the namespace (the core of
+ * `crawlfleet namespace delete`). Every namespace handed out is recorded, so that the
+ * root hook in test/support/leftovers.ts can check at the end of the run that none is left.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,14 +12,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { deleteTopology, topology } from '../../shared/messaging/topology.js';
+import { deleteNamespace } from '../../scripts/namespace.js';
 import { stackSpecs, Supervisor } from '../../scripts/supervisor.js';
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+const handedOut = new Set<string>();
+
 export function testNamespace(prefix = 't'): string {
-  return `${prefix}${randomBytes(5).toString('hex')}`;
+  const ns = `${prefix}${randomBytes(5).toString('hex')}`;
+  handedOut.add(ns);
+  return ns;
+}
+
+/** Every namespace testNamespace returned in this process. */
+export function testNamespaces(): readonly string[] {
+  return [...handedOut];
 }
 
 export async function freePort(): Promise<number> {
@@ -31,24 +42,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Deletes every queue and Redis key of a namespace. */
+/** Deletes every queue and Redis key of a namespace, consumers or not. */
 export async function cleanupNamespace(ns: string): Promise<void> {
   const conn = await amqp.connect(AMQP_URL);
-  try {
-    const ch = await conn.createChannel();
-    await deleteTopology(ch, topology(ns)).catch(() => undefined);
-  } finally {
-    await conn.close().catch(() => undefined);
-  }
   const redis = new Redis(REDIS_URL);
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deleteNamespace(conn, redis, ns, { force: true });
   } finally {
+    await conn.close().catch(() => undefined);
     redis.disconnect();
   }
 }

@@ -6,39 +6,38 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { EXIT, UsageError, type Session, type SessionCounts } from '../../../cli/client.js';
 import {
   COMMANDS,
-  EXIT,
-  RateMeter,
-  UsageError,
   buildConfigPatch,
   buildCrawlBody,
-  formatChange,
-  formatConfigValue,
+  exitCodeForStatus,
   localConfigSchema,
   parseAssignment,
+  parseCommandLine,
   parseConfigValue,
+  parseField,
+  type CliIO,
+  type CommandDef,
+} from '../../../cli/commands.js';
+import { main } from '../../../cli/crawlctl.js';
+import {
+  RateMeter,
+  computeRate,
+  formatChange,
+  formatConfigValue,
+  formatDuration,
+  renderBar,
   renderConfig,
   renderConfigHistory,
   renderConfigSchema,
   renderConfigWrite,
-  computeRate,
-  exitCodeForStatus,
-  formatDuration,
-  main,
-  parseCommandLine,
-  parseField,
-  renderBar,
   renderProgress,
   renderSession,
   renderSessionList,
   renderTraps,
   terminalCount,
-  type CliIO,
-  type CommandDef,
-  type Session,
-  type SessionCounts,
-} from '../../../cli/crawlctl.js';
+} from '../../../cli/render.js';
 
 // ---------------------------------------------------------------------------------------
 // helpers

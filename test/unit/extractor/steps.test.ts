@@ -57,14 +57,14 @@ describe('extractor steps', () => {
   });
 
   it('screen: what a sitemap lists is seeded at depth 0', async () => {
-    const parsed = { title: null, fields: {}, links: ['http://site.test/x'], canonical: null, charset: 'utf-8', truncated: false };
+    const parsed = { title: null, fields: {}, links: ['http://site.test/x'], canonical: null, charset: 'utf-8', charsetSource: 'default' as const, truncated: false };
     const s = screenStep(page({ role: 'sitemap', depth: 0 }), parsed, session, cfg, () => false);
     assert.deepEqual(s.found.links.map((l) => l.depth), [0]);
   });
 
   it('admit: one call for the session\'s pages with the extractor\'s options', async () => {
     const calls: unknown[][] = [];
-    const parsed = { title: null, fields: {}, links: [], canonical: null, charset: 'utf-8', truncated: false };
+    const parsed = { title: null, fields: {}, links: [], canonical: null, charset: 'utf-8', charsetSource: 'default' as const, truncated: false };
     const screened = [screenStep(page(), parsed, session, cfg, () => false), screenStep(page({ taskId: 'other' }), parsed, session, cfg, () => false)];
     await admitStep('s', screened, cfg, async (...args) => {
       calls.push(args);
@@ -90,7 +90,7 @@ describe('extractor steps', () => {
   });
 
   it('record: a page the ledger has done already (a duplicate) gives nothing; a closed session keeps the record without children', async () => {
-    const parsed = { title: 't', fields: {}, links: [], canonical: null, charset: 'utf-8', truncated: false };
+    const parsed = { title: 't', fields: {}, links: [], canonical: null, charset: 'utf-8', charsetSource: 'default' as const, truncated: false };
     const s = screenStep(page(), parsed, session, cfg, () => false);
     assert.deepEqual(recordStep(s, { kind: 'done', state: 'D' }), { children: [], record: null, nowKnown: [] });
     const closed = recordStep(s, { kind: 'closed', status: 'cancelled' });

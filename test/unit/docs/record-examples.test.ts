@@ -1,0 +1,97 @@
+/**
+ * The record examples of docs/api.md are records the stack writes: every JSON object in a
+ * ```json block of the file that has an `outcome` (a result record) must validate against
+ * the ResultRecord schema of the API document, strictly (no unknown field, no required field
+ * missing), with the validator fastify uses. The schema's fields are the ResultRecord type's.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import { resultRecordSchema } from '../../../services/controller/openapi.js';
+import { packageRoot } from '../../../shared/paths.js';
+import type { ResultRecord } from '../../../shared/tasks/types.js';
+
+type Validate = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; params: unknown }[] | null };
+
+function validator(): Validate {
+  const build = AjvCompiler()({}, { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true } });
+  return build({ schema: resultRecordSchema, method: 'GET', url: '/', httpPart: 'body' }) as unknown as Validate;
+}
+
+/** Every JSON value of the ```json blocks: a block parses whole, or line by line (NDJSON). */
+export function jsonExamples(markdown: string): unknown[] {
+  const out: unknown[] = [];
+  for (const m of markdown.matchAll(/```json\n([\s\S]*?)```/g)) {
+    const block = m[1] ?? '';
+    try {
+      out.push(JSON.parse(block));
+    } catch {
+      for (const line of block.split('\n').filter((l) => l.trim() !== '')) {
+        try {
+          out.push(JSON.parse(line));
+        } catch {
+          // an illustration with elisions ({...}), not a value
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Objects anywhere in `value` that look like result records (they have url and outcome). */
+export function recordsIn(value: unknown, found: Record<string, unknown>[] = []): Record<string, unknown>[] {
+  if (Array.isArray(value)) {
+    for (const v of value) recordsIn(v, found);
+  } else if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if ('outcome' in o && 'url' in o) found.push(o);
+    else for (const v of Object.values(o)) recordsIn(v, found);
+  }
+  return found;
+}
+
+const explain = (v: Validate): string => (v.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`).join('; ');
+
+describe('docs/api.md record examples', () => {
+  const validate = validator();
+  const complete: ResultRecord = {
+    url: 'https://a.example/', finalUrl: 'https://a.example/', status: 200, depth: 0, parent: null, outcome: 'delivered', reason: null, error: null,
+    title: 'A', contentType: 'text/html', fields: { h: 'A', p: null }, links: 1, canonical: null, fetchedAt: '2026-11-22T09:07:04.010Z', attempts: 1,
+    supplement: true, role: 'sitemap',
+  };
+
+  it('the schema names exactly the fields of the ResultRecord type', () => {
+    const fields: Record<keyof ResultRecord, true> = {
+      url: true, finalUrl: true, status: true, depth: true, parent: true, outcome: true, reason: true, error: true, title: true,
+      contentType: true, fields: true, links: true, canonical: true, fetchedAt: true, attempts: true, supplement: true, role: true,
+    };
+    assert.deepEqual(Object.keys(resultRecordSchema.properties).sort(), Object.keys(fields).sort());
+    assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => k !== 'supplement' && k !== 'role').sort());
+  });
+
+  const refusals: [string, Record<string, unknown>][] = [
+    ['an unknown field', { ...complete, links: 1, extra: 1 }],
+    ['a required field missing', Object.fromEntries(Object.entries(complete).filter(([k]) => k !== 'canonical'))],
+    ['links as a list', { ...complete, links: ['https://a.example/b'] }],
+    ['an unknown reason', { ...complete, outcome: 'failed', reason: 'http_status' }],
+    ['a status as text', { ...complete, status: '200' }],
+    ['fetchedAt not a time', { ...complete, fetchedAt: 'yesterday' }],
+  ];
+  for (const [name, record] of refusals) {
+    it(`the schema refuses ${name}`, () => {
+      assert.equal(validate(record), false, name);
+    });
+  }
+
+  it('the schema accepts a complete record, optional fields included', () => {
+    assert.equal(validate(complete), true, explain(validate));
+  });
+
+  it('every record example in docs/api.md validates', () => {
+    const doc = readFileSync(join(packageRoot, 'docs', 'api.md'), 'utf8');
+    const records = recordsIn(jsonExamples(doc));
+    assert.ok(records.length >= 4, `found ${records.length} record examples`);
+    for (const r of records) assert.equal(validate(r), true, `${JSON.stringify(r)}: ${explain(validate)}`);
+  });
+});
