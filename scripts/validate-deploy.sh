@@ -17,8 +17,11 @@
 # installed into a cache directory, not into the project:
 #   CRAWLFLEET_VALIDATE_CACHE   default ${XDG_CACHE_HOME:-$HOME/.cache}/crawlfleet-validate
 #   KUBECTL                     use this kubectl (kustomize >= v5) instead of the cached one
-# When dist/ is built (npm run build), config files and env values are also
-# checked with the app's own config loader.
+# The services that the compose file and the Kubernetes manifests must run are
+# those of the service registry (shared/pipeline/services.ts), read from dist/:
+# the script runs `npm run build` first when dist/ is missing or older than
+# shared/. Config files and env values are also checked with the app's own
+# config loader from dist/.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -97,6 +100,16 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   fi
 fi
 echo "   $(docker-compose version --short 2>/dev/null || docker-compose version | head -1) (docker-compose)"
+
+# ---------------------------------------------------------------------------
+step "service registry (dist/shared/pipeline/services.js)"
+registry=dist/shared/pipeline/services.js
+if [[ ! -f $registry || -n "$(find shared -name '*.ts' -newer "$registry" -print -quit)" ]]; then
+  [[ -x node_modules/.bin/tsc ]] || die "$registry is missing or older than shared/, and node_modules is not installed: run npm ci, then npm run build"
+  echo "   building (npm run build): $registry is missing or older than shared/"
+  npm run build --silent || die "npm run build failed: the service registry cannot be read"
+fi
+echo "   services: $(node --input-type=module -e "const m = await import(process.argv[1]); console.log(m.SERVICE_NAMES.join(', '))" "$REPO/$registry")"
 
 # ---------------------------------------------------------------------------
 step "Dockerfile, .dockerignore"
