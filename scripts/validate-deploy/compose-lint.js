@@ -147,7 +147,17 @@ async function main() {
       const dir = env.RESULTS_DIR;
       if (!dir || !mounts(s).some((m) => dir === m.target || dir.startsWith(`${m.target}/`))) err(name, 'environment.RESULTS_DIR', 'must point into a mounted volume');
     }
-    if (name === 'controller' && !('API_TOKEN' in env)) err(name, 'env_file', 'API_TOKEN must come from the env file (.env)');
+    if (isApi(name)) {
+      // The API needs a token: API_TOKEN, or else the file the controller generates it
+      // into (api.tokenFile), on a writable named volume so that it survives a restart.
+      if (!('API_TOKEN' in env)) err(name, 'environment.API_TOKEN', 'must be passed (e.g. API_TOKEN: ${API_TOKEN:-}), so that a token set in .env or the shell reaches the API');
+      if (!env.API_TOKEN) {
+        const file = env.API_TOKEN_FILE;
+        const m = file ? mounts(s).find((x) => x.target === path.posix.dirname(file)) : undefined;
+        if (!file) err(name, 'environment.API_TOKEN_FILE', 'required when API_TOKEN is empty: the API would be open to anyone');
+        else if (!m || !m.source || m.readOnly || /^[./~]/.test(m.source)) err(name, 'environment.API_TOKEN_FILE', `${file}: its directory must be a writable named volume, so the generated token survives a restart`);
+      }
+    }
     if (mod) {
       const problem = checkAppSettings(mod, fileSettings, env);
       if (problem) err(name, 'settings', `rejected by the app's config schema: ${problem}`);

@@ -135,6 +135,9 @@ delete compose.services.cleaner;
 compose.services.janitor = { ...compose.services.fetcher, command: ['node', '--enable-source-maps', 'bin/crawlfleet.js', 'janitor'] };
 compose.services.delivery.ports = ['8081:8081'];
 compose.services.delivery.depends_on = { redis: { condition: 'service_started' }, rabbitmq: { condition: 'service_healthy' } };
+// The API open to anyone: no API_TOKEN and no token file.
+compose.services.controller.environment = { ...compose.services.controller.environment, API_TOKEN: '' };
+delete compose.services.controller.environment.API_TOKEN_FILE;
 const composeBroken = path.join(opts.tmp, 'compose-broken.yml');
 writeFileSync(composeBroken, YAML.stringify(compose));
 expectRejects('compose', process.execPath, [path.join(HERE, 'compose-lint.js'), '--repo', opts.repo, composeBroken], [
@@ -144,6 +147,7 @@ expectRejects('compose', process.execPath, [path.join(HERE, 'compose-lint.js'), 
   ['service delivery', 'depends_on.redis', 'service_healthy'],
   ['[compose] services', 'missing service "cleaner"', 'service registry'],
   ['service janitor', 'command', 'not a service of the registry'],
+  ['service controller', 'environment.API_TOKEN_FILE', 'the API would be open'],
 ]);
 
 // --- Dockerfile contract ----------------------------------------------------
