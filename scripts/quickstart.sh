@@ -57,10 +57,14 @@ trap 'stop' EXIT
 trap 'echo; say "stopping"; stop; exit 130' INT TERM
 
 : > "$LOG"
+# Each in a process group of its own (set -m), so that Ctrl-C reaches this script only,
+# which then stops them once, with SIGTERM.
+set -m
 node dist/scripts/demo-site.js >> "$LOG" 2>&1 &
 SITE=$!
 node --enable-source-maps dist/scripts/stack.js >> "$LOG" 2>&1 &
 STACK=$!
+set +m
 say "demo site ($DEMO_SITE_PAGES pages) on $SITE_URL and the stack starting; logs: tail -f $LOG"
 
 # /readyz answers 200 once the controller reaches RabbitMQ and Redis.
