@@ -124,6 +124,11 @@ redis_up() {
   is_local "$host" || fail "Redis does not answer on $host:$port (REDIS_URL names another host: start it there)"
   INSTALLED=
   ensure_installed Redis redis-server redis-server
+  # The Debian package may have started it (when its init script runs in this environment).
+  if [[ -n $INSTALLED ]] && took=$(wait_for redis_probe "$host" "$port" 3); then
+    say "Redis answers on $host:$port (${INSTALLED}ready after ${took} s)"
+    return
+  fi
   if [[ $(id -u) -eq 0 ]]; then dir=/var/lib/redis; log=/var/log/redis/ci.log
   else dir=${TMPDIR:-/tmp}/crawlfleet-redis-$port; log=$dir/redis.log; fi
   [[ $port == 6379 ]] || log=${log%.log}-$port.log

@@ -2,11 +2,16 @@
  * scripts/services-up.sh against the real servers: one line per server and well under a
  * second when everything answers; a local Redis that does not answer is started on the
  * port its URL names; what it cannot start (another host, RabbitMQ on a port other than
- * its own) ends with exit 1 and one line saying what to do.
+ * its own) ends with exit 1 and one line saying what to do. When redis-server is not
+ * installed, root gets it installed with apt-get (here a stand-in apt-get on a PATH without
+ * redis-server, which records its arguments and links the real binary), anyone else the
+ * command to run.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -73,6 +78,46 @@ describe('scripts/services-up.sh', function () {
       await redis.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
       redis.disconnect();
     }
+  });
+
+  describe('when redis-server is not installed', () => {
+    let bin: string;
+    beforeEach(() => {
+      // A PATH with the tools the script uses, and no redis-server.
+      bin = mkdtempSync(join(tmpdir(), 'crawlfleet-path-'));
+      for (const tool of ['bash', 'id', 'grep', 'mkdir', 'dirname', 'sleep', 'timeout', 'ls', 'sort', 'tail', 'awk', 'cat', 'pg_isready']) {
+        const found = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'].map((d) => join(d, tool)).find((f) => { try { readFileSync(f); return true; } catch { return false; } });
+        if (found) symlinkSync(found, join(bin, tool));
+      }
+      writeFileSync(join(bin, 'apt-get'), `#!/bin/bash\necho "$*" >> "${bin}/apt.log"\nif [[ $1 == install ]]; then for p in "$@"; do [[ $p == redis-server ]] && /bin/ln -sf /usr/bin/redis-server "${bin}/redis-server"; done; fi\nexit 0\n`);
+      chmodSync(join(bin, 'apt-get'), 0o755);
+    });
+    afterEach(() => rmSync(bin, { recursive: true, force: true }));
+
+    it('installs it with apt-get when run as root on Debian, then starts it', async function () {
+      if (process.getuid?.() !== 0 || !/^(ID|ID_LIKE)=.*(debian|ubuntu)/m.test(readFileSync('/etc/os-release', 'utf8'))) this.skip();
+      const port = await freePort();
+      const r = await servicesUp({ PATH: bin, REDIS_URL: `redis://127.0.0.1:${port}` });
+      const redis = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+      redis.on('error', () => undefined);
+      try {
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout.split('\n')[0] ?? '', new RegExp(`^services-up: Redis answers on 127\\.0\\.0\\.1:${port} \\(installed redis-server with apt-get, started redis-server, ready after \\d+ s\\)$`));
+        assert.deepEqual(readFileSync(join(bin, 'apt.log'), 'utf8').trim().split('\n'), ['update -qq', 'install -y -qq --no-install-recommends redis-server']);
+        await redis.connect();
+        assert.equal(await redis.ping(), 'PONG');
+      } finally {
+        await redis.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+        redis.disconnect();
+      }
+    });
+
+    it('prints the command to install it when not run as root', async function () {
+      if (process.getuid?.() === 0) this.skip();
+      const r = await servicesUp({ PATH: bin, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr.trim(), /^services-up: Redis is not installed: run {2}sudo apt-get install -y redis-server/);
+    });
   });
 
   const refusals: Array<[string, Record<string, string>, RegExp]> = [
