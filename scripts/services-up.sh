@@ -131,7 +131,6 @@ redis_up() {
   fi
   if [[ $(id -u) -eq 0 ]]; then dir=/var/lib/redis; log=/var/log/redis/ci.log
   else dir=${TMPDIR:-/tmp}/crawlfleet-redis-$port; log=$dir/redis.log; fi
-  [[ $port == 6379 ]] || log=${log%.log}-$port.log
   mkdir -p "$dir" "$(dirname "$log")"
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$port" --save "" --appendonly no --dir "$dir" --logfile "$log" \
     || fail "Redis: redis-server --port $port did not start (log: $log)"
