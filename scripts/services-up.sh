@@ -6,10 +6,13 @@
 # A server that does not answer on a local address (127.0.0.1, localhost, ::1) is started
 # when it is installed; when it is not installed, it is installed with apt-get first if this
 # runs as root on Debian or Ubuntu; otherwise the script prints the command to run and exits 1.
-# A server on another host is only checked. Each start is waited for with a bound.
+# A server on another host is only checked. Each start is waited for with a bound, in
+# seconds: SERVICES_UP_RABBITMQ_WAIT_S (120), SERVICES_UP_REDIS_WAIT_S (15),
+# SERVICES_UP_POSTGRES_WAIT_S (60).
 #
 # Used by `npm run quickstart`, `npm test` (pretest) and `.ci/run`. When everything answers
-# it opens one TCP connection per server and starts no other program.
+# it only probes each server once (Redis PING and the AMQP header over bash's /dev/tcp;
+# pg_isready, or an SSLRequest when it is not installed), in about 10 ms.
 #
 #   bash scripts/services-up.sh
 #   REDIS_URL=redis://127.0.0.1:6390 bash scripts/services-up.sh   # starts a redis-server on 6390
