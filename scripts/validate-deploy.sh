@@ -3,8 +3,9 @@
 #
 #   1. Dockerfile + .dockerignore: static contract checks (no Docker engine).
 #   2. docker-compose.yml: `docker-compose config -q` with Debian's
-#      docker-compose 1.29 (installed with apt-get when missing), then the
-#      crawlfleet contract on the normalized output.
+#      docker-compose 1.29 (installed with apt-get when missing), with the
+#      example .env and without any .env (a clean clone), then the crawlfleet
+#      contract on both normalized outputs.
 #   3. k8s/: `kubectl kustomize` of base, overlays/dev and overlays/prod, every
 #      rendered document validated against the Kubernetes OpenAPI schemas and
 #      the KEDA CRD schema (types + unknown fields), plus the crawlfleet policy.
@@ -17,8 +18,11 @@
 # installed into a cache directory, not into the project:
 #   CRAWLFLEET_VALIDATE_CACHE   default ${XDG_CACHE_HOME:-$HOME/.cache}/crawlfleet-validate
 #   KUBECTL                     use this kubectl (kustomize >= v5) instead of the cached one
-# When dist/ is built (npm run build), config files and env values are also
-# checked with the app's own config loader.
+# The services that the compose file and the Kubernetes manifests must run are
+# those of the service registry (shared/pipeline/services.ts), read from dist/:
+# the script runs `npm run build` first when dist/ is missing or older than
+# shared/. Config files and env values are also checked with the app's own
+# config loader from dist/.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -99,6 +103,16 @@ fi
 echo "   $(docker-compose version --short 2>/dev/null || docker-compose version | head -1) (docker-compose)"
 
 # ---------------------------------------------------------------------------
+step "service registry (dist/shared/pipeline/services.js)"
+registry=dist/shared/pipeline/services.js
+if [[ ! -f $registry || -n "$(find shared -name '*.ts' -newer "$registry" -print -quit)" ]]; then
+  [[ -x node_modules/.bin/tsc ]] || die "$registry is missing or older than shared/, and node_modules is not installed: run npm ci, then npm run build"
+  echo "   building (npm run build): $registry is missing or older than shared/"
+  npm run build --silent || die "npm run build failed: the service registry cannot be read"
+fi
+echo "   services: $(node --input-type=module -e "const m = await import(process.argv[1]); console.log(m.SERVICE_NAMES.join(', '))" "$REPO/$registry")"
+
+# ---------------------------------------------------------------------------
 step "Dockerfile, .dockerignore"
 check dockerfile node "$RUN/dockerfile-lint.js" --repo "$REPO"
 
@@ -110,7 +124,7 @@ step "docker-compose.yml (docker-compose config)"
 compose_config() { # DIR FILE [ARGS...]
   local dir=$1 file=$2; shift 2
   mkdir -p "$dir"
-  cp "$REPO/deploy/compose/.env.example" "$dir/.env"
+  [[ $dir == */no-env ]] || cp "$REPO/deploy/compose/.env.example" "$dir/.env"
   ln -sfn "$REPO/deploy" "$dir/deploy"
   ln -sfn "$REPO/Dockerfile" "$dir/Dockerfile"
   docker-compose --project-directory "$dir" -f "$file" config "$@"
@@ -125,6 +139,23 @@ else
   compose_ok=0
   echo "ERROR [compose] docker-compose config rejected docker-compose.yml" >&2
   fail compose
+fi
+# A clean clone has no .env: `docker-compose config` must work without one, with
+# every variable defaulted (no "variable is not set" warning), and the result
+# must pass the same contract (the API still behind a token).
+if compose_config "$TMP/no-env" "$REPO/docker-compose.yml" > "$TMP/compose.no-env.yml" 2> "$TMP/compose.no-env.err"; then
+  if grep -i 'variable is not set' "$TMP/compose.no-env.err" >&2; then
+    echo "ERROR [compose] without .env, docker-compose.yml uses variables that have no default" >&2
+    fail "compose without .env"
+  else
+    echo "ok    [compose] docker-compose config works without .env (a clean clone)"
+    pass
+    check "compose without .env" node "$RUN/compose-lint.js" --repo "$REPO" "$TMP/compose.no-env.yml"
+  fi
+else
+  echo "ERROR [compose] docker-compose config fails without .env (a clean clone):" >&2
+  sed 's/^/      /' "$TMP/compose.no-env.err" >&2
+  fail "compose without .env"
 fi
 
 # ---------------------------------------------------------------------------

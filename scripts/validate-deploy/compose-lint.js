@@ -1,15 +1,16 @@
 // Checks the crawlfleet contract on the normalized output of
 // `docker-compose -f docker-compose.yml config` (Compose 1.29 or v2 syntax).
 //
-//   node compose-lint.js --repo DIR NORMALIZED.yml
+// The crawlfleet services expected are those of the service registry
+// (dist/shared/pipeline/services.js, or --registry FILE).
+//
+//   node compose-lint.js --repo DIR [--registry FILE] NORMALIZED.yml
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import YAML from 'yaml';
-import { Report, checkAppSettings, exitWith, loadAppConfigModule } from './lib.js';
+import { Report, checkAppSettings, exitWith, loadAppConfigModule, loadServiceRegistry } from './lib.js';
 
-const APP = ['controller', 'fetcher', 'extractor', 'delivery', 'cleaner'];
-const SCALED = ['fetcher', 'extractor', 'delivery', 'cleaner'];
 const DEFAULT_GRACE_MS = 20000;
 
 function durationMs(v) {
@@ -52,16 +53,35 @@ async function main() {
   const args = process.argv.slice(2);
   let repo = process.cwd();
   let file;
+  let registryFile;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--repo') repo = args[++i];
+    else if (args[i] === '--registry') registryFile = args[++i];
     else file = args[i];
   }
   const report = new Report('compose');
+  let registry;
+  try {
+    registry = await loadServiceRegistry(repo, registryFile);
+  } catch (e) {
+    report.error('services', e.message);
+    exitWith(report.print());
+    return;
+  }
+  // Every service of the registry runs from the image; only API services publish a port.
+  const APP = registry.names;
+  const isApi = (name) => registry.api.includes(name);
   const cfg = YAML.parse(readFileSync(file, 'utf8'));
   const services = cfg.services ?? {};
   const err = (svc, field, msg) => report.error(`service ${svc}`, `${field}: ${msg}`);
 
-  for (const s of [...APP, 'rabbitmq', 'redis']) if (!services[s]) report.error('services', `missing service "${s}"`);
+  for (const s of APP) if (!services[s]) report.error('services', `missing service "${s}" (named in the service registry ${registry.source})`);
+  for (const s of ['rabbitmq', 'redis']) if (!services[s]) report.error('services', `missing service "${s}"`);
+  for (const [name, s] of Object.entries(services)) {
+    const cmd = commandOf(s);
+    const i = cmd.findIndex((a) => /bin\/crawlfleet\.js$/.test(a));
+    if (i >= 0 && !APP.includes(cmd[i + 1])) err(name, 'command', `runs "${cmd[i + 1]}", which is not a service of the registry ${registry.source} (${APP.join(', ')})`);
+  }
 
   const rabbit = services.rabbitmq;
   if (rabbit) {
@@ -92,12 +112,12 @@ async function main() {
       const cond = Array.isArray(s.depends_on) ? undefined : s.depends_on?.[dep]?.condition;
       if (cond !== 'service_healthy') err(name, `depends_on.${dep}`, 'must have condition: service_healthy');
     }
-    if (s.container_name && SCALED.includes(name)) err(name, 'container_name', 'not allowed on a scalable service');
-    if (name !== 'controller' && (s.ports ?? []).length > 0) err(name, 'ports', 'only the controller publishes a port (scaled services would collide)');
+    if (s.container_name && !isApi(name)) err(name, 'container_name', 'not allowed on a scalable service');
+    if (!isApi(name) && (s.ports ?? []).length > 0) err(name, 'ports', `only the API service (${registry.api.join(', ')}) publishes a port (scaled services would collide)`);
     const env = envOf(s);
-    const port = name === 'controller' ? env.CONTROLLER_PORT ?? '8080' : env.HTTP_PORT ?? '8081';
+    const port = isApi(name) ? env.CONTROLLER_PORT ?? '8080' : env.HTTP_PORT ?? '8081';
     if (!JSON.stringify(test ?? '').includes(`:${port}/`)) err(name, 'healthcheck', `must probe port ${port}`);
-    for (const v of name === 'controller' ? ['CONTROLLER_HOST'] : ['HTTP_HOST']) {
+    for (const v of isApi(name) ? ['CONTROLLER_HOST'] : ['HTTP_HOST']) {
       if (env[v] !== undefined && env[v] !== '0.0.0.0') err(name, `environment.${v}`, 'must be 0.0.0.0 in a container');
     }
     const graceMs = Number(env.SHUTDOWN_GRACE_MS ?? DEFAULT_GRACE_MS);
@@ -127,17 +147,27 @@ async function main() {
       const dir = env.RESULTS_DIR;
       if (!dir || !mounts(s).some((m) => dir === m.target || dir.startsWith(`${m.target}/`))) err(name, 'environment.RESULTS_DIR', 'must point into a mounted volume');
     }
-    if (name === 'controller' && !('API_TOKEN' in env)) err(name, 'env_file', 'API_TOKEN must come from the env file (.env)');
+    if (isApi(name)) {
+      // The API needs a token: API_TOKEN, or else the file the controller generates it
+      // into (api.tokenFile), on a writable named volume so that it survives a restart.
+      if (!('API_TOKEN' in env)) err(name, 'environment.API_TOKEN', 'must be passed (e.g. API_TOKEN: ${API_TOKEN:-}), so that a token set in .env or the shell reaches the API');
+      if (!env.API_TOKEN) {
+        const file = env.API_TOKEN_FILE;
+        const m = file ? mounts(s).find((x) => x.target === path.posix.dirname(file)) : undefined;
+        if (!file) err(name, 'environment.API_TOKEN_FILE', 'required when API_TOKEN is empty: the API would be open to anyone');
+        else if (!m || !m.source || m.readOnly || /^[./~]/.test(m.source)) err(name, 'environment.API_TOKEN_FILE', `${file}: its directory must be a writable named volume, so the generated token survives a restart`);
+      }
+    }
     if (mod) {
       const problem = checkAppSettings(mod, fileSettings, env);
       if (problem) err(name, 'settings', `rejected by the app's config schema: ${problem}`);
     }
   }
-  if (images.size > 1) report.error('services', `the five services must use one image, found ${[...images].join(', ')}`);
+  if (images.size > 1) report.error('services', `the ${APP.length} services must use one image, found ${[...images].join(', ')}`);
   const replicas = services.fetcher?.deploy?.replicas ?? services.fetcher?.scale;
   if (!(Number(replicas) >= 2)) err('fetcher', 'deploy.replicas', `should run several fetchers (got ${replicas})`);
 
-  exitWith(report.print(`docker-compose.yml: ${Object.keys(services).length} services, healthchecks, depends_on, scaling, config mount, drain timing${mod ? ', app settings' : ''}`));
+  exitWith(report.print(`docker-compose.yml: ${Object.keys(services).length} services (registry: ${APP.join(', ')}), healthchecks, depends_on, scaling, config mount, drain timing${mod ? ', app settings' : ''}`));
 }
 
 main().catch((err) => {

@@ -1,7 +1,10 @@
 // Offline validation of rendered Kubernetes manifests (output of
 // `kubectl kustomize`), run by scripts/validate-deploy.sh from the tool cache.
 //
-//   node k8s-validate.js --repo DIR [--secret-example FILE] TARGET=FILE...
+//   node k8s-validate.js --repo DIR [--secret-example FILE] [--registry FILE] TARGET=FILE...
+//
+// The crawlfleet workloads expected are the services of the service registry
+// (dist/shared/pipeline/services.js, or --registry FILE): one each, no other.
 //
 // TARGET is base, dev or prod (optionally suffixed, e.g. prod-broken) and picks
 // the expectations of that overlay. Three layers of checks, each finding names
@@ -20,14 +23,16 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { Report, checkAppSettings, exitWith, loadAppConfigModule, loadYamlDocs, ptr } from './lib.js';
+import { Report, checkAppSettings, exitWith, loadAppConfigModule, loadServiceRegistry, loadYamlDocs, ptr } from './lib.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // ---------------------------------------------------------------------------
 // expectations per target
 // ---------------------------------------------------------------------------
-const SERVICES = ['controller', 'fetcher', 'extractor', 'delivery', 'cleaner'];
+// The services of the registry (dist/shared/pipeline/services.js, or --registry FILE): set by main.
+let SERVICES = [];
+let REGISTRY_SOURCE = '';
 const QUEUE_OF = { fetcher: 'fetch', extractor: 'extract', delivery: 'deliver' };
 const PROFILES = {
   // base: no autoscaler, no Secret (created per environment).
@@ -267,10 +272,13 @@ function policyCheck(docs, where, profile, report, ctx) {
     if (d.metadata?.namespace !== NAMESPACE) err(d, '/metadata/namespace', `must be "${NAMESPACE}" (got ${JSON.stringify(d.metadata?.namespace)})`);
   }
 
-  // The five services, once each.
+  // The services of the registry, once each, and no other.
   for (const s of SERVICES) {
     const n = crawlfleet.filter((w) => component(w) === s).length;
-    if (n !== 1) report.error(where, `expected exactly one crawlfleet workload with app.kubernetes.io/component=${s}, found ${n}`);
+    if (n !== 1) report.error(where, `expected exactly one crawlfleet workload with app.kubernetes.io/component=${s} (service "${s}" of the registry ${REGISTRY_SOURCE}), found ${n}`);
+  }
+  for (const w of crawlfleet) {
+    if (!SERVICES.includes(component(w))) err(w, '/spec/template/metadata/labels/app.kubernetes.io~1component', `"${component(w)}" is not a service of the registry ${REGISTRY_SOURCE} (${SERVICES.join(', ')})`);
   }
 
   // References between objects.
@@ -548,10 +556,12 @@ async function main() {
   const args = process.argv.slice(2);
   let repo = process.cwd();
   let secretExample;
+  let registryFile;
   const targets = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--repo') repo = args[++i];
     else if (args[i] === '--secret-example') secretExample = args[++i];
+    else if (args[i] === '--registry') registryFile = args[++i];
     else {
       const m = /^([a-z]+)(-[\w-]+)?=(.+)$/.exec(args[i]);
       if (!m || !PROFILES[m[1]]) throw new Error(`bad argument ${args[i]} (want base|dev|prod[-suffix]=FILE)`);
@@ -561,6 +571,15 @@ async function main() {
   if (targets.length === 0) throw new Error('no targets');
 
   const report = new Report('k8s');
+  try {
+    const registry = await loadServiceRegistry(repo, registryFile);
+    SERVICES = registry.names;
+    REGISTRY_SOURCE = registry.source;
+  } catch (e) {
+    report.error('services', e.message);
+    exitWith(report.print());
+    return;
+  }
   const kindsSeen = new Map();
   const loaded = [];
   const ctxBase = {};

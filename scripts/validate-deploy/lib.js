@@ -95,3 +95,24 @@ export function checkAppSettings(mod, file, env) {
 export function exitWith(ok) {
   process.exitCode = ok ? 0 : 1;
 }
+
+/**
+ * The service registry (shared/pipeline/services.ts, built to
+ * dist/shared/pipeline/services.js): the services that the compose file and
+ * the Kubernetes manifests must each run. `file` overrides where it is read
+ * from (the self-test passes a registry with an extra service). Returns
+ * { names, api, source } or throws an Error whose message says what to do.
+ */
+export async function loadServiceRegistry(repo, file) {
+  const source = file ?? path.join(repo, 'dist/shared/pipeline/services.js');
+  const shown = path.relative(repo, source) || source;
+  if (!existsSync(source)) {
+    throw new Error(`the service registry ${shown} is not built: run \`npm run build\` (npm run validate:deploy builds it when missing)`);
+  }
+  const mod = await import(pathToFileURL(source).href);
+  const names = mod.SERVICE_NAMES;
+  if (!Array.isArray(names) || names.length === 0 || typeof mod.SERVICES !== 'object' || names.some((n) => !mod.SERVICES[n])) {
+    throw new Error(`${shown} does not export SERVICE_NAMES and SERVICES (the service registry of shared/pipeline/services.ts)`);
+  }
+  return { names: [...names], api: names.filter((n) => mod.SERVICES[n].api === true), source: shown };
+}

@@ -3,13 +3,16 @@
 // a validator that silently passes everything (a missing schema, a broken
 // type index, an ignored exit code).
 //
+// A registry with one more service than shared/pipeline/services.ts must make
+// both the compose and the Kubernetes validation fail naming that service.
+//
 //   node self-test.js --repo DIR --tmp DIR --secret-example FILE \
 //     --prod PROD.yaml --dev DEV.yaml --compose NORMALIZED.yml
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import YAML from 'yaml';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -63,6 +66,7 @@ pick(prod, 'Deployment', 'fetcher').spec.template.spec.containers[0].readinessPr
 pick(prod, 'ScaledObject', 'fetcher').spec.pollingInterval = '15s';
 pick(prod, 'ScaledObject', 'fetcher').spec.maxReplicaCountz = 60;
 pick(prod, 'ScaledObject', 'fetcher').spec.triggers[0].metadata.queueName = 'crawlfleet.extract';
+prod.splice(prod.indexOf(pick(prod, 'Deployment', 'cleaner')), 1);
 prod.push({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'crawlfleet' } });
 const prodBroken = path.join(opts.tmp, 'prod-broken.yaml');
 writeDocs(prodBroken, prod);
@@ -97,6 +101,7 @@ expectRejects('k8s', process.execPath, [path.join(HERE, 'k8s-validate.js'), '--r
   ['[k8s] prod-broken ScaledObject crawlfleet/fetcher', '/spec/maxReplicaCountz', 'unknown field'],
   ['[k8s] prod-broken ScaledObject crawlfleet/fetcher', '/spec/triggers/0/metadata/queueName', 'crawlfleet.fetch'],
   ['[k8s] prod-broken Widget crawlfleet/w', 'no schema known'],
+  ['[k8s] prod-broken', 'component=cleaner', 'service "cleaner" of the registry', 'found 0'],
   ['[k8s] dev-broken Deployment crawlfleet/controller', '/spec/template/spec/terminationGracePeriodSeconds', 'must exceed'],
   ['[k8s] dev-broken Deployment crawlfleet/delivery', 'readOnlyRootFilesystem', 'must be true'],
   ['[k8s] dev-broken Deployment crawlfleet/cleaner', 'secretKeyRef', 'no key "REDIS_URI"'],
@@ -105,19 +110,44 @@ expectRejects('k8s', process.execPath, [path.join(HERE, 'k8s-validate.js'), '--r
   ...(appCheck ? [['[k8s] dev-broken Deployment crawlfleet/fetcher', "rejected by the app's config schema", 'fetch.concurency']] : []),
 ]);
 
+// --- The service registry ------------------------------------------------------
+// A registry that names a service the deployment files do not run: a copy of the
+// built registry plus "renderer".
+const extraRegistry = path.join(opts.tmp, 'registry-extra.mjs');
+writeFileSync(extraRegistry, [
+  `import * as real from ${JSON.stringify(pathToFileURL(path.join(opts.repo, 'dist/shared/pipeline/services.js')).href)};`,
+  "export const SERVICES = { ...real.SERVICES, renderer: { defaultReplicas: 1, summary: 'self-test' } };",
+  'export const SERVICE_NAMES = Object.keys(SERVICES);',
+  '',
+].join('\n'));
+expectRejects('k8s registry', process.execPath, [path.join(HERE, 'k8s-validate.js'), '--repo', opts.repo, '--registry', extraRegistry, `dev=${opts.dev}`], [
+  ['[k8s] dev', 'component=renderer', 'service "renderer" of the registry', 'found 0'],
+]);
+expectRejects('compose registry', process.execPath, [path.join(HERE, 'compose-lint.js'), '--repo', opts.repo, '--registry', extraRegistry, opts.compose], [
+  ['[compose] services', 'missing service "renderer"', 'service registry'],
+]);
+
 // --- Compose contract -------------------------------------------------------
 const compose = YAML.parse(readFileSync(opts.compose, 'utf8'));
 compose.services.fetcher.stop_grace_period = '10s';
 delete compose.services.extractor.healthcheck;
+delete compose.services.cleaner;
+compose.services.janitor = { ...compose.services.fetcher, command: ['node', '--enable-source-maps', 'bin/crawlfleet.js', 'janitor'] };
 compose.services.delivery.ports = ['8081:8081'];
-compose.services.cleaner.depends_on = { redis: { condition: 'service_started' }, rabbitmq: { condition: 'service_healthy' } };
+compose.services.delivery.depends_on = { redis: { condition: 'service_started' }, rabbitmq: { condition: 'service_healthy' } };
+// The API open to anyone: no API_TOKEN and no token file.
+compose.services.controller.environment = { ...compose.services.controller.environment, API_TOKEN: '' };
+delete compose.services.controller.environment.API_TOKEN_FILE;
 const composeBroken = path.join(opts.tmp, 'compose-broken.yml');
 writeFileSync(composeBroken, YAML.stringify(compose));
 expectRejects('compose', process.execPath, [path.join(HERE, 'compose-lint.js'), '--repo', opts.repo, composeBroken], [
   ['service fetcher', 'stop_grace_period', 'must exceed SHUTDOWN_GRACE_MS'],
   ['service extractor', 'healthcheck', 'required'],
-  ['service delivery', 'ports', 'only the controller'],
-  ['service cleaner', 'depends_on.redis', 'service_healthy'],
+  ['service delivery', 'ports', 'only the API service'],
+  ['service delivery', 'depends_on.redis', 'service_healthy'],
+  ['[compose] services', 'missing service "cleaner"', 'service registry'],
+  ['service janitor', 'command', 'not a service of the registry'],
+  ['service controller', 'environment.API_TOKEN_FILE', 'the API would be open'],
 ]);
 
 // --- Dockerfile contract ----------------------------------------------------
@@ -137,5 +167,5 @@ if (failures > 0) {
   console.error(`ERROR [self-test] ${failures} of ${checks} negative checks failed: the validation cannot be trusted`);
   process.exitCode = 1;
 } else {
-  console.log(`ok    [self-test] broken copies rejected with the resource and field named (${checks} checks: schema, strict fields, KEDA CRD, unknown kind, policy${appCheck ? ', app settings' : ''}, compose, Dockerfile)`);
+  console.log(`ok    [self-test] broken copies rejected with the resource and field named (${checks} checks: schema, strict fields, KEDA CRD, unknown kind, policy${appCheck ? ', app settings' : ''}, service registry, compose, Dockerfile)`);
 }

@@ -5,8 +5,10 @@
  *     authenticated, so Kubernetes and Prometheus are not throttled.
  *  2. Rate limit: a token bucket per API token (requests that present the right one) or
  *     else per client address; over the limit → 429 with `Retry-After`.
- *  3. With `api.token` set, everything else needs it: `Authorization: Bearer <token>`, or,
- *     under the dashboard path only, the dashboard cookie. A browser gets the cookie by
+ *  3. With a token, everything else needs it: `Authorization: Bearer <token>`, or, under
+ *     the dashboard path only, the dashboard cookie. The token is `api.token`, or, when
+ *     that is empty, the one in `api.tokenFile` (read, or generated and written, when the
+ *     API is built: token-file.ts). A browser gets the cookie by
  *     opening `/admin/queues?token=<token>` once: the answer sets it (HttpOnly,
  *     SameSite=Strict, Path=/admin/queues) and redirects to the same address without the
  *     token. Static assets of the dashboard are behind the same check.
@@ -20,6 +22,7 @@ import { dashboardCookieValue, parseCookies, safeEqual, serializeCookie, tokenFi
 import { TokenBuckets } from '../../shared/http/rate-limit.js';
 import type { Metrics } from '../../shared/observability/metrics.js';
 import { OPEN_PATHS } from './openapi.js';
+import { loadOrCreateTokenFile } from './token-file.js';
 
 export const DASHBOARD_PATH = '/admin/queues';
 export const DASHBOARD_COOKIE = 'crawlfleet_dashboard';
@@ -65,14 +68,28 @@ function withoutToken(url: string): string {
   return u.pathname + (u.searchParams.size > 0 ? `?${u.searchParams.toString()}` : '');
 }
 
+/**
+ * The token of `api.tokenFile` when `api.token` is empty and a file is named, else ''.
+ * Logs where the token is (never the token).
+ */
+function fileToken(app: FastifyInstance, cfg: Config): string {
+  const path = cfg.api.tokenFile;
+  if (cfg.api.token !== '' || path === '') return '';
+  const { token, created } = loadOrCreateTokenFile(path);
+  if (created) app.log.warn({ tokenFile: path }, `api.token is empty: generated an API token into ${path}; send it as "Authorization: Bearer <token>"`);
+  else app.log.info({ tokenFile: path }, `API token read from ${path} (api.tokenFile)`);
+  return token;
+}
+
 export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
   const buckets = new TokenBuckets();
+  const tokenOfFile = fileToken(app, opts.config());
 
   app.addHook('onRequest', async (req, reply) => {
     const path = pathOf(req.url);
     if (OPEN_PATHS.has(path)) return;
     const cfg = opts.config();
-    const token = cfg.api.token;
+    const token = cfg.api.token !== '' ? cfg.api.token : tokenOfFile;
     const dashboard = isDashboardPath(path);
     const query = req.query as Record<string, unknown> | undefined;
     const loginToken = dashboard && req.method === 'GET' && typeof query?.token === 'string' ? query.token : null;

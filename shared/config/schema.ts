@@ -31,7 +31,7 @@ export interface Settings {
   log: { level: LogLevel };
   http: { host: string; port: number };
   controller: { host: string; port: number };
-  api: { token: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number; seedLookupTimeoutMs: number; rateLimitPerMinute: number };
+  api: { token: string; tokenFile: string; bodyLimitBytes: number; maxSeeds: number; maxUrlLength: number; seedLookupTimeoutMs: number; rateLimitPerMinute: number };
   fetch: {
     concurrency: number;
     prefetch: number;
@@ -207,6 +207,12 @@ export const schema: convict.Schema<Settings> = {
       default: '',
       env: 'API_TOKEN',
       sensitive: true,
+    },
+    tokenFile: {
+      doc: 'When api.token is empty and this names a file, the controller takes the token from that file; when the file does not exist, it generates one (64 hex characters) on start, writes it there readable by its owner only, and logs the path. Empty = no file.',
+      format: String,
+      default: '',
+      env: 'API_TOKEN_FILE',
     },
     bodyLimitBytes: {
       doc: 'Largest request body the API accepts.',
