@@ -169,6 +169,9 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
   private debounce: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
   private again = false;
+  private joined = false;
+  /** The snapshot before the last applied change, for `revert`. */
+  private previousLoaded: LoadedConfig | null = null;
 
   constructor(private readonly opts: ConfigCenterOptions) {
     super();
@@ -194,17 +197,25 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     return { env: this.opts.env, file: this.fileValues };
   }
 
-  /** Joins the live layer: reads the stored overrides, subscribes, watches the file. */
+  /**
+   * Joins the live layer: reads the stored overrides, subscribes, watches the file. May be
+   * called again after it failed (Redis not reachable yet): listeners, watchers and the poll
+   * are set up once.
+   */
   async start(redis: Redis, sub: Redis, keys: Keys): Promise<void> {
     this.redis = redis;
     this.keys = keys;
-    sub.on('message', (channel: string) => {
-      if (channel === keys.configChannel) this.refresh('push');
-    });
+    if (!this.joined) {
+      this.joined = true;
+      sub.on('message', (channel: string) => {
+        if (channel === keys.configChannel) this.refresh('push');
+      });
+      // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
+      sub.on('ready', () => this.refresh('reconnect'));
+    }
     await sub.subscribe(keys.configChannel);
     await this.refreshNow('start');
-    // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
-    sub.on('ready', () => this.refresh('reconnect'));
+    if (this.pollTimer) return;
     const path = this.opts.env.CONFIG_FILE;
     if (path) {
       try {
@@ -216,6 +227,19 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
       this.watchTarget(path);
     }
     this.schedulePoll();
+  }
+
+  /**
+   * Goes back to the snapshot before `failed` when a replica could not apply it (see the
+   * service runtime): the live version stays marked as seen, so the next change applies
+   * normally and this one is not retried on every poll. Does nothing if a newer change
+   * already replaced `failed`.
+   */
+  revert(failed: Config): boolean {
+    if (this.loaded.config !== failed || !this.previousLoaded) return false;
+    this.loaded = this.previousLoaded;
+    this.previousLoaded = null;
+    return true;
   }
 
   private watchTarget(path: string): void {
@@ -325,6 +349,7 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
       return;
     }
     const previous = this.loaded.config;
+    this.previousLoaded = this.loaded;
     this.loaded = next;
     this.overrides = overrides;
     if (live) this.liveVersion = live.version;
