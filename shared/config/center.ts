@@ -237,8 +237,10 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
    */
   revert(failed: Config): boolean {
     if (this.loaded.config !== failed || !this.previousLoaded) return false;
+    const pollMs = this.loaded.config.config.pollMs;
     this.loaded = this.previousLoaded;
     this.previousLoaded = null;
+    if (this.loaded.config.config.pollMs !== pollMs) this.reschedulePoll();
     return true;
   }
 
@@ -258,6 +260,13 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     } catch {
       this.targetWatcher = null;
     }
+  }
+
+  /** A new config.pollMs takes effect now, not after the poll scheduled with the old one. */
+  private reschedulePoll(): void {
+    if (!this.pollTimer) return;
+    clearTimeout(this.pollTimer);
+    this.schedulePoll();
   }
 
   private schedulePoll(): void {
@@ -353,6 +362,7 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     this.loaded = next;
     this.overrides = overrides;
     if (live) this.liveVersion = live.version;
+    if (next.config.config.pollMs !== previous.config.pollMs) this.reschedulePoll();
     this.opts.log.info({ version: this.liveVersion, reason }, 'configuration applied');
     this.emit('change', next.config, { version: this.liveVersion, previous, reason });
   }

@@ -86,6 +86,18 @@ export function registerFormats(): void {
     },
     'amqp-url': { validate: (v: unknown) => assertUrl(v, ['amqp:', 'amqps:']) },
     'redis-url': { validate: (v: unknown) => assertUrl(v, ['redis:', 'rediss:']) },
+    // Booleans from the environment or a file as true/false (or 1/0); anything else is refused
+    // (convict's Boolean would read any string but "false" as true).
+    boolean: {
+      validate(value: unknown) {
+        if (typeof value !== 'boolean') throw new TypeError('must be true or false');
+      },
+      coerce(v: unknown) {
+        if (typeof v !== 'string') return v;
+        const s = v.trim().toLowerCase();
+        return s === 'true' || s === '1' ? true : s === 'false' || s === '0' ? false : v;
+      },
+    },
     'cidr-list': {
       validate(value: unknown) {
         if (!Array.isArray(value)) throw new TypeError('must be a list of CIDRs');

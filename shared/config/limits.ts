@@ -17,6 +17,7 @@ interface Derived {
   fetch: { prefetch: number; concurrency: number };
   extract: { prefetch: number; concurrency: number };
   deliver: { concurrency: number };
+  session: { defaultTimeoutMs: number; maxTimeoutMs: number; defaultMaxPages: number; maxPagesLimit: number };
 }
 
 /** Fetch tasks a fetcher holds (its consumer's item window): fetch.prefetch, or twice the requests in flight. */
@@ -36,7 +37,8 @@ export function deliverPrefetch(d: Derived['deliver']): number {
 
 /**
  * Problems no single field shows: a prefetch derived from several settings above the AMQP
- * maximum. Each names the setting to change first (the one a user most likely just set).
+ * maximum, and a session default above its own limit (every session that names no value
+ * would then be refused). Each names the setting to change first.
  */
 export function crossFieldProblems(cfg: Derived): { key: string; message: string }[] {
   const out: { key: string; message: string }[] = [];
@@ -57,6 +59,13 @@ export function crossFieldProblems(cfg: Derived): { key: string; message: string
   const dp = deliverPrefetch(cfg.deliver);
   if (dp > AMQP_MAX_PREFETCH) {
     out.push({ key: 'deliver.concurrency', message: `the delivery prefetch (2 × deliver.concurrency = ${dp}) must be at most ${AMQP_MAX_PREFETCH}, the AMQP maximum` });
+  }
+  const s = cfg.session;
+  if (s.defaultTimeoutMs > s.maxTimeoutMs) {
+    out.push({ key: 'session.defaultTimeoutMs', message: `must be at most session.maxTimeoutMs (${s.maxTimeoutMs}), or every session that names no timeoutMs is refused` });
+  }
+  if (s.defaultMaxPages > s.maxPagesLimit) {
+    out.push({ key: 'session.defaultMaxPages', message: `must be at most session.maxPagesLimit (${s.maxPagesLimit}), or every session that names no maxPages is refused` });
   }
   return out;
 }

@@ -156,7 +156,7 @@ export const schema: convict.Schema<Settings> = {
     compressPages: {
       doc: 'Deflate the batches of fetched pages on the extract queue (about 3x fewer bytes through the broker for HTML, for CPU in the fetcher).',
       live: true,
-      format: Boolean,
+      format: 'boolean',
       default: true,
       env: 'AMQP_COMPRESS_PAGES',
     },
@@ -376,7 +376,7 @@ export const schema: convict.Schema<Settings> = {
     concurrency: {
       doc: 'Parse worker threads per extractor replica, for pages too large to parse inline.',
       live: true,
-      format: intIn(1, 256),
+      format: intIn(1, 64),
       default: 4,
       env: 'EXTRACT_CONCURRENCY',
     },
@@ -397,7 +397,7 @@ export const schema: convict.Schema<Settings> = {
     followNofollow: {
       doc: 'Follow links marked rel=nofollow.',
       live: true,
-      format: Boolean,
+      format: 'boolean',
       default: false,
       env: 'EXTRACT_FOLLOW_NOFOLLOW',
     },
@@ -420,7 +420,7 @@ export const schema: convict.Schema<Settings> = {
     obey: {
       doc: 'Fetch robots.txt once per host for the whole cluster and skip the URLs it disallows.',
       live: true,
-      format: Boolean,
+      format: 'boolean',
       default: true,
       env: 'ROBOTS_OBEY',
     },

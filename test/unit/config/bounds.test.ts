@@ -43,6 +43,9 @@ describe('config bounds', () => {
       { name: 'null', key: 'fetch.totalTimeoutMs', value: null, message: 'fetch.totalTimeoutMs: must be an integer of at least 1 and at most 2147483647' },
       { name: 'a timer above 2^31-1 ms', key: 'cleaner.intervalMs', value: TIMER_MAX_MS + 1, message: 'cleaner.intervalMs: must be an integer of at least 10 and at most 2147483647' },
       { name: 'a boolean for a number', key: 'amqp.lingerMs', value: true, message: 'amqp.lingerMs: must be an integer' },
+      { name: 'a string that is no boolean', key: 'robots.obey', value: 'abc', message: 'robots.obey: must be true or false' },
+      { name: 'a number for a boolean', key: 'robots.obey', value: 0, message: 'robots.obey: must be true or false' },
+      { name: 'a boolean', key: 'robots.obey', value: false, message: null },
       { name: 'a host rate above the maximum', key: 'rate.hosts', value: ['example.com=2000000'], message: 'rate.hosts: must be a list of host=rate entries (rate from 0 to 1000000)' },
     ];
     for (const c of cases) {
@@ -52,6 +55,13 @@ describe('config bounds', () => {
         else assert.ok(message.startsWith(c.message), `message ${JSON.stringify(message)} should start with ${JSON.stringify(c.message)}`);
       });
     }
+
+    it('reads booleans from the environment as true/false or 1/0 only', () => {
+      assert.equal(loadConfig({ env: { ROBOTS_OBEY: 'false' }, file: null }).config.robots.obey, false);
+      assert.equal(loadConfig({ env: { ROBOTS_OBEY: 'TRUE' }, file: null }).config.robots.obey, true);
+      assert.equal(loadConfig({ env: { ROBOTS_OBEY: '0' }, file: null }).config.robots.obey, false);
+      assert.ok(refusal({ env: { ROBOTS_OBEY: 'yes please' }, file: null }).startsWith('robots.obey: must be true or false'));
+    });
 
     it('refuses an out-of-range value from the environment and the file as well', () => {
       assert.ok(refusal({ env: { FETCH_CONCURRENCY: '1000000000' }, file: null }).startsWith('fetch.concurrency: must be an integer of at least 1 and at most 65535'));
@@ -118,9 +128,17 @@ describe('config bounds', () => {
     });
 
     it('reports each stage that is over', () => {
-      const problems = crossFieldProblems({ fetch: { prefetch: 0, concurrency: 40_000 }, extract: { prefetch: 0, concurrency: 2000 }, deliver: { concurrency: 40_000 } });
-      assert.deepEqual(problems.map((p) => p.key), ['fetch.concurrency', 'extract.concurrency', 'deliver.concurrency']);
-      assert.deepEqual(crossFieldProblems({ fetch: { prefetch: 0, concurrency: 32 }, extract: { prefetch: 0, concurrency: 256 }, deliver: { concurrency: 32_767 } }), []);
+      const session = { defaultTimeoutMs: 2, maxTimeoutMs: 1, defaultMaxPages: 2, maxPagesLimit: 1 };
+      const problems = crossFieldProblems({ fetch: { prefetch: 0, concurrency: 40_000 }, extract: { prefetch: 0, concurrency: 2000 }, deliver: { concurrency: 40_000 }, session });
+      assert.deepEqual(problems.map((p) => p.key), ['fetch.concurrency', 'extract.concurrency', 'deliver.concurrency', 'session.defaultTimeoutMs', 'session.defaultMaxPages']);
+      const fine = { defaultTimeoutMs: 1, maxTimeoutMs: 1, defaultMaxPages: 1, maxPagesLimit: 1 };
+      assert.deepEqual(crossFieldProblems({ fetch: { prefetch: 0, concurrency: 32 }, extract: { prefetch: 0, concurrency: 64 }, deliver: { concurrency: 32_767 }, session: fine }), []);
+    });
+
+    it('refuses a session default above its limit, naming the default', () => {
+      assert.ok(refusal(override('session.defaultTimeoutMs', 8 * 86_400_000)).startsWith('session.defaultTimeoutMs: must be at most session.maxTimeoutMs (604800000)'));
+      assert.ok(refusal(override('session.maxPagesLimit', 10)).startsWith('session.defaultMaxPages: must be at most session.maxPagesLimit (10)'));
+      assert.equal(refusal({ env: {}, file: null, overrides: { 'session.maxPagesLimit': 10, 'session.defaultMaxPages': 10 } }), '');
     });
   });
 });
