@@ -176,6 +176,11 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   const changeHandlers: ((next: Config, previous: Config) => void | Promise<void>)[] = [];
   let started = false;
   let stopRequested = false;
+  let signalStop: () => void = () => undefined;
+  /** Resolves when stop() is called: waits on a dependency that may never answer race it. */
+  const stopSignal = new Promise<void>((resolve) => {
+    signalStop = resolve;
+  });
   /** Set when the last configuration change could not be applied (cleared by the next one that applies). */
   let applyFailure: string | null = null;
   const readiness = (): Readiness => {
@@ -268,18 +273,25 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   log.info({ address }, `${name} listening`);
 
   const boot = (async () => {
-    // Redis first: the live configuration comes from it. Retried until it answers.
-    for (let attempt = 0; !stopRequested; attempt++) {
-      try {
-        await center.start(redis, subscriber, keys);
-        break;
-      } catch (err) {
-        log.debug({ err: toCrawlError(err).message }, 'config center not joined yet; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
+    // Both dependencies at once, each retried until it answers: the live configuration
+    // comes from Redis, the broker needs nothing from it (amqp.* is not live).
+    const joinCenter = async (): Promise<void> => {
+      for (let attempt = 0; !stopRequested; attempt++) {
+        try {
+          // A subscribe on a client that never connected waits for good: stop() ends the wait.
+          const joining = center.start(redis, subscriber, keys);
+          joining.catch(() => undefined);
+          await Promise.race([joining, stopSignal]);
+          if (stopRequested) return;
+          metrics.configVersion.set(center.version);
+          return;
+        } catch (err) {
+          log.debug({ err: toCrawlError(err).message }, 'config center not joined yet; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
+        }
       }
-    }
-    metrics.configVersion.set(center.version);
-    await broker.start();
+    };
+    await Promise.all([joinCenter(), broker.start()]);
     if (stopRequested) return;
     handle ??= await start(ctx);
     started = true;
@@ -295,22 +307,30 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     if (stopping) return stopping;
     stopping = (async () => {
       stopRequested = true;
+      signalStop();
       const grace = center.config.shutdown.graceMs;
+      const wasStarted = started;
       log.info({ graceMs: grace }, `${name} stopping`);
       // A service still waiting for its dependencies has nothing to drain: end the waits.
-      if (!started) {
+      if (!wasStarted) {
         await broker.close();
         subscriber.disconnect();
         redis.disconnect();
       }
       await boot.catch(() => undefined);
-      await handle?.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed'));
-      await http.close().catch(() => undefined);
+      // Without its dependencies a close could wait for them forever (a Redis quit, say):
+      // bound it then, so SIGTERM still ends the process.
+      const bounded = (p: Promise<unknown>, what: string): Promise<unknown> =>
+        wasStarted ? p : Promise.race([p, new Promise((r) => setTimeout(r, 1000).unref())]).then(() => undefined, (err: unknown) => log.debug({ err: toCrawlError(err).message }, `${what} failed`));
+      await bounded(handle ? handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed')) : Promise.resolve(), 'close');
+      await bounded(http.close().catch(() => undefined), 'http close');
       await outbox.drain();
       await broker.close();
       center.close();
       subscriber.disconnect();
-      await redis.quit().catch(() => redis.disconnect());
+      // quit() waits for a connection that a never-started replica may not have.
+      if (wasStarted) await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
       log.info(`${name} stopped`);
     })();
     return stopping;

@@ -210,6 +210,16 @@ describe('readiness and recovery (real RabbitMQ and Redis)', function () {
       assert.equal((await http(svc.address, 'GET', '/config')).status, 200);
     });
 
+    it('a controller waiting for Redis (its broker connected) stops promptly', async () => {
+      const port = await freePort();
+      const { svc } = await controllerWith({ REDIS_URL: `redis://127.0.0.1:${port}` });
+      await waitFor(async () => svc.ctx.broker.isReady(), { timeoutMs: 10_000, what: 'the broker to connect' });
+      assert.equal((await http(svc.address, 'GET', '/readyz')).status, 503);
+      const t0 = Date.now();
+      await svc.stop();
+      assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
+    });
+
     it('a worker waiting for its broker stops promptly', async () => {
       const ns = testNamespace('r');
       namespaces.push(ns);
