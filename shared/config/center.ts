@@ -210,12 +210,12 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
       sub.on('message', (channel: string) => {
         if (channel === keys.configChannel) this.refresh('push');
       });
-      // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
-      sub.on('ready', () => this.refresh('reconnect'));
     }
     await sub.subscribe(keys.configChannel);
     await this.refreshNow('start');
     if (this.pollTimer) return;
+    // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
+    sub.on('ready', () => this.refresh('reconnect'));
     const path = this.opts.env.CONFIG_FILE;
     if (path) {
       try {
