@@ -3,7 +3,7 @@
  * - a consumer whose prefetch is asked beyond the AMQP maximum keeps consuming;
  * - a consumer whose queue disappears (RabbitMQ cancels it, the re-consume fails and closes
  *   its channel) is reported as not consuming and consumes again once the queue is back,
- *   with no restart;
+ *   with no restart; its replica's /readyz says 503 naming the queue meanwhile;
  * - a configuration change a replica cannot apply leaves the last good configuration, a 503
  *   on /readyz naming the version, and the next change applies normally;
  * - a controller started while RabbitMQ (or Redis) cannot be reached listens at once:
@@ -122,6 +122,31 @@ describe('readiness and recovery (real RabbitMQ and Redis)', function () {
       assert.deepEqual(broker.idleConsumers(), []);
       await outbox.send(codec, t.fetch, ['after']);
       await waitFor(async () => seen.includes('after'), { timeoutMs: 5000, what: 'a message after recovery' });
+    });
+  });
+
+  describe('a replica whose consumer stops consuming', () => {
+    it('answers /readyz 503 naming the queue, and 200 again once it consumes, with no restart', async () => {
+      const ns = testNamespace('r');
+      namespaces.push(ns);
+      const t = topology(ns);
+      const svc = await runService('delivery', async (ctx) => {
+        const c = new Consumer<string>(ctx.broker, { name: 'test', queue: t.deliver, codec, log: ctx.log, concurrency: 2, handle: async () => undefined });
+        await c.start();
+        return { close: async (graceMs) => void (await c.close(graceMs)) };
+      }, { manageProcess: false, env: serviceEnv(ns, { LOG_LEVEL: 'silent' }) });
+      cleanups.push(() => svc.stop());
+      assert.equal((await http(svc.address, 'GET', '/readyz')).status, 200);
+
+      await svc.ctx.broker.withChannel((ch) => ch.deleteQueue(t.deliver));
+      const down = await waitFor(async () => {
+        const r = await http<{ reasons: string[] }>(svc.address, 'GET', '/readyz');
+        return r.status === 503 ? r : null;
+      }, { timeoutMs: 5000, what: '/readyz 503 once the consumer is cancelled' });
+      assert.deepEqual(down.body.reasons, [`not consuming from ${t.deliver}`]);
+
+      await svc.ctx.broker.withChannel((ch) => declareTopology(ch, t, { queueType: 'quorum', deliveryLimit: 5 }));
+      await waitFor(async () => (await http(svc.address, 'GET', '/readyz')).status === 200, { timeoutMs: 10_000, what: '/readyz 200 once it consumes again' });
     });
   });
 
