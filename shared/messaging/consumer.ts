@@ -141,9 +141,13 @@ export class Consumer<T> {
     return this.prefetch;
   }
 
-  /** True while a consumer is registered with RabbitMQ on an open channel (the quarantine consumer reports for itself). */
+  /**
+   * True while a consumer is registered with RabbitMQ on an open channel, or being replaced
+   * by one with a new prefetch (a failed replacement recovers by itself, see reconsume). The
+   * quarantine consumer reports for itself.
+   */
   get consuming(): boolean {
-    return !this.stopped && this.channel !== null && this.consumerTag !== null;
+    return !this.stopped && this.channel !== null && (this.consumerTag !== null || this.retuning !== null);
   }
 
   async start(): Promise<void> {
