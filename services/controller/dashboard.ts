@@ -24,9 +24,15 @@ export interface ControlQueues {
 /** Opens the control queues on one Redis connection that waits through outages (`maxRetriesPerRequest: null`). */
 export function openControlQueues(redisUrl: string, keys: Keys, log: Logger): ControlQueues {
   const connection = createRedis(redisUrl, { name: `${keys.namespace}:controller:bull`, blocking: true });
-  connection.on('error', (err: Error) => log.warn({ err: err.message }, 'control-plane redis error'));
+  // While Redis is not reachable the service runtime logs that once (and /readyz says so):
+  // this connection's failed reconnects are debug, other errors warnings.
+  const report = (err: Error, msg: string, extra: Record<string, unknown> = {}): void => {
+    if (connection.status === 'ready') log.warn({ err: err.message, ...extra }, msg);
+    else log.debug({ err: err.message, ...extra }, msg);
+  };
+  connection.on('error', (err: Error) => report(err, 'control-plane redis error'));
   const queues = CONTROL_QUEUES.map((q) => openControlQueue(keys, q, connection));
-  for (const q of queues) q.on('error', (err: Error) => log.warn({ err: err.message, queue: q.name }, 'control queue error'));
+  for (const q of queues) q.on('error', (err: Error) => report(err, 'control queue error', { queue: q.name }));
   return {
     queues,
     async close() {

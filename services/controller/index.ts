@@ -17,7 +17,7 @@ import { packageRoot } from '../../shared/paths.js';
 import { registerOpsRoutes, runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { registerConfigRoutes } from './config.js';
 import { openControlQueues, registerDashboard } from './dashboard.js';
-import { registerOpenApi } from './openapi.js';
+import { OPEN_PATHS, registerOpenApi } from './openapi.js';
 import { registerSecurity } from './security.js';
 import { registerSessionRoutes } from './sessions.js';
 import { ClusterStats, registerStatsRoute } from './stats.js';
@@ -84,6 +84,13 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
 
   observeRequests(app, { metrics: ctx.metrics, secretQueryParams: ['token'] });
   registerSecurity(app, { config: ctx.config, metrics: ctx.metrics, rateLimitPerMinute: opts.rateLimitPerMinute });
+  // The API listens before Redis and RabbitMQ answer (see shared/service/runtime.ts): until
+  // they do, and while one is missing later, its routes answer 503 `unavailable` with the
+  // reason (after auth, so only a client with the token learns where the dependency is).
+  app.addHook('onRequest', async (req, reply) => {
+    const why = ctx.readiness().unavailable;
+    if (why && !OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return reply.code(503).send({ error: { code: 'unavailable', message: why } });
+  });
 
   app.setErrorHandler((err: FastifyError | CrawlError, req, reply) => {
     if (err instanceof CrawlError) {

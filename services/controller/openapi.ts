@@ -173,9 +173,16 @@ interface RouteDoc {
 export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /healthz': { summary: 'Liveness: the process runs', tags: ['operations'], responses: { 200: probeSchema('Alive.') } },
   'GET /readyz': {
-    summary: 'Readiness: RabbitMQ and Redis are connected',
+    summary: 'Readiness: RabbitMQ and Redis are connected, the service started, its consumers consume, the last configuration change applied',
     tags: ['operations'],
-    responses: { 200: probeSchema('Ready.'), 503: probeSchema('Not ready (broker or Redis down).') },
+    responses: {
+      200: probeSchema('Ready.'),
+      503: {
+        ...probeSchema('Not ready: `reasons` says why (a dependency not reachable, naming it and where; starting; a queue not consumed; a configuration change not applied), `reason` joins them.'),
+        required: ['status', 'service', 'reason', 'reasons'],
+        properties: { status: { type: 'string' }, service: { type: 'string' }, reason: { type: 'string' }, reasons: { type: 'array', items: { type: 'string' } } },
+      },
+    },
   },
   'GET /metrics': {
     summary: 'Prometheus metrics of this process',

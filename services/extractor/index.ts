@@ -9,6 +9,7 @@
  */
 import { SessionCache, type FoundLink } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
+import { extractItemWindow } from '../../shared/config/limits.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { publishExtractPages } from '../../shared/observability/diagnostics.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
@@ -20,8 +21,8 @@ import { admitStep, parseStep, recordStep, screenStep, type Screened } from './s
 
 export { parsePage, type ParsedPage } from './parse.js';
 
-/** Pages held per replica: extract.prefetch, or 64 per parse worker (batches wait on confirms more than on the CPU). */
-const itemWindow = (e: Config['extract']): number => (e.prefetch > 0 ? e.prefetch : 64 * e.concurrency);
+/** Pages held per replica (the schema bounds it so the derived prefetch stays valid). */
+const itemWindow = extractItemWindow;
 
 export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle> {
   const { tasks, outbox, topology, metrics } = ctx;

@@ -13,7 +13,7 @@
  * Every output is confirmed by the broker before the input is acked.
  */
 import { SessionCache } from '../../shared/admission/index.js';
-import type { Config } from '../../shared/config/index.js';
+import { fetchItemWindow } from '../../shared/config/limits.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import { fetchRequest } from '../../shared/fetch/seam.js';
 import type { ClaimReply } from '../../shared/ledger/index.js';
@@ -30,8 +30,8 @@ import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
 import { HostSlots } from './slots.js';
 import { fetchStep, gateStep, preflightStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
 
-/** Tasks held per replica: fetch.prefetch, or twice the requests in flight. */
-const itemWindow = (f: Config['fetch']): number => (f.prefetch > 0 ? f.prefetch : 2 * f.concurrency);
+/** Tasks held per replica (the schema bounds it so the derived prefetch stays valid). */
+const itemWindow = fetchItemWindow;
 
 export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> {
   const { tasks, outbox, topology, metrics } = ctx;

@@ -162,6 +162,9 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
   private debounce: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
   private again = false;
+  private joined = false;
+  /** The snapshot before the last applied change, for `revert`. */
+  private previousLoaded: LoadedConfig | null = null;
 
   constructor(private readonly opts: ConfigCenterOptions) {
     super();
@@ -187,15 +190,23 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     return { env: this.opts.env, file: this.fileValues };
   }
 
-  /** Joins the live layer: reads the stored overrides, subscribes, watches the file. */
+  /**
+   * Joins the live layer: reads the stored overrides, subscribes, watches the file. May be
+   * called again after it failed (Redis not reachable yet): listeners, watchers and the poll
+   * are set up once.
+   */
   async start(redis: Redis, sub: Redis, keys: Keys): Promise<void> {
     this.redis = redis;
     this.keys = keys;
-    sub.on('message', (channel: string) => {
-      if (channel === keys.configChannel) this.refresh('push');
-    });
+    if (!this.joined) {
+      this.joined = true;
+      sub.on('message', (channel: string) => {
+        if (channel === keys.configChannel) this.refresh('push');
+      });
+    }
     await sub.subscribe(keys.configChannel);
     await this.refreshNow('start');
+    if (this.pollTimer) return;
     // After a reconnect, ioredis resubscribes; catch up on what was missed meanwhile.
     sub.on('ready', () => this.refresh('reconnect'));
     const path = this.opts.env.CONFIG_FILE;
@@ -209,6 +220,21 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
       this.watchTarget(path);
     }
     this.schedulePoll();
+  }
+
+  /**
+   * Goes back to the snapshot before `failed` when a replica could not apply it (see the
+   * service runtime): the live version stays marked as seen, so the next change applies
+   * normally and this one is not retried on every poll. Does nothing if a newer change
+   * already replaced `failed`.
+   */
+  revert(failed: Config): boolean {
+    if (this.loaded.config !== failed || !this.previousLoaded) return false;
+    const pollMs = this.loaded.config.config.pollMs;
+    this.loaded = this.previousLoaded;
+    this.previousLoaded = null;
+    if (this.loaded.config.config.pollMs !== pollMs) this.reschedulePoll();
+    return true;
   }
 
   private watchTarget(path: string): void {
@@ -227,6 +253,13 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
     } catch {
       this.targetWatcher = null;
     }
+  }
+
+  /** A new config.pollMs takes effect now, not after the poll scheduled with the old one. */
+  private reschedulePoll(): void {
+    if (!this.pollTimer) return;
+    clearTimeout(this.pollTimer);
+    this.schedulePoll();
   }
 
   private schedulePoll(): void {
@@ -318,9 +351,11 @@ export class ConfigCenter extends EventEmitter<CenterEvents> {
       return;
     }
     const previous = this.loaded.config;
+    this.previousLoaded = this.loaded;
     this.loaded = next;
     this.overrides = overrides;
     if (live) this.liveVersion = live.version;
+    if (next.config.config.pollMs !== previous.config.pollMs) this.reschedulePoll();
     this.opts.log.info({ version: this.liveVersion, reason }, 'configuration applied');
     this.emit('change', next.config, { version: this.liveVersion, previous, reason });
   }

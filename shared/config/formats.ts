@@ -22,12 +22,60 @@ function assertUrl(value: unknown, protocols: string[]): void {
 
 /** `example.com=2`, `127.0.0.2:8000=0.5`, `[::1]:80=10`. */
 export const HOST_RATE = /^([a-z0-9.*-]+|\[[0-9a-f:.]+\])(:\d{1,5})?=(\d+(\.\d+)?)$/i;
+/** Largest rate of one rate.hosts entry, as for rate.global and rate.perHost. */
+export const HOST_RATE_MAX = 1_000_000;
 
 let registered = false;
+
+/** Strings from the environment or a file become numbers; anything else is validated as given. */
+function toNumber(v: unknown): unknown {
+  return typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+}
+
+/** The bounds of a format made by `intIn` or `numberIn`, by its name (for docs, tests and the CLI). */
+const rangeFormats = new Map<string, { min: number; max: number; integer: boolean }>();
+
+export function formatBounds(name: string): { min: number; max: number; integer: boolean } | undefined {
+  return rangeFormats.get(name);
+}
+
+function registerRange(name: string): void {
+  const r = rangeFormats.get(name);
+  if (!r) return;
+  convict.addFormat({
+    name,
+    validate(value: unknown) {
+      const ok = typeof value === 'number' && (r.integer ? Number.isSafeInteger(value) : Number.isFinite(value)) && value >= r.min && value <= r.max;
+      if (!ok) throw new TypeError(`must be ${r.integer ? 'an integer' : 'a number'} of at least ${r.min} and at most ${r.max}`);
+    },
+    coerce: toNumber,
+  });
+}
+
+function range(min: number, max: number, integer: boolean): string {
+  const name = `${integer ? 'int' : 'number'} ${min}..${max}`;
+  if (!rangeFormats.has(name)) {
+    rangeFormats.set(name, { min, max, integer });
+    if (registered) registerRange(name);
+  }
+  return name;
+}
+
+/** A format for integers from `min` to `max` inclusive; its name (`int 1..65535`) is what docs show. */
+export function intIn(min: number, max: number): string {
+  return range(min, max, true);
+}
+
+/** A format for finite numbers from `min` to `max` inclusive (`number 0..1000000`). */
+export function numberIn(min: number, max: number): string {
+  return range(min, max, false);
+}
+
 
 export function registerFormats(): void {
   if (registered) return;
   registered = true;
+  for (const name of rangeFormats.keys()) registerRange(name);
   convict.addFormats({
     namespace: {
       validate(value: unknown) {
@@ -38,21 +86,17 @@ export function registerFormats(): void {
     },
     'amqp-url': { validate: (v: unknown) => assertUrl(v, ['amqp:', 'amqps:']) },
     'redis-url': { validate: (v: unknown) => assertUrl(v, ['redis:', 'rediss:']) },
-    'positive-int': {
+    // Booleans from the environment or a file as true/false (or 1/0); anything else is refused
+    // (convict's Boolean would read any string but "false" as true).
+    boolean: {
       validate(value: unknown) {
-        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-          throw new TypeError('must be an integer of at least 1');
-        }
+        if (typeof value !== 'boolean') throw new TypeError('must be true or false');
       },
-      coerce: (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
-    },
-    'non-negative-number': {
-      validate(value: unknown) {
-        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-          throw new TypeError('must be a number of at least 0');
-        }
+      coerce(v: unknown) {
+        if (typeof v !== 'string') return v;
+        const s = v.trim().toLowerCase();
+        return s === 'true' || s === '1' ? true : s === 'false' || s === '0' ? false : v;
       },
-      coerce: (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
     },
     'cidr-list': {
       validate(value: unknown) {
@@ -69,8 +113,9 @@ export function registerFormats(): void {
       validate(value: unknown) {
         if (!Array.isArray(value)) throw new TypeError('must be a list of host=rate entries');
         for (const item of value) {
-          if (typeof item !== 'string' || !HOST_RATE.test(item)) {
-            throw new TypeError(`must be a list of host=rate entries (rate >= 0), ${JSON.stringify(item)} is not one`);
+          const m = typeof item === 'string' ? HOST_RATE.exec(item) : null;
+          if (!m || Number(m[3]) > HOST_RATE_MAX) {
+            throw new TypeError(`must be a list of host=rate entries (rate from 0 to ${HOST_RATE_MAX}), ${JSON.stringify(item)} is not one`);
           }
         }
       },

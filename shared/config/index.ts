@@ -12,6 +12,7 @@ import convict from 'convict';
 import YAML from 'yaml';
 import { CrawlError } from '../errors/index.js';
 import { registerFormats } from './formats.js';
+import { crossFieldProblems } from './limits.js';
 import { schema, type Settings } from './schema.js';
 
 export type { Settings } from './schema.js';
@@ -203,6 +204,8 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     const first = String((err as Error).message).split('\n')[0] ?? 'invalid configuration';
     throw new CrawlError('config_invalid', first, { cause: err });
   }
+  const [problem] = crossFieldProblems(instance.getProperties() as Settings);
+  if (problem) throw new CrawlError('config_invalid', `${problem.key}: ${problem.message}`, { details: { key: problem.key } });
   const config = deepFreeze(instance.getProperties() as Settings) as Config;
   return { config, origins: Object.freeze(origins) };
 }

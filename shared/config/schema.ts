@@ -6,9 +6,17 @@
  * Settings with `live: true` are applied by running services when the config
  * center pushes a change; the others take effect at start (the API refuses to
  * change them live).
+ *
+ * Every number has bounds (`intIn`, `numberIn`): what the broker and Node accept (AMQP
+ * prefetch and heartbeat are 16-bit, Node timers take at most 2^31-1 ms, a page must fit in
+ * one message) and sane maxima for counts and sizes, so the environment, the config file
+ * and PATCH /config all refuse a value a replica could not apply. Prefetches derived from
+ * several settings are checked by `crossFieldProblems` (limits.ts) in the same validation.
  */
 import type convict from 'convict';
 import { DEFAULT_STRIP_PARAMS } from '../url/normalize.js';
+import { intIn, numberIn } from './formats.js';
+import { AMQP_MAX_HEARTBEAT_S, AMQP_MAX_PREFETCH, PAGE_MAX_BYTES, TIMER_MAX_MS } from './limits.js';
 
 export type QueueType = 'quorum' | 'classic';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -75,8 +83,8 @@ export interface Settings {
   config: { file: string; pollMs: number; historyLength: number };
 }
 
-/** Integers >= 0, for settings where 0 is meaningful (0 = off or automatic). */
-const natural = 'nat';
+/** Pages per second, cluster-wide: far above what one cluster fetches, low enough for the rate scripts' arithmetic. */
+const RATE_MAX = 1_000_000;
 
 export const schema: convict.Schema<Settings> = {
   namespace: {
@@ -101,55 +109,55 @@ export const schema: convict.Schema<Settings> = {
     },
     deliveryLimit: {
       doc: 'Deliveries of one message before it is dead-lettered as poison (x-delivery-limit).',
-      format: 'positive-int',
+      format: intIn(1, 1000),
       default: 5,
       env: 'AMQP_DELIVERY_LIMIT',
     },
     heartbeatS: {
       doc: 'AMQP heartbeat in seconds.',
-      format: natural,
+      format: intIn(0, AMQP_MAX_HEARTBEAT_S),
       default: 15,
       env: 'AMQP_HEARTBEAT_S',
     },
     fetchBatch: {
       doc: 'Fetch tasks per message at most. Small enough that several messages fill one fetcher (they are acked whole), large enough to save the broker work.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1000),
       default: 8,
       env: 'AMQP_FETCH_BATCH',
     },
     extractBatch: {
       doc: 'Fetched pages per message to the extractor at most.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1000),
       default: 32,
       env: 'AMQP_EXTRACT_BATCH',
     },
     deliverBatch: {
       doc: 'Records per message to delivery at most.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1000),
       default: 64,
       env: 'AMQP_DELIVER_BATCH',
     },
     batchMaxBytes: {
       doc: 'Bytes per message at most when batching (a single larger page still travels, alone).',
       live: true,
-      format: 'positive-int',
+      format: intIn(1024, PAGE_MAX_BYTES),
       default: 1_048_576,
       env: 'AMQP_BATCH_MAX_BYTES',
     },
     lingerMs: {
       doc: 'Longest a task waits for others to share its message; 0 batches only what is sent in the same tick.',
       live: true,
-      format: natural,
+      format: intIn(0, 60_000),
       default: 10,
       env: 'AMQP_LINGER_MS',
     },
     compressPages: {
       doc: 'Deflate the batches of fetched pages on the extract queue (about 3x fewer bytes through the broker for HTML, for CPU in the fetcher).',
       live: true,
-      format: Boolean,
+      format: 'boolean',
       default: true,
       env: 'AMQP_COMPRESS_PAGES',
     },
@@ -216,33 +224,33 @@ export const schema: convict.Schema<Settings> = {
     },
     bodyLimitBytes: {
       doc: 'Largest request body the API accepts.',
-      format: 'positive-int',
+      format: intIn(1024, 1024 * 1024 * 1024),
       default: 1_048_576,
       env: 'API_BODY_LIMIT_BYTES',
     },
     maxSeeds: {
       doc: 'Most seed URLs one session may name.',
-      format: 'positive-int',
+      format: intIn(1, 1_000_000),
       default: 10_000,
       env: 'API_MAX_SEEDS',
     },
     maxUrlLength: {
       doc: 'Longest URL accepted as a seed or admitted from a page.',
-      format: 'positive-int',
+      format: intIn(64, 65_536),
       default: 2048,
       env: 'API_MAX_URL_LENGTH',
     },
     seedLookupTimeoutMs: {
       doc: "How long POST /sessions waits for the DNS lookups of its seeds' host names (all of them, a few at a time): a seed whose host resolves to any address the SSRF guard forbids is refused with 400; a host that does not resolve, or not in time, is accepted and left to the fetch (dns_failed or blocked_address). 0 = no lookups, only IP literals are checked.",
       live: true,
-      format: natural,
+      format: intIn(0, 60_000),
       default: 2000,
       env: 'API_SEED_LOOKUP_TIMEOUT_MS',
     },
     rateLimitPerMinute: {
       doc: 'API requests per minute accepted from one token (requests with the right token) or else from one client address, in bursts of as many; 0 = no limit. Counted per controller process.',
       live: true,
-      format: natural,
+      format: intIn(0, 1_000_000),
       default: 600,
       env: 'API_RATE_LIMIT_PER_MINUTE',
     },
@@ -251,14 +259,14 @@ export const schema: convict.Schema<Settings> = {
     concurrency: {
       doc: 'Requests in flight per fetcher replica.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, AMQP_MAX_PREFETCH),
       default: 32,
       env: 'FETCH_CONCURRENCY',
     },
     prefetch: {
       doc: 'Unacknowledged fetch tasks held per replica; 0 means twice the concurrency.',
       live: true,
-      format: natural,
+      format: intIn(0, AMQP_MAX_PREFETCH),
       default: 0,
       env: 'FETCH_PREFETCH',
     },
@@ -271,42 +279,42 @@ export const schema: convict.Schema<Settings> = {
     connectTimeoutMs: {
       doc: 'TCP/TLS connect timeout.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 10_000,
       env: 'FETCH_CONNECT_TIMEOUT_MS',
     },
     headersTimeoutMs: {
       doc: 'Time allowed until the response headers are complete.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 15_000,
       env: 'FETCH_HEADERS_TIMEOUT_MS',
     },
     bodyIdleTimeoutMs: {
       doc: 'Longest pause between two chunks of the body.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 15_000,
       env: 'FETCH_BODY_IDLE_TIMEOUT_MS',
     },
     totalTimeoutMs: {
       doc: 'Deadline for one whole fetch, redirects included.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 30_000,
       env: 'FETCH_TOTAL_TIMEOUT_MS',
     },
     maxBytes: {
       doc: 'Largest response body kept, in bytes.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, PAGE_MAX_BYTES),
       default: 10_485_760,
       env: 'FETCH_MAX_BYTES',
     },
     maxRedirects: {
       doc: 'Redirect hops followed per fetch.',
       live: true,
-      format: natural,
+      format: intIn(0, 100),
       default: 10,
       env: 'FETCH_MAX_REDIRECTS',
     },
@@ -329,14 +337,14 @@ export const schema: convict.Schema<Settings> = {
     global: {
       doc: 'Pages per second for the whole cluster, 0 = unlimited.',
       live: true,
-      format: 'non-negative-number',
+      format: numberIn(0, RATE_MAX),
       default: 0,
       env: 'RATE_GLOBAL',
     },
     perHost: {
       doc: 'Pages per second per host for the whole cluster, 0 = unlimited.',
       live: true,
-      format: 'non-negative-number',
+      format: numberIn(0, RATE_MAX),
       default: 0,
       env: 'RATE_PER_HOST',
     },
@@ -352,21 +360,21 @@ export const schema: convict.Schema<Settings> = {
     maxAttempts: {
       doc: 'Fetch attempts of one URL before a transient failure becomes final.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 100),
       default: 3,
       env: 'RETRY_MAX_ATTEMPTS',
     },
     baseDelayMs: {
       doc: 'Delay before the first retry; doubles each attempt, with jitter.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 1000,
       env: 'RETRY_BASE_DELAY_MS',
     },
     maxDelayMs: {
       doc: 'Longest delay between two attempts.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 60_000,
       env: 'RETRY_MAX_DELAY_MS',
     },
@@ -375,42 +383,42 @@ export const schema: convict.Schema<Settings> = {
     concurrency: {
       doc: 'Parse worker threads per extractor replica, for pages too large to parse inline.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 64),
       default: 4,
       env: 'EXTRACT_CONCURRENCY',
     },
     prefetch: {
       doc: 'Fetched pages held (being extracted or waiting for their outputs to be confirmed) per extractor replica; 0 means 64 per parse worker.',
       live: true,
-      format: natural,
+      format: intIn(0, AMQP_MAX_PREFETCH),
       default: 0,
       env: 'EXTRACT_PREFETCH',
     },
     maxLinksPerPage: {
       doc: 'Links taken from one page; the rest are ignored.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1_000_000),
       default: 1000,
       env: 'EXTRACT_MAX_LINKS_PER_PAGE',
     },
     followNofollow: {
       doc: 'Follow links marked rel=nofollow.',
       live: true,
-      format: Boolean,
+      format: 'boolean',
       default: false,
       env: 'EXTRACT_FOLLOW_NOFOLLOW',
     },
     maxParseMs: {
       doc: 'Longest time parsing one page may take (in a worker thread, which is stopped past it); the page then fails with parse_timeout.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 5000,
       env: 'EXTRACT_MAX_PARSE_MS',
     },
     maxHtmlBytes: {
       doc: 'Only the first this many bytes of an HTML body are parsed for fields and links.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, PAGE_MAX_BYTES),
       default: 4_194_304,
       env: 'EXTRACT_MAX_HTML_BYTES',
     },
@@ -419,42 +427,42 @@ export const schema: convict.Schema<Settings> = {
     obey: {
       doc: 'Fetch robots.txt once per host for the whole cluster and skip the URLs it disallows.',
       live: true,
-      format: Boolean,
+      format: 'boolean',
       default: true,
       env: 'ROBOTS_OBEY',
     },
     cacheTtlMs: {
       doc: 'How long a fetched robots.txt (or its 4xx absence) is cached in Redis for the whole cluster; longer values count as 24 h.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 86_400_000,
       env: 'ROBOTS_CACHE_TTL_MS',
     },
     errorTtlMs: {
       doc: 'How long an unreachable robots.txt (5xx, 429, timeout, network error) is cached before it is fetched again; meanwhile the host is fully disallowed.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 60_000,
       env: 'ROBOTS_ERROR_TTL_MS',
     },
     memoryTtlMs: {
       doc: 'How long each fetcher keeps a robots.txt in memory before reading the cluster cache again.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 60_000,
       env: 'ROBOTS_MEMORY_TTL_MS',
     },
     maxBytes: {
       doc: 'Bytes of a robots.txt read from the wire and after decompression (at least 512 KiB are read whatever this says); the rest is ignored. The first 512 KiB are parsed.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, PAGE_MAX_BYTES),
       default: 600 * 1024,
       env: 'ROBOTS_MAX_BYTES',
     },
     maxCrawlDelayS: {
       doc: 'Largest Crawl-delay honoured, in seconds: a host is crawled at min(its rate, 1 / min(Crawl-delay, this)) pages per second.',
       live: true,
-      format: 'non-negative-number',
+      format: numberIn(0, 86_400),
       default: 10,
       env: 'ROBOTS_MAX_CRAWL_DELAY_S',
     },
@@ -463,42 +471,42 @@ export const schema: convict.Schema<Settings> = {
     perHostConcurrency: {
       doc: 'Requests in flight to one host across the whole cluster, 0 = unlimited; slots are leased, so a dead fetcher frees its own.',
       live: true,
-      format: natural,
+      format: intIn(0, 1_000_000),
       default: 0,
       env: 'POLITENESS_PER_HOST_CONCURRENCY',
     },
     maxWaitMs: {
       doc: "Longest a fetch waits in place for its host's rate, backoff or concurrency slot; a longer wait sends the task to a delay queue, so the replica serves other hosts meanwhile.",
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 2000,
       env: 'POLITENESS_MAX_WAIT_MS',
     },
     backoffStartMs: {
       doc: 'After a 429 or 503, the least interval between two requests to that host across the cluster; doubled by each further 429/503.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 1000,
       env: 'POLITENESS_BACKOFF_START_MS',
     },
     backoffMaxMs: {
       doc: 'Largest interval the 429/503 backoff imposes on a host.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 60_000,
       env: 'POLITENESS_BACKOFF_MAX_MS',
     },
     backoffHalfLifeMs: {
       doc: 'The backoff interval of a host halves every this many ms without a new 429/503, so the host recovers gradually.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 30_000,
       env: 'POLITENESS_BACKOFF_HALF_LIFE_MS',
     },
     maxRetryAfterMs: {
       doc: 'Longest Retry-After honoured: no request goes to the host until then, on any replica.',
       live: true,
-      format: natural,
+      format: intIn(0, TIMER_MAX_MS),
       default: 300_000,
       env: 'POLITENESS_MAX_RETRY_AFTER_MS',
     },
@@ -507,28 +515,28 @@ export const schema: convict.Schema<Settings> = {
     maxPathDepth: {
       doc: 'Links with more path segments are not admitted (counted as trap:path_depth), 0 = unlimited.',
       live: true,
-      format: natural,
+      format: intIn(0, 10_000),
       default: 32,
       env: 'TRAPS_MAX_PATH_DEPTH',
     },
     maxRepeatedSegments: {
       doc: 'Links whose path repeats one segment more often (/a/a/a/a) are not admitted (trap:repeated_segments), 0 = unlimited.',
       live: true,
-      format: natural,
+      format: intIn(0, 10_000),
       default: 3,
       env: 'TRAPS_MAX_REPEATED_SEGMENTS',
     },
     maxQueryParams: {
       doc: 'Links with more query parameters are not admitted (trap:query_params), 0 = unlimited.',
       live: true,
-      format: natural,
+      format: intIn(0, 10_000),
       default: 16,
       env: 'TRAPS_MAX_QUERY_PARAMS',
     },
     maxPagesPerHost: {
       doc: 'Links admitted per host in one session (seeds not counted); further links to the host are refused (trap:host_pages), 0 = unlimited.',
       live: true,
-      format: natural,
+      format: intIn(0, 1_000_000_000),
       default: 0,
       env: 'TRAPS_MAX_PAGES_PER_HOST',
     },
@@ -544,7 +552,7 @@ export const schema: convict.Schema<Settings> = {
     concurrency: {
       doc: 'Records handled at once per delivery replica.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, Math.floor(AMQP_MAX_PREFETCH / 2)),
       default: 32,
       env: 'DELIVER_CONCURRENCY',
     },
@@ -557,7 +565,7 @@ export const schema: convict.Schema<Settings> = {
     webhookTimeoutMs: {
       doc: 'Timeout of one webhook call.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 10_000,
       env: 'WEBHOOK_TIMEOUT_MS',
     },
@@ -586,14 +594,14 @@ export const schema: convict.Schema<Settings> = {
     leaseMs: {
       doc: 'Lease of a task in one stage; an expired lease lets the cleaner re-drive it. Keep far below RabbitMQ consumer_timeout.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1000, TIMER_MAX_MS),
       default: 120_000,
       env: 'TASK_LEASE_MS',
     },
     admitLeaseMs: {
       doc: 'Time an admitted link may stay unconfirmed on the queue before the cleaner publishes it again.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1000, TIMER_MAX_MS),
       default: 60_000,
       env: 'TASK_ADMIT_LEASE_MS',
     },
@@ -602,49 +610,49 @@ export const schema: convict.Schema<Settings> = {
     defaultTimeoutMs: {
       doc: 'Deadline of a session that names no timeoutMs.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 3_600_000,
       env: 'SESSION_DEFAULT_TIMEOUT_MS',
     },
     maxTimeoutMs: {
       doc: 'Longest timeoutMs a session may ask for.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 7 * 86_400_000,
       env: 'SESSION_MAX_TIMEOUT_MS',
     },
     closeAfterMs: {
       doc: 'After a partial delivery, how long late results are still delivered as supplements.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 600_000,
       env: 'SESSION_CLOSE_AFTER_MS',
     },
     retentionMs: {
       doc: 'How long a finished session and its results are kept.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 10 * 365 * 86_400_000),
       default: 7 * 86_400_000,
       env: 'SESSION_RETENTION_MS',
     },
     defaultMaxPages: {
       doc: 'Page limit of a session that names no maxPages.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1_000_000_000),
       default: 10_000,
       env: 'SESSION_DEFAULT_MAX_PAGES',
     },
     maxPagesLimit: {
       doc: 'Largest maxPages a session may ask for.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1_000_000_000),
       default: 10_000_000,
       env: 'SESSION_MAX_PAGES_LIMIT',
     },
     defaultMaxDepth: {
       doc: 'Link depth limit of a session that names no maxDepth; seeds are depth 0.',
       live: true,
-      format: natural,
+      format: intIn(0, 10_000),
       default: 16,
       env: 'SESSION_DEFAULT_MAX_DEPTH',
     },
@@ -653,21 +661,21 @@ export const schema: convict.Schema<Settings> = {
     intervalMs: {
       doc: 'Time between two cleaner sweeps.',
       live: true,
-      format: 'positive-int',
+      format: intIn(10, TIMER_MAX_MS),
       default: 5000,
       env: 'CLEANER_INTERVAL_MS',
     },
     batchSize: {
       doc: 'Items one cleaner step handles in one Redis call, so no call blocks Redis for long.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 100_000),
       default: 500,
       env: 'CLEANER_BATCH_SIZE',
     },
     redriveMaxBacklog: {
       doc: 'Expired leases are re-driven only while the extract and deliver queues hold fewer ready messages than this; above it leases expire from slowness, not from dead consumers, and re-driving would only add load.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 1_000_000_000),
       default: 1000,
       env: 'CLEANER_REDRIVE_MAX_BACKLOG',
     },
@@ -675,7 +683,7 @@ export const schema: convict.Schema<Settings> = {
   shutdown: {
     graceMs: {
       doc: 'On SIGTERM, how long a service drains in-flight work before it exits.',
-      format: 'positive-int',
+      format: intIn(1, TIMER_MAX_MS),
       default: 20_000,
       env: 'SHUTDOWN_GRACE_MS',
     },
@@ -690,14 +698,14 @@ export const schema: convict.Schema<Settings> = {
     pollMs: {
       doc: 'How often a replica re-reads the config file and the live overrides, in case a change notification was missed.',
       live: true,
-      format: 'positive-int',
+      format: intIn(100, TIMER_MAX_MS),
       default: 5000,
       env: 'CONFIG_POLL_MS',
     },
     historyLength: {
       doc: 'Versions of the live overrides kept in the audit history.',
       live: true,
-      format: 'positive-int',
+      format: intIn(1, 100_000),
       default: 200,
       env: 'CONFIG_HISTORY_LENGTH',
     },

@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import { maskSecret } from '../config/index.js';
 import { CrawlError } from '../errors/index.js';
 import type { Logger } from '../observability/log.js';
 import { declareTopology, type Topology, type TopologyOptions } from './topology.js';
@@ -20,6 +21,14 @@ export interface BrokerOptions extends TopologyOptions {
   log: Logger;
   /** How long a publish waits for the broker to come back before failing. */
   publishWaitMs?: number;
+  /** How long one connection attempt (TCP and AMQP handshake) may take; a broker that accepts but never answers counts as down. */
+  connectTimeoutMs?: number;
+}
+
+/** A consumer's answer to "are you consuming?", for readiness. */
+export interface ConsumerProbe {
+  readonly queue: string;
+  consuming(): boolean;
 }
 
 /** Set up consumers on a fresh channel; called after every (re)connect. */
@@ -40,6 +49,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private connecting: Promise<void> | null = null;
+  /** Why the last connection attempt failed; null once connected. */
+  private lastError: string | null = null;
+  /** Whether the current outage was reported (one error line per outage). */
+  private reported = false;
+  private readonly probes = new Set<ConsumerProbe>();
 
   constructor(private readonly opts: BrokerOptions) {
     super();
@@ -52,6 +66,38 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   isReady(): boolean {
     return this.ready;
+  }
+
+  /** The broker's URL without its password, for logs and readiness. */
+  get where(): string {
+    return maskSecret(this.opts.url);
+  }
+
+  /** Why the broker is not usable now (null when connected), naming RabbitMQ and where. */
+  problem(): string | null {
+    if (this.ready) return null;
+    if (this.closing) return `RabbitMQ at ${this.where}: connection closed`;
+    return `RabbitMQ at ${this.where} is not reachable${this.lastError ? `: ${this.lastError}` : ' yet (connecting)'}`;
+  }
+
+  /** Registers a consumer for readiness: one that is not consuming makes its service not ready. */
+  watch(probe: ConsumerProbe): void {
+    this.probes.add(probe);
+  }
+
+  unwatch(probe: ConsumerProbe): void {
+    this.probes.delete(probe);
+  }
+
+  /** Queues whose registered consumer is not consuming now. */
+  idleConsumers(): string[] {
+    return [...this.probes].filter((p) => !p.consuming()).map((p) => p.queue);
+  }
+
+  /** A fresh channel on the consuming connection (a consumer whose channel closed sets itself up again on it). */
+  async openChannel(): Promise<Channel> {
+    if (!this.ready || !this.subConn) throw new CrawlError('unavailable', this.problem() ?? 'broker not connected');
+    return this.subConn.createChannel();
   }
 
   /** Connects (retrying until it succeeds or the broker is closed). */
@@ -80,7 +126,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
           await this.dropConnections();
           const delay = Math.min(200 * 2 ** this.attempt, 5000) * (0.8 + Math.random() * 0.4);
           this.attempt++;
-          this.opts.log.warn({ err: (err as Error).message, retryInMs: Math.round(delay) }, 'broker connect failed');
+          this.lastError = (err as Error).message || String(err);
+          // One error line per outage; the retries after it are debug.
+          if (!this.reported) {
+            this.reported = true;
+            this.opts.log.error({ dependency: 'rabbitmq', url: this.where, err: this.lastError }, `${this.problem() ?? 'RabbitMQ is not reachable'}; retrying with backoff`);
+          } else {
+            this.opts.log.debug({ dependency: 'rabbitmq', err: this.lastError, retryInMs: Math.round(delay) }, 'broker connect failed');
+          }
           await new Promise((r) => setTimeout(r, delay));
         }
       }
@@ -91,7 +144,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   private async connectOnce(): Promise<void> {
-    const socketOpts = { clientProperties: { connection_name: this.opts.name } };
+    const socketOpts = { clientProperties: { connection_name: this.opts.name }, timeout: this.opts.connectTimeoutMs ?? 5000 };
     const url = withHeartbeat(this.opts.url, this.opts.heartbeatS);
     this.pubConn = await amqp.connect(url, socketOpts);
     this.subConn = await amqp.connect(url, socketOpts);
@@ -113,6 +166,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       await setup(ch);
     }
     this.ready = true;
+    this.lastError = null;
+    if (this.reported) this.opts.log.info({ dependency: 'rabbitmq', url: this.where }, `RabbitMQ at ${this.where} reachable again`);
+    this.reported = false;
     this.opts.log.info('broker connected');
     this.emit('ready');
   }
@@ -123,6 +179,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.ready = false;
     this.pubChannel = null;
     if (wasReady) {
+      this.lastError = err?.message ?? 'connection lost';
       this.opts.log.warn({ err: err?.message }, 'broker connection lost');
       this.emit('down', err);
     }

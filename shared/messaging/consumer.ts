@@ -23,11 +23,18 @@
  * new prefetch means a new consumer on the same channel, which starts with nothing held
  * (the old one's unacked messages stay and are acked as usual).
  * Item windows need unbounded message concurrency: a message waiting for a handler slot has
- * no known items yet.
+ * no known items yet. The prefetch never exceeds 65,535, the most basic.qos can carry.
+ *
+ * Staying consumed: the consumer registers with the broker, whose readiness then includes
+ * "consuming". When its channel closes under it (a channel error, the broker refusing a
+ * command) while the connection stays up, or RabbitMQ cancels it (queue deleted), it sets
+ * itself up again on a fresh channel with backoff; a lost connection is the broker's to
+ * rebuild, and it replays the setup.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { toCrawlError } from '../errors/index.js';
+import { AMQP_MAX_PREFETCH } from '../config/limits.js';
+import { CrawlError, toCrawlError } from '../errors/index.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BatchCodec } from './batch.js';
@@ -74,6 +81,9 @@ export interface ConsumerOptions<T> {
 /** Re-consuming costs a round trip or three: not more often than this, and only for a real change. */
 const RETUNE_MIN_INTERVAL_MS = 500;
 const RETUNE_FACTOR = 1.5;
+/** Backoff of a consumer setting itself up again after its channel closed or it was cancelled. */
+const RECOVER_MIN_MS = 100;
+const RECOVER_MAX_MS = 5000;
 
 export class Consumer<T> {
   private readonly limit: LimitFunction;
@@ -89,10 +99,13 @@ export class Consumer<T> {
   /** Messages held (received, not settled): consumer tag, items, items not finished. */
   private readonly held = new Set<{ tag: string; items: number; unfinished: number }>();
   private lastRetune = 0;
-  private retuning: Promise<void> | null = null;
+  private retuning: Promise<Error | null> | null = null;
   /** A check put off by the rate limit of re-consumes (nothing else may wake it: stragglers hold every message). */
   private tuneTimer: NodeJS.Timeout | null = null;
   private readonly isolated: Consumer<T> | null;
+  private recoverTimer: NodeJS.Timeout | null = null;
+  private recoverAttempt = 0;
+  private readonly probe = { queue: '', consuming: (): boolean => this.consuming };
 
   constructor(
     private readonly broker: Broker,
@@ -128,7 +141,18 @@ export class Consumer<T> {
     return this.prefetch;
   }
 
+  /**
+   * True while a consumer is registered with RabbitMQ on an open channel, or being replaced
+   * by one with a new prefetch (a failed replacement recovers by itself, see reconsume). The
+   * quarantine consumer reports for itself.
+   */
+  get consuming(): boolean {
+    return !this.stopped && this.channel !== null && (this.consumerTag !== null || this.retuning !== null);
+  }
+
   async start(): Promise<void> {
+    this.probe.queue = this.opts.queue;
+    this.broker.watch(this.probe);
     await this.broker.addSetup((ch) => this.setup(ch));
     if (this.isolated) await this.isolated.start();
   }
@@ -143,35 +167,82 @@ export class Consumer<T> {
       if (this.channel === ch) {
         this.channel = null;
         this.consumerTag = null;
+        this.scheduleRecover('channel closed');
       }
     });
     this.channel = ch;
+    this.recoverAttempt = 0;
     await this.consume(ch);
   }
 
   private async consume(ch: Channel): Promise<void> {
-    await ch.prefetch(this.prefetch);
+    await ch.prefetch(Math.min(this.prefetch, AMQP_MAX_PREFETCH));
     const reply = await ch.consume(this.opts.queue, (msg) => {
       if (msg) this.onMessage(ch, msg);
+      else this.onCancelled(ch);
     });
     if (this.channel === ch) this.consumerTag = reply.consumerTag;
   }
 
-  /** A new consumer with the current prefetch on the same channel; the old one's unacked messages stay. */
-  private reconsume(): Promise<void> {
+  /** RabbitMQ cancelled the consumer (its queue was deleted, or a node went away). */
+  private onCancelled(ch: Channel): void {
+    if (this.channel !== ch || this.stopped) return;
+    this.opts.log.warn({ queue: this.opts.queue }, 'consumer cancelled by the broker; consuming again');
+    this.consumerTag = null;
+    this.scheduleRecover('cancelled');
+  }
+
+  /**
+   * Sets the consumer up again after a backoff: on its channel if that is still open, else on a
+   * new one. While the broker is down nothing is done here: its reconnect replays the setup.
+   */
+  private scheduleRecover(why: string): void {
+    if (this.stopped || this.recoverTimer) return;
+    const delay = Math.min(RECOVER_MIN_MS * 2 ** this.recoverAttempt, RECOVER_MAX_MS);
+    this.recoverAttempt++;
+    this.recoverTimer = setTimeout(() => {
+      this.recoverTimer = null;
+      void this.recover(why);
+    }, delay);
+  }
+
+  private async recover(why: string): Promise<void> {
+    if (this.stopped || this.consuming || !this.broker.isReady()) return;
+    if (this.retuning) await this.retuning;
+    try {
+      if (this.channel && !this.consumerTag) {
+        await this.consume(this.channel);
+      } else if (!this.channel) {
+        await this.setup(await this.broker.openChannel());
+      }
+      if (this.consuming) this.opts.log.info({ queue: this.opts.queue, after: why }, 'consuming again');
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message, queue: this.opts.queue, after: why }, 'consumer could not set itself up again; retrying');
+    }
+    if (!this.consuming) this.scheduleRecover(why);
+  }
+
+  /**
+   * A new consumer with the current prefetch on the same channel; the old one's unacked
+   * messages stay. Resolves to the error when it could not consume again (the consumer then
+   * recovers by itself, see scheduleRecover).
+   */
+  private reconsume(): Promise<Error | null> {
     if (this.retuning) return this.retuning;
-    this.retuning = (async () => {
+    this.retuning = (async (): Promise<Error | null> => {
       const ch = this.channel;
       const tag = this.consumerTag;
-      if (!ch || !tag || this.stopped) return;
+      if (!ch || !tag || this.stopped) return null;
       try {
         await ch.cancel(tag);
-        if (this.channel !== ch || this.stopped) return;
+        if (this.channel !== ch || this.stopped) return null;
         this.consumerTag = null;
         await this.consume(ch);
+        return null;
       } catch (err) {
-        // The channel closed meanwhile: the broker's reconnect sets the consumer up again.
-        this.opts.log.debug({ err: (err as Error).message, queue: this.opts.queue }, 'prefetch change interrupted');
+        this.opts.log.warn({ err: (err as Error).message, queue: this.opts.queue }, 'prefetch change interrupted; consuming again');
+        if (this.channel === ch && !this.consumerTag) this.scheduleRecover('prefetch change');
+        return err as Error;
       }
     })().finally(() => {
       this.retuning = null;
@@ -296,14 +367,17 @@ export class Consumer<T> {
     if (next === this.prefetch) return;
     this.prefetch = next;
     this.lastRetune = performance.now();
-    await this.reconsume();
+    const err = await this.reconsume();
+    if (err) throw new CrawlError('unavailable', `${this.opts.queue}: could not consume again with prefetch ${Math.min(next, AMQP_MAX_PREFETCH)}: ${err.message}`, { cause: err });
   }
 
   /** Stops taking messages, waits up to graceMs for in-flight work, then closes the channel. */
   async close(graceMs: number): Promise<{ drained: boolean }> {
     if (this.isolated) await this.isolated.close(graceMs);
     this.stopped = true;
+    this.broker.unwatch(this.probe);
     if (this.tuneTimer) clearTimeout(this.tuneTimer);
+    if (this.recoverTimer) clearTimeout(this.recoverTimer);
     if (this.retuning) await this.retuning;
     const ch = this.channel;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);

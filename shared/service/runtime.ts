@@ -6,11 +6,18 @@
  * Ownership: the runtime creates Redis and the broker and closes them last, after the
  * service drained its consumers (SIGTERM → stop consuming → finish in-flight within
  * shutdown.graceMs → flush confirms → exit 0).
+ *
+ * Readiness and missing dependencies: the HTTP server listens first, before Redis and
+ * RabbitMQ answer, so /healthz answers at once and /readyz says 503 with the reason (which
+ * dependency, where, why) from the first second. A dependency that does not answer is
+ * logged once as an error and retried with backoff; the service starts when both answer,
+ * without a restart. A replica is ready when Redis and the broker are connected, every
+ * consumer it registered is consuming, and the last configuration change applied.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { ConfigCenter } from '../config/center.js';
-import { processEnv, type Config } from '../config/index.js';
+import { ConfigCenter, type ChangeEvent } from '../config/center.js';
+import { maskSecret, processEnv, type Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
 import { Maintenance, SessionStore, TaskLedger } from '../ledger/index.js';
 import { Broker } from '../messaging/broker.js';
@@ -47,8 +54,10 @@ export interface ServiceContext {
   /** Where records are written and read (shared/results/store.ts); closed by the runtime. */
   readonly results: ResultsStore;
   readonly topology: Topology;
-  /** True when the broker and Redis are both connected. */
+  /** True when the replica is ready (see `readiness`). */
   ready(): boolean;
+  /** Whether the replica is ready, and if not, why. */
+  readiness(): Readiness;
   /** The config center of this replica (live overrides, file watch). */
   readonly center: ConfigCenter;
   /** Runs `fn` after every applied configuration change. */
@@ -62,12 +71,21 @@ export interface ServiceHandle {
   http?: FastifyInstance;
 }
 
-/** Adds /healthz, /readyz and /metrics to a fastify app. */
-export function registerOpsRoutes(app: FastifyInstance, ctx: Pick<ServiceContext, 'ready' | 'metrics' | 'name'>): void {
+export interface Readiness {
+  ready: boolean;
+  /** Every reason the replica is not ready, most basic first (a missing dependency, starting, not consuming, a change not applied). */
+  reasons: string[];
+  /** Set while a dependency is missing or the service is still starting: the API answers 503 `unavailable` with it. */
+  unavailable: string | null;
+}
+
+/** Adds /healthz, /readyz and /metrics to a fastify app. /readyz answers 503 with the reasons when not ready. */
+export function registerOpsRoutes(app: FastifyInstance, ctx: Pick<ServiceContext, 'readiness' | 'metrics' | 'name'>): void {
   app.get('/healthz', async () => ({ status: 'ok', service: ctx.name }));
   app.get('/readyz', async (_req, reply) => {
-    const ok = ctx.ready();
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', service: ctx.name });
+    const r = ctx.readiness();
+    if (r.ready) return reply.code(200).send({ status: 'ready', service: ctx.name });
+    return reply.code(503).send({ status: 'not ready', service: ctx.name, reason: r.reasons.join('; '), reasons: r.reasons });
   });
   app.get('/metrics', async (_req, reply) => {
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
@@ -79,13 +97,52 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** Install signal handlers and exit the process when closed (default true). */
   manageProcess?: boolean;
+  /**
+   * Resolve once the service started (default true). With false, resolve as soon as the
+   * HTTP server listens; the service starts when Redis and RabbitMQ answer.
+   */
+  waitStarted?: boolean;
 }
 
 export interface RunningService {
   ctx: ServiceContext;
   /** Address of the ops or API server. */
   address: string;
+  /** Resolves when the service started (its dependencies answered and `start` returned). */
+  started: Promise<void>;
   stop(): Promise<void>;
+}
+
+/** How one Redis client is doing, for readiness: connected, or why not; the outage is logged once. */
+function watchRedis(redis: Redis, url: string, log: Logger): { problem(): string | null } {
+  const where = maskSecret(url);
+  let up = false;
+  let lastError: string | null = null;
+  let reported = false;
+  redis.on('ready', () => {
+    up = true;
+    lastError = null;
+    if (reported) log.info({ dependency: 'redis', url: where }, `Redis at ${where} reachable again`);
+    reported = false;
+  });
+  redis.on('close', () => {
+    up = false;
+  });
+  redis.on('error', (err: Error) => {
+    lastError = err.message || String(err);
+    if (up) {
+      log.warn({ err: lastError }, 'redis error');
+    } else if (!reported) {
+      // One error line per outage; ioredis retries with the backoff of createRedis.
+      reported = true;
+      log.error({ dependency: 'redis', url: where, err: lastError }, `Redis at ${where} is not reachable: ${lastError}; retrying with backoff`);
+    } else {
+      log.debug({ dependency: 'redis', err: lastError }, 'redis connect failed');
+    }
+  });
+  return {
+    problem: () => (up ? null : `Redis at ${where} is not reachable${lastError ? `: ${lastError}` : ' yet (connecting)'}`),
+  };
 }
 
 export async function runService(name: ServiceName, start: (ctx: ServiceContext) => Promise<ServiceHandle>, opts: RunOptions = {}): Promise<RunningService> {
@@ -107,14 +164,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   const redis = createRedis(current.redis.url, { name: `${current.namespace}:${name}` });
   const subscriber = createRedis(current.redis.url, { name: `${current.namespace}:${name}:config`, blocking: true });
   subscriber.on('error', () => undefined);
-  let redisUp = false;
-  redis.on('ready', () => {
-    redisUp = true;
-  });
-  redis.on('close', () => {
-    redisUp = false;
-  });
-  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+  const redisHealth = watchRedis(redis, current.redis.url, log);
   const broker = new Broker({
     url: current.amqp.url,
     name: `${current.namespace}:${name}:${process.pid}`,
@@ -126,6 +176,23 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   });
   const outbox = new Outbox(broker, topo, () => center.config);
   const changeHandlers: ((next: Config, previous: Config) => void | Promise<void>)[] = [];
+  let started = false;
+  let stopRequested = false;
+  let signalStop: () => void = () => undefined;
+  /** Resolves when stop() is called: waits on a dependency that may never answer race it. */
+  const stopSignal = new Promise<void>((resolve) => {
+    signalStop = resolve;
+  });
+  /** Set when the last configuration change could not be applied (cleared by the next one that applies). */
+  let applyFailure: string | null = null;
+  const readiness = (): Readiness => {
+    const missing = [redisHealth.problem(), broker.problem()].filter((p): p is string => p !== null);
+    const reasons = [...missing];
+    if (!started && missing.length === 0) reasons.push(`${name} is starting`);
+    if (started) for (const queue of broker.idleConsumers()) reasons.push(`not consuming from ${queue}`);
+    if (applyFailure) reasons.push(applyFailure);
+    return { ready: reasons.length === 0, reasons, unavailable: missing[0] ?? (started ? null : `${name} is starting`) };
+  };
   const ctx: ServiceContext = {
     name,
     config: () => center.config,
@@ -142,14 +209,41 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     maintenance: new Maintenance(redis, keys),
     results: lazyResultsStore(() => openResultsStore({ url: current.results.url, dir: current.deliver.resultsDir }, { redis, keys }), resultsTarget({ url: current.results.url, dir: current.deliver.resultsDir }).kind),
     topology: topo,
-    ready: () => redisUp && broker.isReady(),
+    ready: () => readiness().ready,
+    readiness,
+  };
+
+  /**
+   * Applies one change at a time. When a handler throws (the broker refused, say), the replica
+   * goes back to the configuration before the change (handlers run again with the two swapped),
+   * logs one error line and is not ready until a later change applies.
+   */
+  let applying: Promise<void> = Promise.resolve();
+  const apply = async (next: Config, ev: ChangeEvent): Promise<void> => {
+    log.level = next.log.level;
+    const errors: string[] = [];
+    for (const fn of changeHandlers) {
+      try {
+        await fn(next, ev.previous);
+      } catch (err) {
+        errors.push(toCrawlError(err).message);
+      }
+    }
+    if (errors.length === 0) {
+      applyFailure = null;
+      metrics.configVersion.set(ev.version);
+      return;
+    }
+    const reverted = center.revert(next);
+    if (reverted) {
+      log.level = ev.previous.log.level;
+      for (const fn of changeHandlers) await Promise.resolve(fn(ev.previous, next)).catch(() => undefined);
+    }
+    applyFailure = `configuration version ${ev.version} could not be applied: ${errors.join('; ')}`;
+    log.error({ version: ev.version, err: errors.join('; '), reverted }, 'configuration change could not be applied; keeping the last good configuration');
   };
   center.on('change', (next, ev) => {
-    log.level = next.log.level;
-    metrics.configVersion.set(ev.version);
-    for (const fn of changeHandlers) {
-      Promise.resolve(fn(next, ev.previous)).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'applying a configuration change failed'));
-    }
+    applying = applying.then(() => apply(next, ev));
   });
 
   if (manageProcess) {
@@ -159,34 +253,90 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     });
   }
 
-  await center.start(redis, subscriber, keys);
-  metrics.configVersion.set(center.version);
-  await broker.start();
-  const handle = await start(ctx);
-  let http = handle.http;
+  // Listen first. The controller's API is built now (its routes answer 503 until the
+  // service is ready, see services/controller); the other services serve the ops routes and
+  // start their stages once Redis and the broker answer.
+  const apiFirst = name === 'controller';
+  let handle: ServiceHandle | null = apiFirst ? await start(ctx) : null;
+  let http = handle?.http;
   if (!http) {
     http = Fastify({ logger: false });
     registerOpsRoutes(http, ctx);
   }
   const port = name === 'controller' ? current.controller.port : current.http.port;
   const host = name === 'controller' ? current.controller.host : current.http.host;
-  const address = await http.listen({ port, host });
-  log.info({ address }, `${name} started`);
+  let address: string;
+  try {
+    address = await http.listen({ port, host });
+  } catch (err) {
+    await handle?.close(0).catch(() => undefined);
+    await broker.close();
+    subscriber.disconnect();
+    redis.disconnect();
+    throw err;
+  }
+  log.info({ address }, `${name} listening`);
+
+  const boot = (async () => {
+    // Both dependencies at once, each retried until it answers: the live configuration
+    // comes from Redis, the broker needs nothing from it (amqp.* is not live).
+    const joinCenter = async (): Promise<void> => {
+      for (let attempt = 0; !stopRequested; attempt++) {
+        try {
+          // A subscribe on a client that never connected waits for good: stop() ends the wait.
+          const joining = center.start(redis, subscriber, keys);
+          joining.catch(() => undefined);
+          await Promise.race([joining, stopSignal]);
+          if (stopRequested) return;
+          metrics.configVersion.set(center.version);
+          return;
+        } catch (err) {
+          log.debug({ err: toCrawlError(err).message }, 'config center not joined yet; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
+        }
+      }
+    };
+    await Promise.all([joinCenter(), broker.start()]);
+    if (stopRequested) return;
+    handle ??= await start(ctx);
+    started = true;
+    log.info({ address }, `${name} started`);
+  })();
+  boot.catch((err: unknown) => {
+    log.fatal({ err: toCrawlError(err).message }, `${name} could not start`);
+    if (manageProcess) process.exit(1);
+  });
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
+      stopRequested = true;
+      signalStop();
       const grace = center.config.shutdown.graceMs;
+      const wasStarted = started;
       log.info({ graceMs: grace }, `${name} stopping`);
-      await handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed'));
-      await http.close().catch(() => undefined);
+      // A service still waiting for its dependencies has nothing to drain: end the waits.
+      if (!wasStarted) {
+        await broker.close();
+        subscriber.disconnect();
+        redis.disconnect();
+      }
+      await boot.catch(() => undefined);
+      // Without its dependencies a close could wait for them forever (a Redis quit, say):
+      // bound it then, so SIGTERM still ends the process.
+      const bounded = (p: Promise<unknown>, what: string): Promise<unknown> =>
+        wasStarted ? p : Promise.race([p, new Promise((r) => setTimeout(r, 1000).unref())]).then(() => undefined, (err: unknown) => log.debug({ err: toCrawlError(err).message }, `${what} failed`));
+      await bounded(handle ? handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed')) : Promise.resolve(), 'close');
+      await bounded(http.close().catch(() => undefined), 'http close');
       await outbox.drain();
       await ctx.results.close().catch((err: unknown) => log.warn({ err: toCrawlError(err).message }, 'closing the results store failed'));
       await broker.close();
       center.close();
       subscriber.disconnect();
-      await redis.quit().catch(() => redis.disconnect());
+      // quit() waits for a connection that a never-started replica may not have.
+      if (wasStarted) await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
       log.info(`${name} stopped`);
     })();
     return stopping;
@@ -199,5 +349,13 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       });
     }
   }
-  return { ctx, address, stop };
+  if (opts.waitStarted ?? true) {
+    try {
+      await boot;
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  }
+  return { ctx, address, started: boot, stop };
 }

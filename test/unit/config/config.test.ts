@@ -271,7 +271,7 @@ describe('config', () => {
     it('describes formats as text', () => {
       const format = (key: string): string | undefined => entries.find((e) => e.key === key)?.format;
       assert.equal(format('amqp.queueType'), 'quorum|classic');
-      assert.equal(format('fetch.concurrency'), 'positive-int');
+      assert.equal(format('fetch.concurrency'), 'int 1..65535');
       assert.equal(format('extract.followNofollow'), 'boolean');
       assert.equal(format('api.token'), 'string');
     });
