@@ -24,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../shared/redis/keys.js';
+import { lazyResultsStore, openResultsStore, type ResultsStore } from '../shared/results/index.js';
 import { stackSpecs, Supervisor } from '../scripts/supervisor.js';
 import { GeneratedSite, type GeneratedSiteOptions } from '../test/sites/generated.js';
 import { cleanupNamespace, freePort, http, REDIS_URL, serviceEnv, testNamespace, waitFor } from '../test/support/stack.js';
@@ -228,6 +229,8 @@ interface BenchStack {
   problems: string[];
   /** Where the services' Redis counters are dumped (bench/preload.ts). */
   countDir: string;
+  /** The stack's results store, read by the bench to time each record's delivery. */
+  results: ResultsStore;
   stop(): Promise<void>;
 }
 
@@ -270,6 +273,10 @@ async function startStack(fetchers: number, concurrency: number, extraEnv: Recor
     },
   });
   for (const s of specs) supervisor.start(s);
+  // The bench reads the records where the stack writes them (results.url, in its results directory).
+  const benchRedis = new Redis(REDIS_URL);
+  const storeSettings = { url: env.RESULTS_URL ?? 'sqlite:', dir: resultsDir };
+  const results = lazyResultsStore(() => openResultsStore(storeSettings, { redis: benchRedis, keys: redisKeys(ns) }), 'bench');
   const stack: BenchStack = {
     ns,
     api: `http://127.0.0.1:${port}`,
@@ -279,10 +286,13 @@ async function startStack(fetchers: number, concurrency: number, extraEnv: Recor
     logTail,
     problems,
     countDir,
+    results,
     async stop() {
       try {
         await supervisor.stopAll();
       } finally {
+        await results.close().catch(() => undefined);
+        benchRedis.disconnect();
         await cleanupNamespace(ns).catch((err: unknown) => process.stderr.write(`bench: cleanup of ${ns} failed: ${(err as Error).message}\n`));
         rmSync(resultsDir, { recursive: true, force: true });
         rmSync(countDir, { recursive: true, force: true });
@@ -488,16 +498,17 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
     let status = 'running';
     let finishedAt: number | null = null;
     const deadline = t0 + p.boundMs;
+    let cursor: string | null = null;
     const drain = async (): Promise<void> => {
-      const batch = await redis.lrange(keys.results, records.length, -1);
-      benchCalls++;
-      const now = Date.now();
-      for (const line of batch) {
-        const r = JSON.parse(line) as { url: string; parent: string | null; outcome: string; fetchedAt: string | null };
-        records.push({ url: r.url, parent: r.parent, outcome: r.outcome, fetchedAt: r.fetchedAt ? Date.parse(r.fetchedAt) : null, seenAt: now });
+      for (;;) {
+        const page = await stack.results.list(id, { limit: 10_000, after: cursor });
+        const now = Date.now();
+        for (const r of page.records) records.push({ url: r.url, parent: r.parent, outcome: r.outcome, fetchedAt: r.fetchedAt ? Date.parse(r.fetchedAt) : null, seenAt: now });
+        cursor = page.last ?? cursor;
+        if (page.next === null) return;
       }
     };
-    // Poll the results list (to time each delivery) and the status, every 50 ms, bounded.
+    // Poll the results store (to time each delivery) and the status, every 50 ms, bounded.
     while (Date.now() < deadline) {
       await drain();
       const [s, f] = await redis.hmget(keys.session, 'status', 'finishedAt');

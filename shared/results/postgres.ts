@@ -158,6 +158,7 @@ export class PostgresResultsStore implements ResultsStore {
     return {
       records: res.rows.map(toRecord),
       next: res.rows.length === limit ? res.rows[res.rows.length - 1]!.seq : null,
+      last: res.rows.length > 0 ? res.rows[res.rows.length - 1]!.seq : null,
     };
   }
 

@@ -77,7 +77,8 @@ export class RedisResultsStore implements ResultsStore {
       }
       if (records.length >= limit || rows.length < span) break;
     }
-    return { records, next: records.length >= limit && last !== null ? String(last + 1) : null };
+    const after = last === null ? null : String(last + 1);
+    return { records, next: records.length >= limit ? after : null, last: after };
   }
 
   async get(sessionId: string, taskId: string): Promise<ResultRecord | null> {

@@ -142,6 +142,7 @@ export class SqliteResultsStore implements ResultsStore {
     return {
       records: rows.map(toRecord),
       next: rows.length === limit ? String(rows[rows.length - 1]!.seq) : null,
+      last: rows.length > 0 ? String(rows[rows.length - 1]!.seq) : null,
     };
   }
 

@@ -46,6 +46,8 @@ export interface ResultsPage {
   records: ResultRecord[];
   /** The cursor after the last record of the page; null when there is nothing more now. */
   next: string | null;
+  /** The cursor after the last record read, even on the last page (to follow a session as records arrive); null when nothing was read. */
+  last: string | null;
 }
 
 export interface ResultsStore {

@@ -189,14 +189,19 @@ export function resultsStoreContract(name: string, open: () => Promise<ContractT
       assert.equal(page.records.length, 2);
       assert.equal(page.next, null, 'fewer than limit rows: no next cursor');
       assert.deepEqual(got, [...Array.from({ length: 20 }, (_, i) => `p${i}`), 'late1', 'late2', 'late3']);
+      // The last page still gives the cursor after its last record: a reader following the session goes on from there.
+      assert.equal(typeof page.last, 'string');
+      await store.put([stored(s, 'late4')]);
+      assert.deepEqual(names((await store.list(s, { after: page.last, limit: 7 })).records), ['late4']);
 
       // A page that ends exactly at the last row gives a cursor; the page after it is empty.
       const s2 = sessionId();
       await store.put(Array.from({ length: 4 }, (_, i) => stored(s2, `e${i}`)));
       const full = await store.list(s2, { limit: 4 });
       assert.equal(typeof full.next, 'string');
-      assert.deepEqual(await store.list(s2, { after: full.next, limit: 4 }), { records: [], next: null });
-      assert.deepEqual(await store.list(sessionId(), { limit: 5 }), { records: [], next: null });
+      assert.equal(full.last, full.next);
+      assert.deepEqual(await store.list(s2, { after: full.next, limit: 4 }), { records: [], next: null, last: null });
+      assert.deepEqual(await store.list(sessionId(), { limit: 5 }), { records: [], next: null, last: null });
     });
 
     it('refuses a malformed cursor or page size as a validation error', async () => {
@@ -295,7 +300,7 @@ export function resultsStoreContract(name: string, open: () => Promise<ContractT
       await store.put([stored(other, 'x0'), stored(other, 'x1')]);
       assert.equal(await store.deleteSession(s), 17);
       assert.equal(await store.count(s), 0);
-      assert.deepEqual(await store.list(s, { limit: 10 }), { records: [], next: null });
+      assert.deepEqual(await store.list(s, { limit: 10 }), { records: [], next: null, last: null });
       assert.equal(await store.deleteSession(s), 0);
       assert.equal(await store.count(other), 2);
       assert.deepEqual(names(await listAll(store, other)), ['x0', 'x1']);
