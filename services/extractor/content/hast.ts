@@ -65,7 +65,9 @@ export function toHast(from: Document | DomElement, opts: HastOptions): Root {
       pushChildren(stack, el.children, into, depth);
       continue;
     }
-    const copy: Element = { type: 'element', tagName: el.name, properties, children: [] };
+    // A link whose URL was dropped (javascript:, unparsable) keeps its text only.
+    const tagName = el.name === 'a' && properties['href'] === undefined ? 'span' : el.name;
+    const copy: Element = { type: 'element', tagName, properties, children: [] };
     into.push(copy);
     if (el.name === 'pre') {
       const lang = codeLanguage(el);
