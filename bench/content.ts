@@ -2,9 +2,10 @@
  * HTML → Markdown conversion, measured on a corpus of HTML files (default: the python3-doc
  * package's /usr/share/doc/python3/html; `apt-get install -y python3-doc`).
  *
- *   npm run build && node dist/bench/content.js [--dir DIR] [--budget-ms 60000] [--only NAME,...]
+ *   npm run build && node dist/bench/content.js [--dir DIR] [--budget-ms 60000] [--page-limit-ms 10000] [--only NAME,...]
  *
- * Candidates (each runs in its own worker thread, terminated when it exceeds its budget):
+ * Candidates run one after the other, each in a worker thread; a page over --page-limit-ms
+ * is recorded as timed out (its worker terminated, the next page goes on in a new one):
  * - `crawlfleet`: services/extractor/content on an htmlparser2 document parsed beforehand
  *   (the extractor's parse, measured on its own as `htmlparser2 parse`): the time is the
  *   conversion alone, whole page (onlyMainContent false) and with the main-content heuristic;
@@ -18,7 +19,8 @@
  *
  * Per candidate: pages converted, median / p99 / max ms per page, total seconds, the time of
  * the largest page, and time against size for the five largest pages (ms per MB should stay
- * flat when the cost is linear).
+ * flat when the cost is linear). A candidate stops taking new pages after --budget-ms; the
+ * five largest pages come first, the rest by path.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,24 +48,24 @@ interface WorkerReport {
   version: string;
   skipped?: string;
   timings: Timing[];
+  /** Pages that exceeded the per-page limit. */
+  timedOut: string[];
   stoppedEarly: boolean;
 }
 
 const CANDIDATES = ['htmlparser2 parse', 'crawlfleet (full page)', 'crawlfleet (main content)', 'turndown', 'node-html-markdown', 'readability'];
 
 async function converter(candidate: string): Promise<{ convert: Convert; version: string }> {
-  // Run from dist/bench/: the project's package.json is two folders up.
-  const own = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
   switch (candidate) {
     case 'htmlparser2 parse':
-      return { convert: (html) => parseDocument(html), version: own.dependencies['htmlparser2'] ?? '?' };
+      return { convert: (html) => parseDocument(html), version: versionOf('htmlparser2') };
     case 'crawlfleet (full page)':
     case 'crawlfleet (main content)': {
       const onlyMainContent = candidate.includes('main');
       // The document is parsed outside the timed call: the extractor has it already.
       return {
         convert: (html, url) => pageContent(parseDocumentCached(html), html, url, { formats: ['markdown'], onlyMainContent }),
-        version: `hast-util-to-mdast ${own.dependencies['hast-util-to-mdast'] ?? '?'}`,
+        version: `hast-util-to-mdast ${versionOf('hast-util-to-mdast')}, mdast-util-to-markdown ${versionOf('mdast-util-to-markdown')}`,
       };
     }
     case 'turndown': {
@@ -71,17 +73,17 @@ async function converter(candidate: string): Promise<{ convert: Convert; version
       const { gfm } = (await import(String('turndown-plugin-gfm'))) as { gfm: unknown };
       const service = new Turndown({ headingStyle: 'atx', codeBlockStyle: 'fenced', bulletListMarker: '-' });
       service.use(gfm);
-      return { convert: (html) => service.turndown(html), version: await versionOf('turndown') };
+      return { convert: (html) => service.turndown(html), version: versionOf('turndown') };
     }
     case 'node-html-markdown': {
       const { NodeHtmlMarkdown } = (await import(String('node-html-markdown'))) as { NodeHtmlMarkdown: new () => { translate(h: string): string } };
       const nhm = new NodeHtmlMarkdown();
-      return { convert: (html) => nhm.translate(html), version: await versionOf('node-html-markdown') };
+      return { convert: (html) => nhm.translate(html), version: versionOf('node-html-markdown') };
     }
     case 'readability': {
       const { Readability } = (await import(String('@mozilla/readability'))) as { Readability: new (d: unknown) => { parse(): unknown } };
       const { parseHTML } = (await import(String('linkedom'))) as { parseHTML: (h: string) => { document: unknown } };
-      return { convert: (html) => new Readability(parseHTML(html).document).parse(), version: `${await versionOf('@mozilla/readability')} + linkedom ${await versionOf('linkedom')}` };
+      return { convert: (html) => new Readability(parseHTML(html).document).parse(), version: `${versionOf('@mozilla/readability')} + linkedom ${versionOf('linkedom')}` };
     }
     default:
       throw new Error(`unknown candidate ${candidate}`);
@@ -95,9 +97,13 @@ function parseDocumentCached(html: string): ReturnType<typeof parseDocument> {
   return cached.doc;
 }
 
-async function versionOf(pkg: string): Promise<string> {
-  const json = (await import(`${pkg}/package.json`, { with: { type: 'json' } }).catch(() => null)) as { default: { version: string } } | null;
-  return json?.default.version ?? '?';
+/** The installed version, read from node_modules (some packages do not export their package.json). */
+function versionOf(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
 }
 
 async function runWorker(job: Job): Promise<WorkerReport> {
@@ -105,9 +111,9 @@ async function runWorker(job: Job): Promise<WorkerReport> {
   try {
     conv = await converter(job.candidate);
   } catch (err) {
-    return { candidate: job.candidate, version: '-', skipped: (err as Error).message.split('\n')[0] ?? 'not available', timings: [], stoppedEarly: false };
+    return { candidate: job.candidate, version: '-', skipped: (err as Error).message.split('\n')[0] ?? 'not available', timings: [], timedOut: [], stoppedEarly: false };
   }
-  const timings: Timing[] = [];
+  parentPort?.postMessage({ ready: conv.version });
   const start = performance.now();
   let stoppedEarly = false;
   for (const file of job.files) {
@@ -121,10 +127,9 @@ async function runWorker(job: Job): Promise<WorkerReport> {
     const t0 = performance.now();
     conv.convert(html, url);
     const ms = performance.now() - t0;
-    timings.push({ file, bytes: Buffer.byteLength(html), ms });
     parentPort?.postMessage({ progress: { file, bytes: Buffer.byteLength(html), ms } });
   }
-  return { candidate: job.candidate, version: conv.version, timings, stoppedEarly };
+  return { candidate: job.candidate, version: conv.version, timings: [], timedOut: [], stoppedEarly };
 }
 
 function htmlFiles(dir: string): string[] {
@@ -143,30 +148,70 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-/** Runs one candidate in a worker; past the budget plus a grace period the worker is terminated. */
-function measure(candidate: string, files: string[], budgetMs: number): Promise<WorkerReport> {
+/**
+ * Runs one candidate in worker threads. A page that takes longer than `pageLimitMs` is
+ * recorded as timed out, its worker terminated, and a new worker goes on with the next page
+ * and the budget left.
+ */
+async function measure(candidate: string, files: string[], budgetMs: number, pageLimitMs: number): Promise<WorkerReport> {
+  const report: WorkerReport = { candidate, version: '?', timings: [], timedOut: [], stoppedEarly: false };
+  const started = performance.now();
+  let next = 0;
+  while (next < files.length) {
+    const left = budgetMs - (performance.now() - started);
+    if (left <= 0) {
+      report.stoppedEarly = true;
+      break;
+    }
+    const part = await runPart(candidate, files.slice(next), left, pageLimitMs);
+    report.version = part.version;
+    if (part.skipped !== undefined) return { ...report, skipped: part.skipped };
+    report.timings.push(...part.timings);
+    next += part.timings.length;
+    if (part.timedOut !== undefined) {
+      report.timedOut.push(part.timedOut);
+      next += 1;
+    } else {
+      report.stoppedEarly ||= part.stoppedEarly;
+      break;
+    }
+  }
+  return report;
+}
+
+interface Part {
+  version: string;
+  timings: Timing[];
+  stoppedEarly: boolean;
+  skipped?: string;
+  timedOut?: string;
+}
+
+function runPart(candidate: string, files: string[], budgetMs: number, pageLimitMs: number): Promise<Part> {
   return new Promise((resolve) => {
     const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { candidate, files, budgetMs } satisfies Job });
-    const seen: Timing[] = [];
-    let current: string | undefined = files[0];
-    const killer = setTimeout(() => {
-      void worker.terminate();
-      resolve({ candidate, version: '?', timings: seen, stoppedEarly: true, skipped: `terminated after ${((budgetMs + 30000) / 1000).toFixed(0)} s, inside ${current ?? '?'}` });
-    }, budgetMs + 30000);
-    worker.on('message', (msg: { progress?: Timing; done?: WorkerReport }) => {
-      if (msg.progress) {
-        seen.push(msg.progress);
-        current = files[seen.length];
-      }
-      if (msg.done) {
-        clearTimeout(killer);
-        resolve(msg.done);
+    const timings: Timing[] = [];
+    let version = '?';
+    const arm = (): NodeJS.Timeout =>
+      setTimeout(() => {
         void worker.terminate();
+        resolve({ version, timings, stoppedEarly: false, timedOut: files[timings.length]! });
+      }, pageLimitMs);
+    let killer = arm();
+    worker.on('message', (msg: { ready?: string; progress?: Timing; done?: WorkerReport }) => {
+      clearTimeout(killer);
+      if (msg.ready !== undefined) version = msg.ready;
+      if (msg.progress) timings.push(msg.progress);
+      if (msg.done) {
+        void worker.terminate();
+        resolve({ version: msg.done.version, timings, stoppedEarly: msg.done.stoppedEarly, ...(msg.done.skipped ? { skipped: msg.done.skipped } : {}) });
+        return;
       }
+      killer = arm();
     });
     worker.on('error', (err) => {
       clearTimeout(killer);
-      resolve({ candidate, version: '?', timings: seen, stoppedEarly: true, skipped: err.message });
+      resolve({ version, timings, stoppedEarly: true, skipped: err.message });
     });
   });
 }
@@ -183,15 +228,18 @@ async function main(): Promise<void> {
   };
   const dir = arg('--dir') ?? '/usr/share/doc/python3/html';
   const budgetMs = Number(arg('--budget-ms') ?? 60000);
+  const pageLimitMs = Number(arg('--page-limit-ms') ?? 10000);
   const only = arg('--only')?.split(',');
-  // Largest first: the pages that show non-linear cost are measured before any budget runs out.
-  const files = htmlFiles(dir).sort((a, b) => statSync(b).size - statSync(a).size);
+  // The five largest first (they show a non-linear cost before any budget runs out), then
+  // the rest by path, which samples sizes evenly when a budget stops a slow candidate early.
+  const bySize = htmlFiles(dir).sort((a, b) => statSync(b).size - statSync(a).size);
+  const files = [...bySize.slice(0, 5), ...bySize.slice(5).sort()];
   const totalBytes = files.reduce((n, f) => n + statSync(f).size, 0);
   console.log(`corpus: ${dir}, ${files.length} pages, ${(totalBytes / 1e6).toFixed(1)} MB; budget ${budgetMs / 1000} s per candidate\n`);
   const reports: WorkerReport[] = [];
   for (const candidate of CANDIDATES) {
     if (only && !only.some((o) => candidate.startsWith(o))) continue;
-    const report = await measure(candidate, files, budgetMs);
+    const report = await measure(candidate, files, budgetMs, pageLimitMs);
     reports.push(report);
     console.error(`${candidate}: ${report.skipped ?? `${report.timings.length} pages`}`);
   }
@@ -201,16 +249,18 @@ async function main(): Promise<void> {
     const ms = r.timings.map((t) => t.ms).sort((a, b) => a - b);
     const total = ms.reduce((a, b) => a + b, 0) / 1000;
     const largest = r.timings[0];
-    const note = r.skipped ? ` (${r.skipped})` : r.stoppedEarly ? ' (budget reached)' : '';
+    const timedOut = r.timedOut.length > 0 ? `; over ${pageLimitMs / 1000} s: ${r.timedOut.map((f) => f.split('/').pop()).join(', ')}` : '';
+    const note = r.skipped ? ` (${r.skipped})` : `${r.stoppedEarly ? ' (budget reached' : ' ('}${timedOut})`.replace(' ()', '').replace('(; ', '(');
     console.log(`| ${r.candidate} | ${r.version} | ${r.timings.length}/${files.length}${note} | ${fmt(quantile(ms, 0.5))} | ${fmt(quantile(ms, 0.99))} | ${fmt(ms.at(-1) ?? NaN)} | ${total.toFixed(2)} | ${largest ? `${largest.file.split('/').pop()} (${largest.bytes}): ${fmt(largest.ms)}` : '-'} |`);
   }
   console.log('\nTime against size, five largest pages (ms per MB):\n');
   console.log(`| page | bytes | ${reports.map((r) => r.candidate).join(' | ')} |`);
   console.log(`|---|---:|${reports.map(() => '---:').join('|')}|`);
-  for (const file of files.slice(0, 5)) {
+  for (const file of bySize.slice(0, 5)) {
     const bytes = statSync(file).size;
     const cells = reports.map((r) => {
       const t = r.timings.find((x) => x.file === file);
+      if (r.timedOut.includes(file)) return `> ${pageLimitMs / 1000} s`;
       return t ? `${fmt(t.ms)} ms (${fmt(t.ms / (bytes / 1e6))}/MB)` : '-';
     });
     console.log(`| ${file.split('/').pop()} | ${bytes} | ${cells.join(' | ')} |`);
