@@ -66,10 +66,12 @@ function insideSectioning(el: Element): boolean {
 }
 
 const WORD_SPLIT = /[\s_\-:.]+|(?<=[a-z])(?=[A-Z])/;
+/** Any boilerplate word as a substring: most values have none and are not split at all. */
+const ANY_WORD = new RegExp([...BOILERPLATE_WORDS].join('|'), 'i');
 
 /** A boilerplate word (lowercased) of a class or id value, one outside LANDMARK_WORDS first; undefined when none. */
 export function boilerplateWord(value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
+  if (value === undefined || value === '' || !ANY_WORD.test(value)) return undefined;
   let landmark: string | undefined;
   for (const word of value.split(WORD_SPLIT)) {
     const lower = word.toLowerCase();
