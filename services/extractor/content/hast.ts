@@ -1,8 +1,11 @@
 /**
  * The parsed document (domhandler, from htmlparser2) as a hast tree, the syntax tree the
  * Markdown, text and HTML serializers read: one linear, iterative copy, no second parse.
- * While copying it cleans: no scripts, styles, comments, `<head>`, embedded objects, event
- * handler (`on*`) or `style` attributes, `javascript:` URLs; URL attributes become absolute
+ * While copying it cleans: no scripts, styles, comments, `<head>`, `<noscript>`, `<template>`,
+ * SVG and MathML, frames and embedded objects, form controls, dialogs (SKIPPED_TAGS), no
+ * event-handler (`on*`) or `style` attributes, no URLs but http(s), mailto, tel and ftp
+ * (KEPT_SCHEMES; an `<a>` that loses its URL keeps its text, an `<img>` with no usable `src` or
+ * `data-src` is left out); URL attributes become absolute
  * against the base; a code block gets a `language-x` class from the classes sites use
  * (`language-x`, `lang-x`, `highlight-x` on the block or up to two ancestors); and, for
  * `onlyMainContent`, a `drop` predicate removes boilerplate subtrees. Pure.
