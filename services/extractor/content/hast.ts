@@ -8,11 +8,14 @@
  * `data-src` is left out); URL attributes become absolute
  * against the base; a code block gets a `language-x` class from the classes sites use
  * (`language-x`, `lang-x`, `highlight-x` on the block or up to two ancestors); and, for
- * `onlyMainContent`, a `drop` predicate removes boilerplate subtrees. Pure.
+ * `onlyMainContent`, a `drop` predicate removes boilerplate subtrees. Permalink anchors (a
+ * `#fragment` link whose whole text is `¶`, `§`, `#` or `🔗`, as documentation generators put
+ * beside headings) are left out. Pure.
  */
 import type { AnyNode, Document, Element as DomElement } from 'domhandler';
 import type { Element, ElementContent, Properties, Root } from 'hast';
 import { find, html as htmlSchema } from 'property-information';
+import { textOf } from './walk.js';
 
 /** Subtrees never copied: not page content. */
 const SKIPPED_TAGS = new Set([
@@ -61,7 +64,7 @@ export function toHast(from: Document | DomElement, opts: HastOptions): Root {
     }
     if (node.type !== 'tag') continue; // script, style, comment, directive
     const el = node;
-    if (SKIPPED_TAGS.has(el.name) || (opts.drop !== undefined && opts.drop(el))) continue;
+    if (SKIPPED_TAGS.has(el.name) || isPermalink(el) || (opts.drop !== undefined && opts.drop(el))) continue;
     const properties = toProperties(el, opts.base);
     if (properties === null) continue;
     if (depth >= MAX_DEPTH) {
@@ -80,6 +83,12 @@ export function toHast(from: Document | DomElement, opts: HastOptions): Root {
   }
   for (const { pre, lang } of fixups) setLanguage(pre, lang);
   return root;
+}
+
+const PERMALINK_TEXT = new Set(['¶', '§', '#', '🔗']);
+
+function isPermalink(el: DomElement): boolean {
+  return el.name === 'a' && el.attribs['href']?.trim().startsWith('#') === true && PERMALINK_TEXT.has(textOf(el).trim());
 }
 
 function pushChildren(stack: { node: AnyNode; into: ElementContent[]; depth: number }[], children: readonly AnyNode[], into: ElementContent[], depth: number): void {

@@ -31,6 +31,7 @@ describe('page content', () => {
       const md = content(fixture('structure.html')).markdown!;
       assert.match(md, /^# Getting started$/m);
       assert.match(md, /^### Notes$/m);
+      assert.match(md, /^## Steps$/m, 'the ¶ permalink beside the heading is left out');
       assert.match(md, /^1\. Install the package\n {3}- with \[npm\]/m);
       assert.match(md, /^ {5}- clone the repository$/m);
       assert.match(md, /\*politely\*.*\*\*fast\*\* & keep `robots\.txt`/);
