@@ -278,7 +278,7 @@ describe('page content', () => {
   });
 
   describe('cost', () => {
-    it('grows linearly with the page: a 2.5 MB page takes about 4× a quarter of it', function () {
+    it('grows linearly with the page: a 2.5 MB page takes about 4× a quarter of it (under 10×)', function () {
       this.timeout(120000);
       const unit = `<section><h2>Section</h2><ul>${Array.from({ length: 40 }, (_, i) => `<li><a href="/p/${i}.html">Entry ${i}</a> <em>note</em><ul><li>sub ${i}</li></ul></li>`).join('')}</ul>
         <table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table><pre><code class="language-js">let x = 1;</code></pre><p>${'Text &amp; more text. '.repeat(20)}</p></section>`;
@@ -295,7 +295,7 @@ describe('page content', () => {
       const small = Math.min(time(quarter), time(quarter));
       const large = time(full);
       // Linear: about 4×. Quadratic would be about 16×. The factor is generous for a shared machine.
-      assert.ok(large < small * 8, `4× the page took ${(large / small).toFixed(1)}× the time (${small.toFixed(0)} ms → ${large.toFixed(0)} ms)`);
+      assert.ok(large < small * 10, `4× the page took ${(large / small).toFixed(1)}× the time (${small.toFixed(0)} ms → ${large.toFixed(0)} ms)`);
     });
 
     it('survives a page nested deeper than the stack allows a recursive walk', () => {
