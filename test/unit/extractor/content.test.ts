@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import * as cheerio from 'cheerio';
+import type { Document } from 'domhandler';
 import { parseDocument } from 'htmlparser2';
 import { capUtf8 } from '../../../services/extractor/content/caps.js';
 import { pageContent, type ContentOptions, type PageContent } from '../../../services/extractor/content/index.js';
@@ -24,6 +26,15 @@ describe('page content', () => {
         assert.equal(content(fixture(`${name}.html`)).markdown, fixture(`${name}.md`));
       });
     }
+  });
+
+  it('takes the document of the extractor\'s cheerio load (htmlparser2) as it is', () => {
+    const html = fixture('structure.html');
+    const $ = cheerio.load(html, { xml: { xmlMode: false, decodeEntities: true } });
+    const fromCheerio = pageContent($.root()[0] as Document, html, PAGE, { formats: ['markdown', 'links', 'metadata'] });
+    const direct = content(html, { formats: ['markdown', 'links', 'metadata'] });
+    assert.equal(fromCheerio.markdown, fixture('structure.md'));
+    assert.deepEqual(fromCheerio, direct);
   });
 
   describe('markdown', () => {
