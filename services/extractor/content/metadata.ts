@@ -8,8 +8,9 @@
  * - publishedAt: `article:published_time`, else `<meta itemprop=datePublished>`, else JSON-LD
  *   `datePublished`; as written on the page;
  * - ogTitle, ogImage (absolute), keywords (`<meta name=keywords>` split at commas).
- * A field is absent when the page does not give it. JSON-LD blocks over 256 KiB or not
- * valid JSON are skipped. Pure.
+ * A field is absent when the page does not give it. JSON-LD blocks longer than 262,144
+ * characters or not valid JSON are skipped, and at most 1,000 values of a block are looked
+ * at. Pure.
  */
 import { normalizeUrl } from '../../../shared/url/normalize.js';
 import { absoluteUrl } from './hast.js';
