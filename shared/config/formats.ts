@@ -1,6 +1,7 @@
 /** Custom convict formats used by the schema. Registered once, on import. */
 import convict from 'convict';
 import { parseCidr } from '../net/cidr.js';
+import { RECORD_FORMATS } from '../tasks/types.js';
 
 function splitList(value: unknown): unknown {
   if (typeof value !== 'string') return value;
@@ -118,6 +119,17 @@ export function registerFormats(): void {
             throw new TypeError(`must be a list of host=rate entries (rate from 0 to ${HOST_RATE_MAX}), ${JSON.stringify(item)} is not one`);
           }
         }
+      },
+      coerce: splitList,
+    },
+    // The record formats a session may ask for (shared/tasks/types.ts), each at most once.
+    'record-formats': {
+      validate(value: unknown) {
+        if (!Array.isArray(value)) throw new TypeError(`must be a list of ${RECORD_FORMATS.join(', ')}`);
+        value.forEach((item, i) => {
+          if (!(RECORD_FORMATS as readonly unknown[]).includes(item)) throw new TypeError(`must be a list of ${RECORD_FORMATS.join(', ')}, ${JSON.stringify(item)} is not one`);
+          if (value.indexOf(item) !== i) throw new TypeError(`names ${JSON.stringify(item)} twice`);
+        });
       },
       coerce: splitList,
     },
