@@ -131,7 +131,8 @@ export function registerFormats(): void {
           if (value.indexOf(item) !== i) throw new TypeError(`names ${JSON.stringify(item)} twice`);
         });
       },
-      coerce: splitList,
+      // `none` from the environment is the empty list (an empty variable counts as unset).
+      coerce: (v: unknown) => (typeof v === 'string' && v.trim() === 'none' ? [] : splitList(v)),
     },
     'string-list': {
       validate(value: unknown) {

@@ -434,7 +434,7 @@ export const schema: convict.Schema<Settings> = {
   },
   content: {
     defaultFormats: {
-      doc: 'Record formats of a session that does not name its own (POST /sessions `formats`): any of markdown, text, html, rawHtml, links, metadata, headers; an empty list gives records without page content.',
+      doc: 'Record formats of a session that does not name its own (POST /sessions `formats`): any of markdown, text, html, rawHtml, links, metadata, headers; an empty list (`none` in the environment) gives records without page content.',
       live: true,
       format: 'record-formats',
       default: ['markdown', 'links', 'metadata'],
