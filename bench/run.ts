@@ -489,6 +489,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       maxDepth: 1000,
       timeoutMs: Math.max(p.boundMs, 1000),
       label: 'bench',
+      formats: [],
     });
     if (created.status !== 201) throw new Error(`POST /sessions answered ${created.status}: ${created.text.slice(0, 300)}`);
     const id = created.body.id;

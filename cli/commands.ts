@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { ResultRecord } from '../shared/tasks/types.js';
+import { RECORD_FORMATS, type RecordFormat, type ResultRecord } from '../shared/tasks/types.js';
 import { ApiError, CliError, EXIT, FINAL_STATUSES, UsageError, DEFAULT_API, type ApiClient, type ConfigSchemaEntry, type CreateSessionBody, type Session } from './client.js';
 import {
   averageRate,
@@ -132,7 +132,25 @@ export function buildCrawlBody(urls: readonly string[], values: OptionValues): C
   const label = str(values, 'label');
   if (label !== undefined) body.label = label;
   if (flag(values, 'sitemaps')) body.sitemaps = true;
+  const formats = strs(values, 'format');
+  if (formats.length > 0) body.formats = crawlFormats(formats);
+  if (flag(values, 'full-page')) body.onlyMainContent = false;
   return body;
+}
+
+/** `--format` values → the session's formats; `none` alone asks for none (records without page content). */
+function crawlFormats(raw: readonly string[]): RecordFormat[] {
+  if (raw.includes('none')) {
+    if (raw.length > 1) throw new UsageError('--format none cannot be combined with other formats', 'crawl');
+    return [];
+  }
+  const out: RecordFormat[] = [];
+  for (const f of raw) {
+    if (!(RECORD_FORMATS as readonly string[]).includes(f)) throw new UsageError(`--format must be one of ${RECORD_FORMATS.join(', ')} or none, got ${JSON.stringify(f)}`, 'crawl');
+    if (out.includes(f as RecordFormat)) throw new UsageError(`--format ${f} is given twice`, 'crawl');
+    out.push(f as RecordFormat);
+  }
+  return out;
 }
 
 /** Exit code of a session that reached `status`. */
@@ -288,6 +306,8 @@ export const COMMANDS: Record<string, CommandDef> = {
       webhook: { type: 'string', arg: 'URL', help: 'notify this URL when the session ends' },
       label: { type: 'string', arg: 'L', help: 'a label for the session' },
       sitemaps: { type: 'boolean', help: 'also seed from the sitemaps of the seeds\' sites (robots.txt, /sitemap.xml)' },
+      format: { type: 'string', multiple: true, arg: 'F', help: `put this in each record: ${RECORD_FORMATS.join(', ')} (repeatable; none: no page content; default: the cluster's content.defaultFormats)` },
+      'full-page': { type: 'boolean', help: 'markdown, text and html of the whole page, navigation and footers included' },
       ...WAIT_OPTIONS,
     },
     run: runCrawl,

@@ -19,6 +19,7 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { CATALOGUE } from '../../shared/errors/index.js';
+import { RECORD_FORMATS } from '../../shared/tasks/types.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
 
@@ -64,7 +65,8 @@ const nullableTime = { type: 'string', format: 'date-time', nullable: true } as 
 
 /**
  * One line of GET /sessions/{id}/results and of a results file: shared/tasks/types.ts
- * ResultRecord, strictly (every field required but the two optional ones, no other field).
+ * ResultRecord, strictly (every field required but the optional ones: supplement, role, and
+ * the content fields, no other field).
  * In the document as `components.schemas.ResultRecord`.
  */
 export const resultRecordSchema = {
@@ -85,12 +87,51 @@ export const resultRecordSchema = {
     title: { type: 'string', nullable: true },
     contentType: { type: 'string', nullable: true },
     fields: { type: 'object', additionalProperties: { type: 'string', nullable: true }, description: 'The session\'s fields: selector text, null when it matched nothing.' },
-    links: { type: 'integer', minimum: 0, description: 'Links found on the page (URLs listed, for robots.txt and sitemaps).' },
+    links: {
+      description: 'When the session asked for the `links` format: the page\'s links in page order, absolute and normalized, each once. Otherwise how many links were found on the page (URLs listed, for robots.txt and sitemaps).',
+      oneOf: [
+        { type: 'integer', minimum: 0 },
+        {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['url', 'text', 'rel'],
+            properties: { url: { type: 'string' }, text: { type: 'string' }, rel: { type: 'string', nullable: true } },
+          },
+        },
+      ],
+    },
     canonical: { type: 'string', nullable: true },
     fetchedAt: { type: 'string', format: 'date-time', nullable: true },
     attempts: { type: 'integer', minimum: 0 },
     supplement: { type: 'boolean', description: 'Delivered after the session went partial.' },
     role: { type: 'string', enum: ['robots', 'sitemap'], description: 'Set on the records of robots.txt and sitemap documents.' },
+    contentHash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: '`sha256:` and the hex SHA-256 of the body bytes as fetched (after Content-Encoding is undone); set on every record of a body that reached the extractor.' },
+    bytes: { type: 'integer', minimum: 0, description: 'The length of those bytes.' },
+    charset: { type: 'string', description: 'The charset the page was decoded with (parsed pages).' },
+    charsetSource: { type: 'string', enum: ['bom', 'header', 'meta', 'detected', 'default'], description: 'How the charset was found: byte-order mark, the Content-Type header, <meta> prescan, detected from the bytes, or the default.' },
+    markdown: { type: 'string', description: 'Format `markdown`: the page (its main content unless onlyMainContent is false) as GitHub-flavoured Markdown, links and images absolute.' },
+    text: { type: 'string', description: 'Format `text`: the same content as plain text.' },
+    html: { type: 'string', description: 'Format `html`: the same content as HTML without scripts, styles and comments, URLs absolute.' },
+    rawHtml: { type: 'string', description: 'Format `rawHtml`: the page as decoded (the first extract.maxHtmlBytes bytes of the body).' },
+    metadata: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Format `metadata`: what the page\'s head gives; a field is absent when the page does not give it.',
+      properties: {
+        description: { type: 'string' },
+        language: { type: 'string' },
+        canonical: { type: 'string' },
+        author: { type: 'string' },
+        publishedAt: { type: 'string', description: 'As written on the page.' },
+        ogTitle: { type: 'string' },
+        ogImage: { type: 'string' },
+        keywords: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Format `headers`: the response headers the fetcher kept (see docs/api.md).' },
+    truncated: { type: 'array', items: { type: 'string', enum: ['markdown', 'text', 'html', 'rawHtml', 'links'] }, description: 'Fields cut at their byte cap (content.max*Bytes); absent when none was.' },
   },
 } as const;
 
@@ -137,6 +178,8 @@ const sessionSchema = {
         webhook: nullableString,
         label: nullableString,
         sitemaps: { type: 'boolean', description: 'Seed from the sitemaps of the seeds\' origins too.' },
+        formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, description: 'What the records carry besides the always-present fields. Absent for sessions created before formats existed: their records carry none.' },
+        onlyMainContent: { type: 'boolean', description: 'Markdown, text and html leave out navigation, headers, footers, sidebars and banners. Absent for sessions created before the option existed (= true).' },
       },
     },
   },

@@ -30,7 +30,7 @@ import type { ResultsStore } from '../../shared/results/store.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import type { FinalizeSession, SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
+import { RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
@@ -55,6 +55,8 @@ export const createSessionSchema = {
     webhook: { type: 'string', minLength: 1, maxLength: 2048 },
     label: { type: 'string', maxLength: 200 },
     sitemaps: { type: 'boolean' },
+    formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, uniqueItems: true },
+    onlyMainContent: { type: 'boolean' },
   },
 } as const;
 
@@ -135,6 +137,8 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     webhook,
     label: body.label ?? null,
     sitemaps: body.sitemaps ?? false,
+    formats: [...(body.formats ?? cfg.content.defaultFormats)],
+    onlyMainContent: body.onlyMainContent ?? true,
   };
 }
 

@@ -17,7 +17,7 @@ import { bySession } from '../../shared/tasks/group.js';
 import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { KnownLinks } from './known.js';
 import { ParsePool } from './parse-pool.js';
-import { admitStep, parseStep, recordStep, screenStep, type Screened } from './steps.js';
+import { admitStep, parseStep, recordStep, screenStep, sessionFormats, type Screened } from './steps.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
 
@@ -56,7 +56,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       const reply = replies[i];
       if (!reply) return;
       if (reply.kind === 'ok' && reply.hostLimited) metrics.linksRefused.inc({ reason: 'host_pages' }, reply.hostLimited);
-      const outcome = recordStep(s, reply);
+      const outcome = recordStep(s, reply, sessionFormats(session));
       if (!outcome.record) {
         metrics.duplicates.inc({ stage: 'extract' });
         return;

@@ -3,17 +3,21 @@
  * fields, links, canonical). Large pages run inside a parse worker (see parse-pool.ts), so
  * that a pathological page costs a bounded time and never blocks or crashes the service.
  *
- * Two paths to the same answer: a session with CSS fields needs a document (cheerio on
- * htmlparser2); without fields one streaming pass over the same parser finds the title and
- * the links (scan.ts), without building a tree or running selectors.
+ * Two paths to the same answer: a session with CSS fields or content formats (markdown,
+ * text, html, rawHtml, links, metadata) needs a document (cheerio on htmlparser2), and the
+ * title, fields, links, canonical and the content all come from that one document; without
+ * either, one streaming pass over the same parser finds the title and the links (scan.ts),
+ * without building a tree or running selectors.
  */
 import * as cheerio from 'cheerio';
+import type { Document } from 'domhandler';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { TaskRole } from '../../shared/tasks/types.js';
 import { normalizeUrl } from '../../shared/url/normalize.js';
 import { parseRobotsRules } from '../../shared/url/robots.js';
 import { parseSitemap, sitemapCandidates } from '../../shared/url/sitemap.js';
 import { decodeHtml, type CharsetSource } from './charset.js';
+import { pageContent, type CappedField, type ContentFormat, type PageContent } from './content/index.js';
 import { extractFields } from './fields.js';
 import { extractLinks, linksFromSignals, pageTitle, type LinkOptions } from './links.js';
 import { scanPage } from './scan.js';
@@ -30,6 +34,16 @@ export interface ParsedPage {
   truncated: boolean;
   /** What the links are: sitemaps (listed by robots.txt or a sitemap index); absent for pages. */
   linkRole?: TaskRole;
+  /** The content formats asked for (ParseOptions.content), from the same document; absent when none were. */
+  content?: PageContent;
+}
+
+/** Page content to produce along with the links (see content/index.ts). */
+export interface ContentRequest {
+  formats: readonly ContentFormat[];
+  onlyMainContent: boolean;
+  /** Byte caps per field (content.max*Bytes). */
+  maxBytes: Partial<Record<CappedField, number>>;
 }
 
 export interface ParseOptions {
@@ -39,6 +53,8 @@ export interface ParseOptions {
   stripParams?: readonly string[];
   /** Parse only this many bytes of the body (extract.maxHtmlBytes); default: all. */
   maxHtmlBytes?: number;
+  /** Content formats of the page; absent or empty: none (the streaming path when there are no fields either). */
+  content?: ContentRequest;
 }
 
 export function parsePage(body: Buffer, contentType: string, pageUrl: string, fields: Readonly<Record<string, string>>, opts: ParseOptions): ParsedPage {
@@ -48,14 +64,26 @@ export function parsePage(body: Buffer, contentType: string, pageUrl: string, fi
   // reaches a title, a field or a URL.
   const clean = text.includes('\0') ? text.replaceAll('\0', '\ufffd') : text;
   const linkOpts: LinkOptions = { followNofollow: opts.followNofollow, maxLinks: opts.maxLinks, ...(opts.stripParams ? { stripParams: opts.stripParams } : {}) };
-  if (Object.keys(fields).length === 0) {
+  const content = opts.content && opts.content.formats.length > 0 ? opts.content : null;
+  if (Object.keys(fields).length === 0 && content === null) {
     const scanned = scanPage(clean);
     const page = linksFromSignals(scanned.signals, pageUrl, linkOpts);
     return { title: cleanTitle(scanned.title), fields: {}, links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
   }
   const $ = cheerio.load(clean, { xml: { xmlMode: false, decodeEntities: true } });
   const page = extractLinks($, pageUrl, linkOpts);
-  return { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
+  const parsed: ParsedPage = { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
+  if (content !== null) {
+    // cheerio with `xml` options parses with htmlparser2: its root is a domhandler Document.
+    const doc = $.root()[0] as unknown as Document;
+    parsed.content = pageContent(doc, clean, pageUrl, {
+      formats: content.formats,
+      onlyMainContent: content.onlyMainContent,
+      maxBytes: content.maxBytes,
+      ...(opts.stripParams ? { stripParams: opts.stripParams } : {}),
+    });
+  }
+  return parsed;
 }
 
 /**

@@ -5,13 +5,15 @@
  * record (the record of each page and the children it admitted). Each step is a function of
  * its inputs and its collaborators; the handler (index.ts) runs them per session.
  */
+import { createHash } from 'node:crypto';
 import { admissionOptions, fetchTask, screenLinks, type FoundLink, type SessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { AdmitFoundOptions, AdmitFoundReply, FoundPage } from '../../shared/ledger/index.js';
 import { bareRecord, deliverMessage, failureRecord, taskRef, type TaskRef } from '../../shared/tasks/records.js';
-import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
-import type { ParsedPage } from './parse.js';
+import type { DeliverRecord, ExtractTask, FetchTask, RecordFormat, ResultRecord } from '../../shared/tasks/types.js';
+import type { ContentFormat } from './content/index.js';
+import type { ContentRequest, ParsedPage } from './parse.js';
 import type { ParseJob } from './parse-pool.js';
 
 /** A page after parsing and screening. */
@@ -24,8 +26,31 @@ export interface Screened {
   refused: Readonly<Record<string, number>>;
 }
 
+/** The record formats of a session; a session created before formats existed has none (its records keep the shape they started with). */
+export function sessionFormats(session: SessionPolicy): readonly RecordFormat[] {
+  return session.spec.formats ?? [];
+}
+
+/** What the parser produces for the session's content formats (every format but `headers`, which the fetcher gives); null when none. */
+export function contentRequest(session: SessionPolicy, cfg: Config): ContentRequest | null {
+  const formats = sessionFormats(session).filter((f): f is ContentFormat => f !== 'headers');
+  if (formats.length === 0) return null;
+  const c = cfg.content;
+  return {
+    formats,
+    onlyMainContent: session.spec.onlyMainContent ?? true,
+    maxBytes: { markdown: c.maxMarkdownBytes, text: c.maxTextBytes, html: c.maxHtmlBytes, rawHtml: c.maxRawHtmlBytes, links: c.maxLinksBytes },
+  };
+}
+
+/** `sha256:` + hex digest and length of a body (the bytes as fetched, decompressed). */
+export function bodyDigest(body: Buffer): { contentHash: string; bytes: number } {
+  return { contentHash: `sha256:${createHash('sha256').update(body).digest('hex')}`, bytes: body.length };
+}
+
 /** 1. Parse a page; a page that cannot be parsed becomes its failure record. A closing pool (shutdown) propagates: the page is redelivered. */
 export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: Config, parse: (job: ParseJob) => Promise<ParsedPage>): Promise<ParsedPage | DeliverRecord> {
+  const content = page.role === undefined ? contentRequest(session, cfg) : null;
   try {
     return await parse({
       body: page.body,
@@ -37,6 +62,7 @@ export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: 
         maxLinks: cfg.extract.maxLinksPerPage,
         stripParams: cfg.traps.stripParams,
         maxHtmlBytes: cfg.extract.maxHtmlBytes,
+        ...(content ? { content } : {}),
       },
       role: page.role,
       timeoutMs: cfg.extract.maxParseMs,
@@ -47,7 +73,7 @@ export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: 
       ? err
       : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
     const ref = taskRef(page);
-    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt }));
+    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt, ...bodyDigest(page.body) }));
   }
 }
 
@@ -82,8 +108,33 @@ export interface PageOutcome {
   nowKnown: FoundLink[];
 }
 
+/**
+ * The record fields beyond today's of a parsed page: always contentHash and bytes; charset
+ * and charsetSource for pages; then the formats the session asked for (links as the list,
+ * else their count), and `truncated` when a cap cut a field.
+ */
+export function contentFields(page: ExtractTask, parsed: ParsedPage, formats: readonly RecordFormat[]): Partial<ResultRecord> {
+  const out: Partial<ResultRecord> = { ...bodyDigest(page.body) };
+  if (page.role === undefined) {
+    out.charset = parsed.charset;
+    out.charsetSource = parsed.charsetSource;
+  }
+  const c = parsed.content;
+  if (c) {
+    if (c.markdown !== undefined) out.markdown = c.markdown;
+    if (c.text !== undefined) out.text = c.text;
+    if (c.html !== undefined) out.html = c.html;
+    if (c.rawHtml !== undefined) out.rawHtml = c.rawHtml;
+    if (c.links !== undefined) out.links = c.links;
+    if (c.metadata !== undefined) out.metadata = c.metadata;
+    if (c.truncated.length > 0) out.truncated = [...c.truncated];
+  }
+  if (formats.includes('headers')) out.headers = { ...page.headers };
+  return out;
+}
+
 /** 4. What a page becomes once the ledger answered: its children and its record. */
-export function recordStep(s: Screened, reply: AdmitFoundReply): PageOutcome {
+export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonly RecordFormat[] = []): PageOutcome {
   if (reply.kind === 'done' || reply.kind === 'unknown') return { children: [], record: null, nowKnown: [] };
   let admitted: FoundLink[] = [];
   const nowKnown: FoundLink[] = [];
@@ -105,6 +156,7 @@ export function recordStep(s: Screened, reply: AdmitFoundReply): PageOutcome {
     canonical: parsed.canonical,
     fetchedAt: new Date(page.fetchedAt).toISOString(),
     attempts: page.attempt,
+    ...contentFields(page, parsed, formats),
   });
   return { children, record: deliverMessage(s.ref, record, children.map((c) => c.taskId)), nowKnown };
 }

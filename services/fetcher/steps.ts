@@ -36,8 +36,28 @@ export type Verdict =
 
 const NEXT: Verdict = { kind: 'next' };
 
-/** Response headers worth passing on to the extractor. */
-export const KEPT_HEADERS = ['content-type', 'content-language', 'last-modified', 'etag', 'x-robots-tag'];
+/**
+ * Response headers passed on to the extractor (and into a record that asks for the `headers`
+ * format): what describes the document, its caching and its indexing rules. Never
+ * `set-cookie` or other per-client state.
+ */
+export const KEPT_HEADERS = [
+  'content-type',
+  'content-language',
+  'content-length',
+  'content-encoding',
+  'content-disposition',
+  'last-modified',
+  'etag',
+  'date',
+  'expires',
+  'age',
+  'cache-control',
+  'vary',
+  'link',
+  'x-robots-tag',
+  'server',
+];
 
 /** 1. Preflight: no connection for a URL of a scheme or an address the policy refuses. */
 export function preflightStep(job: FetchJob, fetcher: Pick<PageFetcher, 'preflight'>): Verdict {

@@ -1,6 +1,7 @@
 /** Custom convict formats used by the schema. Registered once, on import. */
 import convict from 'convict';
 import { parseCidr } from '../net/cidr.js';
+import { RECORD_FORMATS } from '../tasks/types.js';
 
 function splitList(value: unknown): unknown {
   if (typeof value !== 'string') return value;
@@ -120,6 +121,18 @@ export function registerFormats(): void {
         }
       },
       coerce: splitList,
+    },
+    // The record formats a session may ask for (shared/tasks/types.ts), each at most once.
+    'record-formats': {
+      validate(value: unknown) {
+        if (!Array.isArray(value)) throw new TypeError(`must be a list of ${RECORD_FORMATS.join(', ')}`);
+        value.forEach((item, i) => {
+          if (!(RECORD_FORMATS as readonly unknown[]).includes(item)) throw new TypeError(`must be a list of ${RECORD_FORMATS.join(', ')}, ${JSON.stringify(item)} is not one`);
+          if (value.indexOf(item) !== i) throw new TypeError(`names ${JSON.stringify(item)} twice`);
+        });
+      },
+      // `none` from the environment is the empty list (an empty variable counts as unset).
+      coerce: (v: unknown) => (typeof v === 'string' && v.trim() === 'none' ? [] : splitList(v)),
     },
     'string-list': {
       validate(value: unknown) {

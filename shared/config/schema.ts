@@ -14,6 +14,7 @@
  * several settings are checked by `crossFieldProblems` (limits.ts) in the same validation.
  */
 import type convict from 'convict';
+import type { RecordFormat } from '../tasks/types.js';
 import { DEFAULT_STRIP_PARAMS } from '../url/normalize.js';
 import { intIn, numberIn } from './formats.js';
 import { AMQP_MAX_HEARTBEAT_S, AMQP_MAX_PREFETCH, PAGE_MAX_BYTES, TIMER_MAX_MS } from './limits.js';
@@ -56,6 +57,14 @@ export interface Settings {
   rate: { global: number; perHost: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
+  content: {
+    defaultFormats: RecordFormat[];
+    maxMarkdownBytes: number;
+    maxTextBytes: number;
+    maxHtmlBytes: number;
+    maxRawHtmlBytes: number;
+    maxLinksBytes: number;
+  };
   robots: { obey: boolean; cacheTtlMs: number; errorTtlMs: number; memoryTtlMs: number; maxBytes: number; maxCrawlDelayS: number };
   politeness: {
     perHostConcurrency: number;
@@ -421,6 +430,50 @@ export const schema: convict.Schema<Settings> = {
       format: intIn(1, PAGE_MAX_BYTES),
       default: 4_194_304,
       env: 'EXTRACT_MAX_HTML_BYTES',
+    },
+  },
+  content: {
+    defaultFormats: {
+      doc: 'Record formats of a session that does not name its own (POST /sessions `formats`): any of markdown, text, html, rawHtml, links, metadata, headers; an empty list (`none` in the environment) gives records without page content.',
+      live: true,
+      format: 'record-formats',
+      default: ['markdown', 'links', 'metadata'],
+      env: 'CONTENT_DEFAULT_FORMATS',
+    },
+    maxMarkdownBytes: {
+      doc: 'Largest `markdown` field of a record, in UTF-8 bytes. A longer value is cut on a UTF-8 character boundary and the record names `markdown` in `truncated`.',
+      live: true,
+      format: intIn(1, PAGE_MAX_BYTES),
+      default: 1_048_576,
+      env: 'CONTENT_MAX_MARKDOWN_BYTES',
+    },
+    maxTextBytes: {
+      doc: 'Largest `text` field of a record, in UTF-8 bytes. A longer value is cut on a UTF-8 character boundary and the record names `text` in `truncated`.',
+      live: true,
+      format: intIn(1, PAGE_MAX_BYTES),
+      default: 1_048_576,
+      env: 'CONTENT_MAX_TEXT_BYTES',
+    },
+    maxHtmlBytes: {
+      doc: 'Largest `html` (cleaned) field of a record, in UTF-8 bytes. A longer value is cut on a UTF-8 character boundary and the record names `html` in `truncated`.',
+      live: true,
+      format: intIn(1, PAGE_MAX_BYTES),
+      default: 2_097_152,
+      env: 'CONTENT_MAX_HTML_BYTES',
+    },
+    maxRawHtmlBytes: {
+      doc: 'Largest `rawHtml` field of a record, in UTF-8 bytes. A longer value is cut on a UTF-8 character boundary and the record names `rawHtml` in `truncated`.',
+      live: true,
+      format: intIn(1, PAGE_MAX_BYTES),
+      default: 4_194_304,
+      env: 'CONTENT_MAX_RAW_HTML_BYTES',
+    },
+    maxLinksBytes: {
+      doc: 'Largest `links` list of a record (when the session asks for the links format), in bytes of its JSON; whole entries are kept, and the record names `links` in `truncated` when some were left out.',
+      live: true,
+      format: intIn(1, PAGE_MAX_BYTES),
+      default: 524_288,
+      env: 'CONTENT_MAX_LINKS_BYTES',
     },
   },
   robots: {

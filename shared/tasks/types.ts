@@ -50,6 +50,38 @@ export interface ExtractTask {
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
 
+/**
+ * What a session may ask a record to carry besides the always-present fields (POST /sessions
+ * `formats`). `headers` come from the fetcher; the others from the parsed page
+ * (services/extractor/content).
+ */
+export const RECORD_FORMATS = ['markdown', 'text', 'html', 'rawHtml', 'links', 'metadata', 'headers'] as const;
+export type RecordFormat = (typeof RECORD_FORMATS)[number];
+
+/** One link of a page when the session asked for the `links` format. */
+export interface RecordLink {
+  /** Absolute and normalized. */
+  url: string;
+  /** The anchor text (else an image's alt, aria-label or title), whitespace collapsed. */
+  text: string;
+  rel: string | null;
+}
+
+/** The page's metadata when the session asked for the `metadata` format; a field is absent when the page does not give it. */
+export interface RecordMetadata {
+  description?: string;
+  language?: string;
+  canonical?: string;
+  author?: string;
+  publishedAt?: string;
+  ogTitle?: string;
+  ogImage?: string;
+  keywords?: string[];
+}
+
+/** Record fields that a byte cap (content.max*Bytes) applies to. */
+export type CappedRecordField = 'markdown' | 'text' | 'html' | 'rawHtml' | 'links';
+
 /** One line of a session's results. */
 export interface ResultRecord {
   url: string;
@@ -64,10 +96,27 @@ export interface ResultRecord {
   title: string | null;
   contentType: string | null;
   fields: Record<string, string | null>;
-  links: number;
+  /** The page's links `[{url, text, rel}]` when the session asked for `links`; otherwise how many links were found. */
+  links: number | RecordLink[];
   canonical: string | null;
   fetchedAt: string | null;
   attempts: number;
+  /** `sha256:` + hex of the body bytes as fetched (decompressed); set on every record of a fetched body that reached the extractor. */
+  contentHash?: string;
+  /** Length of those bytes. */
+  bytes?: number;
+  /** The charset the page was decoded with and how it was found (parsed pages only). */
+  charset?: string;
+  charsetSource?: string;
+  /** Content formats the session asked for (see RECORD_FORMATS). */
+  markdown?: string;
+  text?: string;
+  html?: string;
+  rawHtml?: string;
+  metadata?: RecordMetadata;
+  headers?: Record<string, string>;
+  /** The fields cut at their byte cap; absent when none was. */
+  truncated?: CappedRecordField[];
   /** Set on results delivered after the session went partial. */
   supplement?: boolean;
   /** Set on the records of robots.txt and sitemap documents (`links` counts the URLs they listed). */
@@ -109,6 +158,10 @@ export interface SessionRequest {
   label?: string;
   /** Also seed from the sitemaps of the seeds' origins (robots.txt `Sitemap:` lines and /sitemap.xml). */
   sitemaps?: boolean;
+  /** What the records carry besides the always-present fields; default content.defaultFormats. */
+  formats?: RecordFormat[];
+  /** Markdown, text and html without navigation, headers, footers, sidebars, banners; default true. */
+  onlyMainContent?: boolean;
 }
 
 /** What a client asks for in POST /sessions, after defaults are applied. */
@@ -125,6 +178,10 @@ export interface SessionSpec {
   label: string | null;
   /** Seed from sitemaps too; absent in sessions created before the option existed (= false). */
   sitemaps?: boolean;
+  /** Record formats; absent in sessions created before the option existed (= [], the record those sessions started with). */
+  formats?: RecordFormat[];
+  /** Content without boilerplate; absent in sessions created before the option existed (= true). */
+  onlyMainContent?: boolean;
 }
 
 export interface SessionCounts {

@@ -215,7 +215,8 @@ describe('safety against a hostile site (five processes, 127.0.0.1 forbidden)', 
     }
     assert.equal(rec('/image.png').contentType, 'image/png');
     assert.equal(rec('/broken/nul').title, 'Nul\ufffdTitle');
-    assert.ok(rec('/broken/unclosed').links >= 4);
+    const unclosed = rec('/broken/unclosed').links;
+    assert.ok(Array.isArray(unclosed) ? unclosed.length >= 4 : unclosed >= 4);
 
     // Charsets end to end: titles right, the one link of each page followed.
     for (const p of Object.values(CHARSET_PAGES)) {

@@ -59,21 +59,33 @@ describe('docs/api.md record examples', () => {
     url: 'https://a.example/', finalUrl: 'https://a.example/', status: 200, depth: 0, parent: null, outcome: 'delivered', reason: null, error: null,
     title: 'A', contentType: 'text/html', fields: { h: 'A', p: null }, links: 1, canonical: null, fetchedAt: '2026-11-22T09:07:04.010Z', attempts: 1,
     supplement: true, role: 'sitemap',
+    contentHash: `sha256:${'0a'.repeat(32)}`, bytes: 120, charset: 'utf-8', charsetSource: 'meta',
+    markdown: '# A\n', text: 'A', html: '<h1>A</h1>', rawHtml: '<title>A</title><h1>A</h1>',
+    metadata: { description: 'd', language: 'en', canonical: 'https://a.example/', author: 'x', publishedAt: '2026-01-01', ogTitle: 'A', ogImage: 'https://a.example/i.png', keywords: ['k'] },
+    headers: { 'content-type': 'text/html' }, truncated: ['markdown', 'links'],
   };
 
   it('the schema names exactly the fields of the ResultRecord type', () => {
     const fields: Record<keyof ResultRecord, true> = {
       url: true, finalUrl: true, status: true, depth: true, parent: true, outcome: true, reason: true, error: true, title: true,
       contentType: true, fields: true, links: true, canonical: true, fetchedAt: true, attempts: true, supplement: true, role: true,
+      contentHash: true, bytes: true, charset: true, charsetSource: true, markdown: true, text: true, html: true, rawHtml: true, metadata: true, headers: true, truncated: true,
     };
+    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated'];
     assert.deepEqual(Object.keys(resultRecordSchema.properties).sort(), Object.keys(fields).sort());
-    assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => k !== 'supplement' && k !== 'role').sort());
+    assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => !optional.includes(k)).sort());
   });
 
   const refusals: [string, Record<string, unknown>][] = [
     ['an unknown field', { ...complete, links: 1, extra: 1 }],
     ['a required field missing', Object.fromEntries(Object.entries(complete).filter(([k]) => k !== 'canonical'))],
-    ['links as a list', { ...complete, links: ['https://a.example/b'] }],
+    ['links as a list of URLs', { ...complete, links: ['https://a.example/b'] }],
+    ['a link without rel', { ...complete, links: [{ url: 'https://a.example/b', text: 'b' }] }],
+    ['a link with another key', { ...complete, links: [{ url: 'https://a.example/b', text: 'b', rel: null, x: 1 }] }],
+    ['a contentHash that is not sha256 hex', { ...complete, contentHash: 'md5:0a0a' }],
+    ['truncated naming a field without a cap', { ...complete, truncated: ['title'] }],
+    ['an unknown metadata key', { ...complete, metadata: { robots: 'noindex' } }],
+    ['a header that is not text', { ...complete, headers: { age: 3 } }],
     ['an unknown reason', { ...complete, outcome: 'failed', reason: 'http_status' }],
     ['a status as text', { ...complete, status: '200' }],
     ['fetchedAt not a time', { ...complete, fetchedAt: 'yesterday' }],
@@ -86,6 +98,7 @@ describe('docs/api.md record examples', () => {
 
   it('the schema accepts a complete record, optional fields included', () => {
     assert.equal(validate(complete), true, explain(validate));
+    assert.equal(validate({ ...complete, links: [{ url: 'https://a.example/b', text: 'b', rel: 'nofollow' }, { url: 'https://a.example/c', text: '', rel: null }] }), true, explain(validate));
   });
 
   it('every record example in docs/api.md validates', () => {
