@@ -33,7 +33,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 // The services of the registry (dist/shared/pipeline/services.js, or --registry FILE): set by main.
 let SERVICES = [];
 let REGISTRY_SOURCE = '';
-const QUEUE_OF = { fetcher: 'fetch', extractor: 'extract', delivery: 'deliver' };
+// The stage queue each service consumes (the stage registry, dist/shared/pipeline/stages.js): set by main.
+let QUEUE_OF = {};
 const PROFILES = {
   // base: no autoscaler, no Secret (created per environment).
   base: { autoscaler: 'none', externalSecrets: ['crawlfleet'], allowLatest: true },
@@ -574,6 +575,7 @@ async function main() {
   try {
     const registry = await loadServiceRegistry(repo, registryFile);
     SERVICES = registry.names;
+    QUEUE_OF = registry.queueOf;
     REGISTRY_SOURCE = registry.source;
   } catch (e) {
     report.error('services', e.message);

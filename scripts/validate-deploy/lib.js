@@ -114,5 +114,12 @@ export async function loadServiceRegistry(repo, file) {
   if (!Array.isArray(names) || names.length === 0 || typeof mod.SERVICES !== 'object' || names.some((n) => !mod.SERVICES[n])) {
     throw new Error(`${shown} does not export SERVICE_NAMES and SERVICES (the service registry of shared/pipeline/services.ts)`);
   }
-  return { names: [...names], api: names.filter((n) => mod.SERVICES[n].api === true), source: shown };
+  // The queue each service consumes, from the stage registry beside it (absent in a --registry file without one).
+  const stagesFile = path.join(path.dirname(source), 'stages.js');
+  const queueOf = {};
+  if (existsSync(stagesFile)) {
+    const { STAGES, STAGE_NAMES } = await import(pathToFileURL(stagesFile).href);
+    for (const stage of STAGE_NAMES) queueOf[STAGES[stage].service] ??= stage;
+  }
+  return { names: [...names], api: names.filter((n) => mod.SERVICES[n].api === true), queueOf, source: shown };
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICE_NODE_OPTIONS } from '../../../scripts/supervisor.js';
 import { packageRoot } from '../../../shared/paths.js';
+import { SERVICE_NAMES } from '../../../shared/pipeline/services.js';
 
 describe('service node options', () => {
   it('the image sets the NODE_OPTIONS the supervisor gives its processes', () => {
@@ -18,7 +19,7 @@ describe('service node options', () => {
   });
 
   it('no compose service or Kubernetes manifest overrides them', () => {
-    const files = ['docker-compose.yml', ...['controller', 'fetcher', 'extractor', 'delivery', 'cleaner'].map((s) => `k8s/base/${s}.yaml`)];
+    const files = ['docker-compose.yml', ...SERVICE_NAMES.map((s) => `k8s/base/${s}.yaml`)];
     for (const f of files) assert.ok(!readFileSync(join(packageRoot, f), 'utf8').includes('NODE_OPTIONS'), `${f} sets NODE_OPTIONS`);
   });
 });
