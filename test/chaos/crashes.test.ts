@@ -76,9 +76,10 @@ describe('chaos: processes killed at random moments', function () {
     const id = await crawl(stack, site.homeUrl);
     const victims = ['fetcher.1', 'fetcher.2', 'extractor', 'delivery', 'controller'];
     const kills: string[] = [];
+    /** Requests the site saw while the session was paused (after the first second: the fetches on the wire). */
     const pauses: number[] = [];
-    // Paused (about 1.5 s each) when this many pages are terminal, between the kills.
-    const PAUSE_AT = [500, 1300, 2100];
+    // Paused (2.5 s each) when the site has seen this many requests, between the kills.
+    const PAUSE_AT = [400, 1200, 2000];
     let done = false;
     const finished = waitFinished(stack.api, id, 240_000).finally(() => (done = true));
     // A SIGKILL every KILL_EVERY terminal pages (read from Redis, which the kills do not touch),
@@ -92,13 +93,13 @@ describe('chaos: processes killed at random moments', function () {
         await new Promise((r) => setTimeout(r, 50));
         const [delivered, failed] = (await redis.hmget(sessionKey, 'delivered', 'failed')).map(Number);
         const terminal = (delivered ?? 0) + (failed ?? 0);
-        if (pauses.length < PAUSE_AT.length && terminal >= (PAUSE_AT[pauses.length] as number) && !done) {
+        if (pauses.length < PAUSE_AT.length && site.stats.requests >= (PAUSE_AT[pauses.length] as number) && !done) {
           assert.equal(await control(stack, 'POST', `/sessions/${id}/pause`), 200);
-          const at = terminal;
+          await sleep(1000);
+          const at = site.stats.requests;
           await sleep(1500);
-          const [d2, f2] = (await redis.hmget(sessionKey, 'delivered', 'failed')).map(Number);
+          pauses.push(site.stats.requests - at);
           assert.equal(await control(stack, 'POST', `/sessions/${id}/resume`), 200);
-          pauses.push((d2 ?? 0) + (f2 ?? 0) - at);
           continue;
         }
         if (terminal < nextKill || done) continue;
@@ -116,11 +117,12 @@ describe('chaos: processes killed at random moments', function () {
     // Let restarted processes settle before counting queues.
     await waitFor(async () => (await http(stack.api, 'GET', '/readyz')).status === 200, { timeoutMs: 20_000, what: 'controller ready' });
     const report: OracleReport = await checkInvariants(stack.api, stack.ns, id, expected);
-    console.log(`      chaos: ${kills.length} SIGKILLs (${kills.join(', ')}), ${pauses.length} pauses (pages ended while paused: ${pauses.join(', ')})`);
+    console.log(`      chaos: ${kills.length} SIGKILLs (${kills.join(', ')}), ${pauses.length} pauses (requests while paused: ${pauses.join(', ')})`);
     console.log(`      no faults: ${JSON.stringify(calmReport)} in ${calmMs} ms`);
     console.log(`      with faults: ${JSON.stringify(report)} in ${faultyMs} ms (${(faultyMs / calmMs).toFixed(2)}x)`);
     assert.ok(kills.length >= 8, `enough faults injected (${kills.length})`);
     assert.equal(pauses.length, PAUSE_AT.length, 'every pause and resume injected');
+    assert.deepEqual(pauses, PAUSE_AT.map(() => 0), 'no request while paused');
     assert.equal(report.admitted, calmReport.admitted);
   });
 });
