@@ -1,8 +1,11 @@
 /**
  * One cleaner sweep, in batches so no Lua call blocks Redis for long:
  *  1. sessions whose deadline passed become partial (delivery hands over what is there);
- *     partial ones past closeAt become closed; finished ones get their counters reconciled
- *     from the ledger and leave the due index;
+ *     partial ones past closeAt become closed; a cancelled one gets its unfinished tasks ended
+ *     and its results file written again (records that were on their way at the cancel are
+ *     not kept); finished ones get their counters reconciled from the ledger and leave the due
+ *     index; one that is not due yet (resumed after a pause: its deadline moved) or paused is
+ *     looked at again at its deadline, or after a lease while paused;
  *  2. sessions past retention leave the index, with their records and results file;
  *  3. tasks whose lease expired are published to the fetch queue again (the claim script
  *     bounds attempts and turns an exhausted task into failed(timeout)), unless the stages
@@ -49,7 +52,7 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   const { sessions, tasks, maintenance, outbox } = ctx;
   const cfg = ctx.config();
   const report: SweepReport = { deferred: false, partial: 0, closed: 0, ended: 0, reconciled: 0, pruned: 0, forgotten: 0, redriven: 0, sessions: 0 };
-  const finalize = (sessionId: string, status: 'partial' | 'closed'): Promise<void> => outbox.send('deliver', { kind: 'finalize', sessionId, status });
+  const finalize = (sessionId: string, status: 'partial' | 'closed' | 'cancelled'): Promise<void> => outbox.send('deliver', { kind: 'finalize', sessionId, status });
 
   // 1. deadlines
   for (const id of await maintenance.due(Date.now(), cfg.cleaner.batchSize)) {
@@ -67,6 +70,11 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
     } else {
       const s = await sessions.get(id);
       if (s && (s.status === 'cancelled' || s.status === 'closed')) report.ended += await maintenance.closeTasks(id, cfg.cleaner.batchSize);
+      // The file written at the cancel may hold records the ledger refused since: write it again.
+      if (s?.status === 'cancelled') await finalize(id, 'cancelled');
+      if (s?.status === 'running') await sessions.scheduleSweep(id, Date.parse(s.deadlineAt));
+      if (s?.status === 'partial') await sessions.scheduleSweep(id, Date.parse(s.closeAt));
+      if (s?.status === 'paused') await sessions.scheduleSweep(id, Date.now() + cfg.task.leaseMs);
       if (!s || FINISHED.has(s.status)) {
         // Last look at a finished session: counters that drifted are corrected from the ledger.
         if (s) {

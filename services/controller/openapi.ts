@@ -146,6 +146,8 @@ const sessionSchema = {
     deadlineAt: { type: 'string', format: 'date-time' },
     finishedAt: nullableTime,
     partialAt: nullableTime,
+    pausedAt: { ...nullableTime, description: 'When the session was paused; null unless it is paused.' },
+    pausedMs: { type: 'integer', description: 'Time spent paused over the pauses that ended; the deadline moved later by as much.' },
     counts: {
       type: 'object',
       description: 'URLs by state; delivered + failed + skipped + cancelled = admitted once the session is finished.',
@@ -265,7 +267,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   'DELETE /sessions/:id': {
     summary: 'Cancel a session, or remove a finished one (?purge=true)',
-    description: 'Without `purge`: cancels; idempotent, cancelling a finished session answers its current state. With `purge=true`: removes a completed, cancelled or closed session that was handed over (its Redis keys, its index entries, its results file) and answers `{id, purged, keys}`.',
+    description: 'Without `purge`: cancels a running, paused or partial session: no fetch of it starts afterwards on any replica (fetches already on the wire finish), every other task ends cancelled, and records that arrive later are not kept; idempotent, cancelling a finished session answers its current state. With `purge=true`: removes a completed, cancelled or closed session that was handed over (its Redis keys, its index entries, its results file) and answers `{id, purged, keys}`.',
     tags: ['sessions'],
     responses: {
       200: {
@@ -274,6 +276,20 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       },
     },
     errors: { 409: 'purge: the session is running, partial, or not handed over yet.' },
+  },
+  'POST /sessions/:id/pause': {
+    summary: 'Pause a running session',
+    description: 'Nothing of the session is fetched until it is resumed: fetches already on the wire finish, claimed and queued tasks wait in a delay queue without using attempts, rate tokens or leases. Links of pages fetched before the pause are still admitted. A paused session never completes, goes partial or closes.',
+    tags: ['sessions'],
+    responses: { 200: { ...sessionSchema, description: 'The session, now paused.' } },
+    errors: { 409: 'The session is not running.' },
+  },
+  'POST /sessions/:id/resume': {
+    summary: 'Resume a paused session',
+    description: 'The session runs again where it stopped; its deadline and closeAt move later by the time it was paused (`pausedMs` adds up every pause). A session whose every task ended while paused completes now.',
+    tags: ['sessions'],
+    responses: { 200: { ...sessionSchema, description: 'The session, running again (or completed).' } },
+    errors: { 409: 'The session is not paused.' },
   },
   'GET /sessions/:id/page': {
     summary: 'The record of one URL of the session',

@@ -10,6 +10,9 @@
  * (`checkSeedHosts`, bounded by api.seedLookupTimeoutMs; a name that does not resolve in time
  * is accepted and its fetch records dns_failed or blocked_address).
  *
+ * `POST /sessions/:id/pause` stops fetching a running session until `POST /sessions/:id/resume`,
+ * which moves its deadline (and closeAt) later by the time it was paused.
+ *
  * `DELETE /sessions/:id?purge=true` removes a finished session that was handed over: its
  * Redis keys, its entries in the sessions index and due set, and its results file.
  */
@@ -189,6 +192,8 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     limited: s.limited,
     retries: s.retries,
     partialAt: s.partialAt,
+    pausedAt: s.pausedAt,
+    pausedMs: s.pausedMs,
     resultsFile: s.resultsFile,
     handedOverAt: s.handedOverAt,
     cleaner: s.cleaner,
@@ -355,6 +360,28 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     return record;
   });
 
+  /** running → paused: no task of it is fetched until resume (see services/fetcher/index.ts). */
+  app.post<{ Params: { id: string } }>('/sessions/:id/pause', { schema: { params: ID_PARAMS } }, async (req) => {
+    const id = req.params.id;
+    const r = await sessions.pause(id);
+    if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
+    if (r.kind === 'conflict') throw new CrawlError('conflict', `session ${id} is ${r.status}; only a running session can be paused`);
+    req.log.info({ sessionId: id }, 'session paused');
+    return sessionJson(await load(id));
+  });
+
+  /** paused → running, the deadline and closeAt moved later by the time paused. */
+  app.post<{ Params: { id: string } }>('/sessions/:id/resume', { schema: { params: ID_PARAMS } }, async (req) => {
+    const id = req.params.id;
+    const r = await sessions.resume(id);
+    if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
+    if (r.kind === 'conflict') throw new CrawlError('conflict', `session ${id} is ${r.status}; only a paused session can be resumed`);
+    // Every task ended while it was paused: it completes now and is handed over.
+    if (r.completed) await outbox.send('deliver', { kind: 'finalize', sessionId: id, status: 'completed' } satisfies FinalizeSession);
+    req.log.info({ sessionId: id, deadlineAt: new Date(r.deadlineAt).toISOString(), completed: r.completed }, 'session resumed');
+    return sessionJson(await load(id));
+  });
+
   app.delete<{ Params: { id: string }; Querystring: { purge?: boolean } }>('/sessions/:id', {
     schema: { params: ID_PARAMS, querystring: { type: 'object', additionalProperties: false, properties: { purge: { type: 'boolean', default: false } } } },
   }, async (req) => {
@@ -367,7 +394,9 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     const r = await sessions.cancel(id);
     if (r.kind === 'unknown') throw new CrawlError('not_found', `session ${id} not found`);
     if (r.kind === 'ok') {
-      // Tasks still queued end as cancelled when claimed; the cleaner ends the rest after a lease.
+      // The fetchers stop its tasks before their next request (the control channel); tasks
+      // still queued end as cancelled when claimed, records on their way when delivered; the
+      // cleaner ends the rest after a lease and writes the results file again then.
       await sessions.scheduleSweep(id, Date.now() + deps.config().task.leaseMs);
       await outbox.send('deliver', { kind: 'finalize', sessionId: id, status: 'cancelled' } satisfies FinalizeSession);
     }

@@ -22,7 +22,7 @@ export const SESSION_SAMPLE_MS = 15_000;
 const STATS_MAX_AGE_MS = 1000;
 const SESSION_PAGE = 500;
 
-export const SESSION_STATUSES: readonly SessionStatus[] = ['running', 'completed', 'partial', 'cancelled', 'closed'];
+export const SESSION_STATUSES: readonly SessionStatus[] = ['running', 'paused', 'completed', 'partial', 'cancelled', 'closed'];
 export type SessionCounts = Record<SessionStatus, number>;
 
 /**

@@ -47,8 +47,9 @@ export async function deliverRecords(deps: { results: ResultsStore; tasks: Pick<
       // An older row of the task (an attempt that died before its compare-and-set) gives way.
       if (!fresh[i]) replace.push(rows[i] as StoredRecord);
       if (code === 'supplement') supplements.push(m);
-    } else if (fresh[i]) {
-      // Refused (the task ended without a record meanwhile, or the session is closed): the new row goes.
+    } else if (fresh[i] || code === 'closed') {
+      // Refused (the task ended without a record meanwhile): the new row goes. The session is
+      // closed or cancelled: any row of the task goes (an older attempt's too).
       remove.push(m.taskId);
     }
   });

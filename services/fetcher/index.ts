@@ -11,6 +11,13 @@
  *   route (HTML to the extract stage; other content, HTTP errors and permanent failures to
  *   delivery; transient failures back to this stage through a delay queue).
  * Every output is confirmed by the broker before the input is acked.
+ *
+ * Cancel and pause (session-watch.ts): a claimed task checks its session's status, a Map
+ * read, when its steps begin, when it gets a request slot, at each turn of the gate and right
+ * before the request. A cancelled session's task ends C there (cancel-task-3); a paused one's
+ * goes back to W with its attempt given back (defer-3) and to a delay queue, and so does a task
+ * claimed while its session is paused (claim-3): it comes back every PAUSE_RECHECK_MS until the
+ * session is resumed, using no attempt, no rate token and no fetch.
  */
 import { SessionCache } from '../../shared/admission/index.js';
 import { fetchItemWindow } from '../../shared/config/limits.js';
@@ -19,6 +26,7 @@ import { fetchRequest } from '../../shared/fetch/seam.js';
 import type { ClaimReply } from '../../shared/ledger/index.js';
 import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
 import { RateLimiter } from '../../shared/ratelimit.js';
+import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
 import { deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
@@ -27,11 +35,19 @@ import { ROBOTS_MAX_BYTES } from '../../shared/url/robots.js';
 import { parseRetryAfter, retryDelay, statusClass } from './classify.js';
 import { HttpFetcher, type FetchResponse } from './http.js';
 import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
+import { SessionWatch } from './session-watch.js';
 import { HostSlots } from './slots.js';
 import { fetchStep, gateStep, preflightStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
 
 /** Tasks held per replica (the schema bounds it so the derived prefetch stays valid). */
 const itemWindow = fetchItemWindow;
+
+/** How long a task of a paused session waits in a delay queue before it looks again (a delay bucket). */
+export const PAUSE_RECHECK_MS = 2000;
+/** How often the session watch reads back the statuses of the sessions this replica works on. */
+const WATCH_REFRESH_MS = 1000;
+/** A session the replica has not looked up for this long leaves the watch. */
+const WATCH_IDLE_MS = 60_000;
 
 export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> {
   const { tasks, outbox, topology, metrics } = ctx;
@@ -40,6 +56,28 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const sessions = new SessionCache(ctx.sessions);
   const limiter = new RateLimiter(ctx.redis, ctx.keys);
   const fetcher = new HttpFetcher(ctx.config);
+
+  // The session watch: statuses pushed on the control channel, read back once a second.
+  const watch = new SessionWatch({
+    read: (ids) => ctx.sessions.controlStates(ids),
+    refreshMs: WATCH_REFRESH_MS,
+    idleMs: WATCH_IDLE_MS,
+    onError: (err) => ctx.log.debug({ err: (err as Error).message }, 'session watch refresh failed; next one in a second'),
+  });
+  const controlSub = createRedis(ctx.config().redis.url, { name: `${ctx.keys.namespace}:fetcher:control`, blocking: true });
+  controlSub.on('error', () => undefined);
+  controlSub.on('message', (channel: string, message: string) => {
+    if (channel === ctx.keys.sessionsControl) watch.onMessage(message);
+  });
+  // After a reconnect ioredis subscribes again; what was said meanwhile is read back now.
+  controlSub.on('ready', () => void watch.refresh().catch(() => undefined));
+  void controlSub.subscribe(ctx.keys.sessionsControl).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'cannot subscribe to the session control channel; the watch reads statuses every second'));
+  watch.start();
+  /** The session of a claimed task is paused or cancelled: its request must not start. */
+  const halted = (job: FetchJob): boolean => {
+    const status = watch.status(job.task.sessionId);
+    return status === 'paused' || status === 'cancelled';
+  };
 
   const robots = new RobotsCache({
     redis: ctx.redis,
@@ -67,6 +105,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       await outbox.later('fetch', waitMs, { ...task, attempt: attempt - 1 });
       return true;
     },
+    halted,
     sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
     onWaited: (ms: number) => metrics.rateWaitSeconds.inc(ms / 1000),
     onDeferred: (reason: string) => metrics.fetchDeferred.inc({ reason }),
@@ -93,7 +132,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     const replies = new Array<ClaimReply>(batch.length);
     const groups = bySession(batch.map((t, i) => ({ sessionId: t.sessionId, taskId: t.taskId, i })));
     await Promise.all([...groups].map(async ([sessionId, group]) => {
-      const r = await tasks.claim(sessionId, group.map((g) => g.taskId), { leaseMs: cfg.task.leaseMs, maxAttempts: cfg.retry.maxAttempts, takeOver });
+      const r = await tasks.claim(sessionId, group.map((g) => g.taskId), { leaseMs: cfg.task.leaseMs, maxAttempts: cfg.retry.maxAttempts, takeOver, pauseLeaseMs: PAUSE_RECHECK_MS + cfg.task.leaseMs });
       group.forEach((g, k) => (replies[g.i] = r[k] as ClaimReply));
     }));
     return replies;
@@ -108,6 +147,10 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         const err = new CrawlError('timeout', `${task.url}: no attempt finished within its lease (${claim.attempt} attempts)`);
         return deliver(task, failureRecord(taskRef(task), err, { attempts: claim.attempt }));
       }
+      if (claim.kind === 'paused') {
+        metrics.fetchDeferred.inc({ reason: 'paused' });
+        return outbox.later('fetch', PAUSE_RECHECK_MS, { ...task, attempt: claim.attempt });
+      }
       if (claim.kind !== 'ok') {
         if (claim.kind === 'busy' || claim.kind === 'done') metrics.duplicates.inc({ stage: 'fetch' });
         return Promise.resolve();
@@ -119,19 +162,43 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     if (failed) throw failed.reason;
   }
 
+  /**
+   * A claimed task whose session is paused or cancelled, before its request started: paused,
+   * it waits in a delay queue with its attempt given back; cancelled, it ends C now.
+   */
+  async function stop(job: FetchJob): Promise<void> {
+    const { task, attempt } = job;
+    const status = watch.status(task.sessionId);
+    if (status === 'cancelled') {
+      await tasks.cancelClaimed(task.sessionId, task.taskId, attempt);
+      metrics.fetchDeferred.inc({ reason: 'cancelled' });
+    } else if (await tasks.defer(task.sessionId, task.taskId, attempt, PAUSE_RECHECK_MS + ctx.config().task.leaseMs)) {
+      await outbox.later('fetch', PAUSE_RECHECK_MS, { ...task, attempt: attempt - 1 });
+      metrics.fetchDeferred.inc({ reason: 'paused' });
+    }
+  }
+
   /** One claimed task through the steps. */
   async function handle(task: FetchTask, attempt: number): Promise<void> {
     const session = await sessions.get(task.sessionId);
     if (!session) return;
     const job: FetchJob = { task, attempt, session, target: new URL(task.url), crawlDelayS: null };
+    await watch.ensure(task.sessionId);
+    if (halted(job)) return stop(job);
     let verdict = preflightStep(job, fetcher);
     if (verdict.kind === 'next') verdict = await robotsStep(job, ctx.config().robots.obey, (url) => robots.check(url));
     if (verdict.kind === 'next') {
       // The gate and the request hold one of this replica's request slots (the wait for the
       // output's confirm below does not).
       const fetched = await inFlight.run(job.target.host, async () => {
+        if (halted(job)) return 'halted' as const;
         const entered = await gateStep(job, gateDeps);
-        if (entered === 'deferred') return 'deferred' as const;
+        if (entered === 'deferred' || entered === 'halted') return entered;
+        // The last look before the request: a cancel or pause that arrived during the gate wins.
+        if (halted(job)) {
+          await limiter.release(job.target.host, entered.slot);
+          return 'halted' as const;
+        }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
           return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u) }));
@@ -141,6 +208,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         }
       });
       if (fetched === 'deferred') return;
+      if (fetched === 'halted') return stop(job);
       if (fetched.kind === 'fetched') {
         metrics.pagesFetched.inc({ status_class: statusClass(fetched.response.status) });
         metrics.fetchBytes.inc(fetched.response.body.length);
@@ -214,6 +282,8 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   return {
     async close(graceMs) {
       await consumer.close(graceMs);
+      watch.close();
+      controlSub.disconnect();
       await fetcher.close();
     },
   };

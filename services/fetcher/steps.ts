@@ -107,6 +107,8 @@ export interface GateDeps {
   tryEnter(host: string, limits: HostLimits): Promise<{ granted: true; slot: string | null } | { granted: false; waitMs: number; reason: WaitReason }>;
   /** Hands the task to a delay queue for at least `waitMs`, its attempt given back; false when the task moved meanwhile. */
   defer(job: FetchJob, waitMs: number): Promise<boolean>;
+  /** The task's session was paused or cancelled: stop waiting (a Map read, no round trip). */
+  halted?(job: FetchJob): boolean;
   sleep(ms: number): Promise<void>;
   onWaited?(ms: number): void;
   onDeferred?(reason: WaitReason): void;
@@ -116,11 +118,16 @@ export interface GateDeps {
  * 3. The politeness gate: waits in place while the wait is short (or global: nothing else
  * could go either); a longer host wait hands the task to a delay queue, giving back its
  * attempt, and frees this request slot for other hosts. Answers the slot (null when the host
- * has no concurrency limit), or 'deferred'.
+ * has no concurrency limit), 'deferred', or 'halted' when the session was paused or cancelled
+ * before a token was taken.
  */
-export async function gateStep(job: FetchJob, deps: GateDeps): Promise<{ slot: string | null } | 'deferred'> {
+export async function gateStep(job: FetchJob, deps: GateDeps): Promise<{ slot: string | null } | 'deferred' | 'halted'> {
   let waited = 0;
   for (;;) {
+    if (deps.halted?.(job)) {
+      if (waited > 0) deps.onWaited?.(waited);
+      return 'halted';
+    }
     const g = await deps.tryEnter(job.target.host, hostLimits(deps.config(), job.target, job.crawlDelayS));
     if (g.granted) {
       if (waited > 0) deps.onWaited?.(waited);

@@ -6,4 +6,4 @@ export { parseLedgerEntry, TERMINAL_STATE, type LedgerEntry } from './entry.js';
 export { Maintenance } from './maintenance.js';
 export { SessionStore, trapCounts, type SessionRecord } from './sessions.js';
 export { TaskLedger } from './tasks.js';
-export type { AdmitFoundOptions, AdmitFoundReply, AdmitReply, ClaimReply, FinishReply, Finishing, FoundPage, LinkToAdmit } from '../redis/commands.js';
+export type { AdmitFoundOptions, AdmitFoundReply, AdmitReply, ClaimOptions, ClaimReply, FinishReply, Finishing, FoundPage, LinkToAdmit } from '../redis/commands.js';

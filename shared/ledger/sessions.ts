@@ -14,6 +14,10 @@ const COUNT_FIELDS = ['admitted', 'fetched', 'delivered', 'failed', 'skipped', '
 export interface SessionRecord extends SessionView {
   closeAt: string;
   partialAt: string | null;
+  /** When the session was paused (null unless it is paused now). */
+  pausedAt: string | null;
+  /** Time spent paused over every pause that ended (the deadline moved by as much). */
+  pausedMs: number;
   limited: number;
   retries: number;
   handedOverAt: string | null;
@@ -76,6 +80,8 @@ export class SessionStore {
       closeAt: iso(h.closeAt) as string,
       finishedAt: iso(h.finishedAt),
       partialAt: iso(h.partialAt),
+      pausedAt: iso(h.pausedAt),
+      pausedMs: Number(h.pausedMs ?? 0),
       handedOverAt: iso(h.handedOverAt),
       cleaner: { redriven: Number(h.redriven ?? 0), timedOut: Number(h.timedOut ?? 0), reconciled: Number(h.reconciled ?? 0) },
       counts,
@@ -93,8 +99,42 @@ export class SessionStore {
     return this.redis.zrevrange(this.keys.sessionsIndex, offset, offset + limit - 1);
   }
 
+  /** running, paused or partial → cancelled; every fetcher hears of it on the control channel. */
   cancel(id: string): Promise<{ kind: 'ok' | 'unchanged' | 'unknown'; status?: string }> {
-    return scripts.cancel(this.redis, this.keys.session(id));
+    return scripts.cancel(this.redis, this.keys.session(id), this.control(id));
+  }
+
+  /** running → paused; every fetcher hears of it on the control channel. */
+  pause(id: string): Promise<scripts.PauseReply> {
+    return scripts.pause(this.redis, this.keys.session(id), this.control(id));
+  }
+
+  /**
+   * paused → running, the deadline and closeAt moved later by the time paused; the due index
+   * follows the new deadline (the cleaner also reschedules a session it finds not due yet, so
+   * a crash between the two calls does no harm).
+   */
+  async resume(id: string): Promise<scripts.ResumeReply> {
+    const r = await scripts.resume(this.redis, this.keys.session(id), this.control(id));
+    if (r.kind === 'ok' && !r.completed) await this.scheduleSweep(id, r.deadlineAt);
+    return r;
+  }
+
+  /** Status and control version of sessions (null when gone), in one round trip: the fetchers' session watch. */
+  async controlStates(ids: readonly string[]): Promise<({ status: string; version: number } | null)[]> {
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hmget(this.keys.session(id).session, 'status', 'control');
+    const replies = (await p.exec()) ?? [];
+    return replies.map(([err, v]) => {
+      if (err) throw err;
+      const [status, version] = v as [string | null, string | null];
+      return status === null ? null : { status, version: Number(version ?? 0) };
+    });
+  }
+
+  private control(id: string): { channel: string; sessionId: string } {
+    return { channel: this.keys.sessionsControl, sessionId: id };
   }
 
   expire(id: string): Promise<'partial' | 'closed' | 'unchanged' | 'unknown'> {

@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import * as scripts from '../redis/commands.js';
-import type { AdmitFoundOptions, AdmitFoundReply, AdmitReply, ClaimReply, FinishReply, Finishing, FoundPage, LinkToAdmit } from '../redis/commands.js';
+import type { AdmitFoundOptions, AdmitFoundReply, AdmitReply, ClaimOptions, ClaimReply, FinishReply, Finishing, FoundPage, LinkToAdmit } from '../redis/commands.js';
 import type { Keys } from '../redis/keys.js';
 import type { TaskRole } from '../tasks/types.js';
 import { parseLedgerEntry, type LedgerEntry } from './entry.js';
@@ -38,7 +38,7 @@ export class TaskLedger {
   }
 
   /** Claims tasks of one session for fetching: one reply per task id, in order. */
-  claim(sessionId: string, taskIds: readonly string[], opts: { leaseMs: number; maxAttempts: number; takeOver: boolean }): Promise<ClaimReply[]> {
+  claim(sessionId: string, taskIds: readonly string[], opts: ClaimOptions): Promise<ClaimReply[]> {
     return scripts.claim(this.redis, this.keys.session(sessionId), opts, taskIds);
   }
 
@@ -50,6 +50,11 @@ export class TaskLedger {
   /** F → W, the attempt given back: the host is not ready yet. */
   defer(sessionId: string, taskId: string, attempt: number, leaseMs: number): Promise<boolean> {
     return scripts.park(this.redis, this.keys.session(sessionId), 'defer', taskId, attempt, leaseMs);
+  }
+
+  /** F → C before the request started: the session was cancelled. 'ok', 'stale' (the task moved) or 'running' (not cancelled). */
+  cancelClaimed(sessionId: string, taskId: string, attempt: number): Promise<'ok' | 'stale' | 'running'> {
+    return scripts.cancelTask(this.redis, this.keys.session(sessionId), taskId, attempt);
   }
 
   /** The terminal compare-and-set of a batch of one session's tasks (after their records were written). */

@@ -109,16 +109,27 @@ export type ClaimReply =
   | { kind: 'ok'; attempt: number }
   | { kind: 'busy' | 'done'; state: string }
   | { kind: 'cancelled' | 'closed' | 'unknown' }
-  | { kind: 'exhausted'; attempt: number };
+  | { kind: 'exhausted'; attempt: number }
+  /** The session is paused: the task is W (attempt unchanged) under the pause lease; hand it to a delay queue. */
+  | { kind: 'paused'; attempt: number };
+
+export interface ClaimOptions {
+  leaseMs: number;
+  maxAttempts: number;
+  takeOver: boolean;
+  /** Lease of a task that waits while its session is paused (the delay before it comes back, plus a margin); default leaseMs. */
+  pauseLeaseMs?: number;
+}
 
 /** claim-3: claims tasks of one session for fetching; one reply per task id, in order. */
-export async function claim(redis: Redis, k: SessionKeys, opts: { leaseMs: number; maxAttempts: number; takeOver: boolean }, taskIds: readonly string[]): Promise<ClaimReply[]> {
+export async function claim(redis: Redis, k: SessionKeys, opts: ClaimOptions, taskIds: readonly string[]): Promise<ClaimReply[]> {
   if (taskIds.length === 0) return [];
-  const replies = (await callScript(redis, 'claim', [k.session, k.tasks, k.leases], [opts.leaseMs, opts.maxAttempts, opts.takeOver ? '1' : '0', ...taskIds])) as [string, (string | number)?][];
+  const replies = (await callScript(redis, 'claim', [k.session, k.tasks, k.leases], [opts.leaseMs, opts.maxAttempts, opts.takeOver ? '1' : '0', opts.pauseLeaseMs ?? opts.leaseMs, ...taskIds])) as [string, (string | number)?][];
   return replies.map((r): ClaimReply => {
     switch (r[0]) {
       case 'ok':
       case 'exhausted':
+      case 'paused':
         return { kind: r[0], attempt: Number(r[1]) };
       case 'busy':
       case 'done':
@@ -173,13 +184,39 @@ export async function finish(redis: Redis, k: SessionKeys, items: readonly Finis
   return { status, codes: [...codes].map((c) => FINISH_CODES[c] ?? 'unknown'), event: event === 'completed' || event === 'closed' ? event : null };
 }
 
+/** cancel-task-3: F → C for the attempt the caller holds, while the session is cancelled. */
+export async function cancelTask(redis: Redis, k: SessionKeys, taskId: string, attempt: number): Promise<'ok' | 'stale' | 'running'> {
+  const r = (await callScript(redis, 'cancel-task', [k.session, k.tasks, k.leases], [taskId, attempt])) as string[];
+  return r[0] === 'ok' ? 'ok' : r[0] === 'running' ? 'running' : 'stale';
+}
+
 // ---------------------------------------------------------------------------------------
 // Sessions
 
-/** cancel-1. */
-export async function cancel(redis: Redis, k: SessionKeys): Promise<{ kind: 'ok' | 'unchanged' | 'unknown'; status?: string }> {
-  const r = (await callScript(redis, 'cancel', [k.session], [])) as string[];
+/** cancel-1: running, paused or partial → cancelled, announced on the control channel. */
+export async function cancel(redis: Redis, k: SessionKeys, control: { channel: string; sessionId: string }): Promise<{ kind: 'ok' | 'unchanged' | 'unknown'; status?: string }> {
+  const r = (await callScript(redis, 'cancel', [k.session], [control.channel, control.sessionId])) as string[];
   return { kind: r[0] as 'ok' | 'unchanged' | 'unknown', ...(r[1] ? { status: r[1] } : {}) };
+}
+
+export type PauseReply = { kind: 'ok' } | { kind: 'conflict'; status: string } | { kind: 'unknown' };
+
+/** pause-1: running → paused, announced on the control channel. */
+export async function pause(redis: Redis, k: SessionKeys, control: { channel: string; sessionId: string }): Promise<PauseReply> {
+  const r = (await callScript(redis, 'pause', [k.session], [control.channel, control.sessionId])) as string[];
+  if (r[0] === 'ok') return { kind: 'ok' };
+  if (r[0] === 'conflict') return { kind: 'conflict', status: String(r[1]) };
+  return { kind: 'unknown' };
+}
+
+export type ResumeReply = { kind: 'ok'; deadlineAt: number; completed: boolean } | { kind: 'conflict'; status: string } | { kind: 'unknown' };
+
+/** resume-1: paused → running (or completed when nothing is left), the deadline moved by the time paused. */
+export async function resume(redis: Redis, k: SessionKeys, control: { channel: string; sessionId: string }): Promise<ResumeReply> {
+  const r = (await callScript(redis, 'resume', [k.session], [control.channel, control.sessionId])) as [string, (string | number)?, string?];
+  if (r[0] === 'ok') return { kind: 'ok', deadlineAt: Number(r[1]), completed: r[2] === 'completed' };
+  if (r[0] === 'conflict') return { kind: 'conflict', status: String(r[1]) };
+  return { kind: 'unknown' };
 }
 
 /** expire-session-1: the deadline (running → partial) or the end of supplements (partial → closed). */

@@ -30,6 +30,8 @@ export interface Keys {
   readonly sessionsIndex: string;
   /** Sorted set: session id → next time the cleaner must look at it (deadline, close, retention). */
   readonly sessionsDue: string;
+  /** Channel: `<id>|<status>|<version>` when an operator cancels, pauses or resumes a session (the fetchers' session watch). */
+  readonly sessionsControl: string;
   session(id: string): SessionKeys;
   /** Rate buckets share the `{rate}` tag: one script checks the global and a host bucket together. */
   rateGlobal(): string;
@@ -55,6 +57,7 @@ export function redisKeys(namespace: string): Keys {
     namespace: ns,
     sessionsIndex: `${ns}:sessions`,
     sessionsDue: `${ns}:sessions:due`,
+    sessionsControl: `${ns}:sessions:control`,
     session(id: string): SessionKeys {
       const base = `${ns}:s:{${id}}`;
       return {

@@ -142,7 +142,8 @@ export interface FinalizeSession {
 
 export type DeliverMessage = DeliverRecord | FinalizeSession;
 
-export type SessionStatus = 'running' | 'completed' | 'partial' | 'cancelled' | 'closed';
+/** `paused` is not final: a paused session fetches nothing until resumed. */
+export type SessionStatus = 'running' | 'paused' | 'completed' | 'partial' | 'cancelled' | 'closed';
 
 /** The body of POST /sessions, as a client sends it (the API and crawlctl share this type). */
 export interface SessionRequest {

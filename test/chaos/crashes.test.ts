@@ -1,10 +1,12 @@
 /**
  * Reliability under faults, with real processes, the real broker and Redis: SIGKILL of any
- * service at random moments, a consumer frozen past its lease, a page that crashes the
- * extractor every time. After each run the oracle checks DESIGN.md §3: every admitted URL
- * terminal exactly once, no URL twice in the output, nothing lost, no work left queued.
+ * service at random moments while the session is also paused and resumed, a cancel amid
+ * SIGKILLs, a consumer frozen past its lease, a page that crashes the extractor every time.
+ * After each run the oracle checks DESIGN.md §3: every admitted URL terminal exactly once, no
+ * URL twice in the output, nothing lost, no work left queued.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GeneratedSite } from '../sites/generated.js';
 import { checkInvariants, waitFinished, type OracleReport } from '../support/oracle.js';
@@ -29,6 +31,19 @@ async function crawl(stack: TestStack, seed: string): Promise<string> {
   return res.body.id;
 }
 
+/** An operator's control call, retried while the controller is down or restarting (a SIGKILL); answers the status code. */
+async function control(stack: TestStack, method: string, path: string): Promise<number> {
+  return waitFor(
+    async () => {
+      const res = await http(stack.api, method, path).catch(() => null);
+      return res && res.status !== 503 ? res.status : null;
+    },
+    { timeoutMs: 30_000, intervalMs: 200, what: `${method} ${path}` },
+  );
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 function pick<T>(xs: readonly T[]): T {
   return xs[Math.floor(Math.random() * xs.length)] as T;
 }
@@ -49,7 +64,7 @@ describe('chaos: processes killed at random moments', function () {
     await site.stop();
   });
 
-  it('loses nothing and duplicates nothing when fetcher, extractor, delivery and controller are SIGKILLed', async () => {
+  it('loses nothing and duplicates nothing when fetcher, extractor, delivery and controller are SIGKILLed and the session is paused and resumed', async () => {
     // Baseline: the same crawl with no faults.
     const t0 = Date.now();
     const calm = await crawl(stack, site.homeUrl);
@@ -61,6 +76,10 @@ describe('chaos: processes killed at random moments', function () {
     const id = await crawl(stack, site.homeUrl);
     const victims = ['fetcher.1', 'fetcher.2', 'extractor', 'delivery', 'controller'];
     const kills: string[] = [];
+    /** Requests the site saw while the session was paused (after the first second: the fetches on the wire). */
+    const pauses: number[] = [];
+    // Paused (2.5 s each) when the site has seen this many requests, between the kills.
+    const PAUSE_AT = [400, 1200, 2000];
     let done = false;
     const finished = waitFinished(stack.api, id, 240_000).finally(() => (done = true));
     // A SIGKILL every KILL_EVERY terminal pages (read from Redis, which the kills do not touch),
@@ -73,7 +92,17 @@ describe('chaos: processes killed at random moments', function () {
       while (!done) {
         await new Promise((r) => setTimeout(r, 50));
         const [delivered, failed] = (await redis.hmget(sessionKey, 'delivered', 'failed')).map(Number);
-        if ((delivered ?? 0) + (failed ?? 0) < nextKill || done) continue;
+        const terminal = (delivered ?? 0) + (failed ?? 0);
+        if (pauses.length < PAUSE_AT.length && site.stats.requests >= (PAUSE_AT[pauses.length] as number) && !done) {
+          assert.equal(await control(stack, 'POST', `/sessions/${id}/pause`), 200);
+          await sleep(1000);
+          const at = site.stats.requests;
+          await sleep(1500);
+          pauses.push(site.stats.requests - at);
+          assert.equal(await control(stack, 'POST', `/sessions/${id}/resume`), 200);
+          continue;
+        }
+        if (terminal < nextKill || done) continue;
         nextKill += KILL_EVERY;
         const alive = victims.filter((v) => stack.supervisor.pid(v) !== null);
         const victim = pick(alive.length > 0 ? alive : victims);
@@ -88,11 +117,88 @@ describe('chaos: processes killed at random moments', function () {
     // Let restarted processes settle before counting queues.
     await waitFor(async () => (await http(stack.api, 'GET', '/readyz')).status === 200, { timeoutMs: 20_000, what: 'controller ready' });
     const report: OracleReport = await checkInvariants(stack.api, stack.ns, id, expected);
-    console.log(`      chaos: ${kills.length} SIGKILLs (${kills.join(', ')})`);
+    console.log(`      chaos: ${kills.length} SIGKILLs (${kills.join(', ')}), ${pauses.length} pauses (requests while paused: ${pauses.join(', ')})`);
     console.log(`      no faults: ${JSON.stringify(calmReport)} in ${calmMs} ms`);
     console.log(`      with faults: ${JSON.stringify(report)} in ${faultyMs} ms (${(faultyMs / calmMs).toFixed(2)}x)`);
     assert.ok(kills.length >= 8, `enough faults injected (${kills.length})`);
+    assert.equal(pauses.length, PAUSE_AT.length, 'every pause and resume injected');
+    assert.deepEqual(pauses, PAUSE_AT.map(() => 0), 'no request while paused');
     assert.equal(report.admitted, calmReport.admitted);
+  });
+});
+
+describe('chaos: a cancel amid SIGKILLs', function () {
+  this.timeout(120_000);
+  const FETCHERS = 2;
+  const site = new GeneratedSite({ pages: 1500, seed: 24, latencyMs: 15 });
+  let stack: TestStack;
+
+  before(async () => {
+    await site.start();
+    stack = await startTestStack({ fetchers: FETCHERS, env: FAST_RECOVERY });
+  });
+  after(async () => {
+    await stack?.stop();
+    await site.stop();
+  });
+
+  it('ends every URL once and keeps records that agree with the counts when a crawl is cancelled while processes die', async () => {
+    const id = await crawl(stack, site.homeUrl);
+    const redis = new Redis(REDIS_URL);
+    const sessionKey = redisKeys(stack.ns).session(id).session;
+    const terminal = async () => (await redis.hmget(sessionKey, 'delivered', 'failed')).reduce((n, v) => n + Number(v ?? 0), 0);
+    const kills: string[] = [];
+    const kill = (victim: string) => {
+      if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
+    };
+    let atCancel = 0;
+    let after = 0;
+    try {
+      await waitFor(async () => (await terminal()) >= 150, { timeoutMs: 30_000, intervalMs: 50, what: '150 pages' });
+      kill('fetcher.1');
+      kill('extractor');
+      await waitFor(async () => (await terminal()) >= 300, { timeoutMs: 30_000, intervalMs: 50, what: '300 pages' });
+      // The cancel while a fetcher is down (its messages come back to the other one or to it restarted).
+      kill('fetcher.2');
+      assert.equal(await control(stack, 'DELETE', `/sessions/${id}`), 200);
+      atCancel = site.stats.requests;
+      kill('delivery');
+      await sleep(300);
+      kill('fetcher.1');
+      kill('controller');
+      await sleep(3000);
+      after = site.stats.requests - atCancel;
+    } finally {
+      redis.disconnect();
+    }
+    // Every task ends (the cleaner ends the rest a lease after the cancel) and the file is written again.
+    const done = await waitFor(
+      async () => {
+        const res = await http<{ status: string; counts: Record<string, number>; resultsFile: string | null }>(stack.api, 'GET', `/sessions/${id}`).catch(() => null);
+        if (!res || res.status !== 200) return null;
+        const s = res.body;
+        const c = s.counts;
+        if ((c.delivered ?? 0) + (c.failed ?? 0) + (c.skipped ?? 0) + (c.cancelled ?? 0) !== c.admitted || !s.resultsFile) return null;
+        const api = await http(stack.api, 'GET', `/sessions/${id}/results`);
+        const lines = (text: string) => text.split('\n').filter((l) => l !== '').length;
+        return lines(readFileSync(s.resultsFile, 'utf8')) === lines(api.text) ? s : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'every task terminal and the results file rewritten' },
+    );
+    await waitFor(async () => (await http(stack.api, 'GET', '/readyz').catch(() => null))?.status === 200, { timeoutMs: 20_000, what: 'controller ready' });
+    const report = await checkInvariants(stack.api, stack.ns, id, null);
+    const res = await http(stack.api, 'GET', `/sessions/${id}/results`);
+    const rec = res.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { url: string; outcome: string });
+    const reachable = site.reachable();
+    assert.deepEqual(rec.filter((r) => !reachable.has(r.url)).map((r) => r.url), [], 'every record is a URL of the site');
+    assert.equal(rec.filter((r) => r.outcome === 'delivered').length, done.counts.delivered, 'delivered records = counts.delivered');
+    assert.equal(rec.filter((r) => r.outcome === 'failed').length, done.counts.failed, 'failed records = counts.failed');
+    assert.equal(done.status, 'cancelled');
+    assert.ok((done.counts.cancelled ?? 0) > 0, `tasks ended cancelled: ${JSON.stringify(done.counts)}`);
+    const concurrency = Number(FAST_RECOVERY.FETCH_CONCURRENCY);
+    console.log(`      cancel: ${kills.length} SIGKILLs (${kills.join(', ')}); ${atCancel} requests before the cancel, ${after} after; ${JSON.stringify(report)}`);
+    assert.ok(after <= FETCHERS * concurrency, `at most the fetches in flight after the cancel (${after})`);
+    assert.equal(site.stats.requests - atCancel, after, 'no request later either');
   });
 });
 

@@ -8,13 +8,17 @@
   ARGV[3] '1' when the message is a redelivery: its consumer died or lost its channel, so a
           live F lease is taken over at once instead of waiting for the cleaner (at worst
           the page is fetched twice; the first result wins)
-  ARGV[4..] task ids
+  ARGV[4] lease (ms) of a task that waits while the session is paused: the delay before it is
+          claimed again plus a margin
+  ARGV[5..] task ids
   Returns one reply per task id, in order:
     {'ok', attempt}        fetch it
     {'busy', state}        another consumer holds a live lease: drop this copy
     {'done', state}        already terminal: drop
     {'cancelled'}          session cancelled: the task is now C
     {'closed'}             session closed: the task is now S(deadline)
+    {'paused', attempt}    session paused: the task is now W with its attempt unchanged and
+                           the pause lease; the caller hands it to a delay queue
     {'exhausted', attempt} every attempt was used by stages that never finished: the task
                            is now R and the caller delivers failed(timeout)
     {'unknown'}            no such session or task (expired): drop
@@ -26,6 +30,7 @@ local now = nowMs()
 local leaseUntil = now + tonumber(ARGV[1])
 local maxAttempts = tonumber(ARGV[2])
 local takeOver = ARGV[3] == '1'
+local pauseUntil = now + tonumber(ARGV[4])
 
 local function claim(id)
   local v = redis.call('HGET', KEYS[2], id)
@@ -46,6 +51,13 @@ local function claim(id)
     if lease and lease > now and not (s == 'F' and takeOver) then return { 'busy', s } end
   end
 
+  if status == 'paused' then
+    -- Waiting uses no attempt.
+    redis.call('HSET', KEYS[2], id, packTask('W', a, d, p, u))
+    redis.call('ZADD', KEYS[3], pauseUntil, id)
+    return { 'paused', a }
+  end
+
   if a >= maxAttempts then
     redis.call('HINCRBY', KEYS[1], 'timedOut', 1)
     redis.call('HSET', KEYS[2], id, packTask('R', a, d, p, u))
@@ -60,5 +72,5 @@ local function claim(id)
 end
 
 local replies = {}
-for i = 4, #ARGV do replies[#replies + 1] = claim(ARGV[i]) end
+for i = 5, #ARGV do replies[#replies + 1] = claim(ARGV[i]) end
 return replies

@@ -10,7 +10,9 @@
   Returns {status, codes, event}: the session's status; one character per record:
     'o' the task ended with this record
     's' the same, after the session went partial: the record is a supplement
-    'n' the task ended, but the session is closed: the record is not kept
+    'n' the task ended, but the session is closed or cancelled: the record is not kept (a
+        cancelled session's task ends C whatever the record says, and its children are not
+        confirmed: the cleaner ends them C)
     'd' duplicate: the task was terminal already (the record is not the ledger's)
     'u' unknown task (or session)
   event 'completed', 'closed' or ''. A partial session whose last task becomes terminal
@@ -47,6 +49,11 @@ while i <= #ARGV do
     local s, a, d, p, u = parseTask(v)
     if isTerminal(s) then
       codes[#codes + 1] = 'd'
+    elseif status == 'cancelled' then
+      redis.call('HSET', KEYS[2], id, packTask('C', a, d, p, u))
+      redis.call('ZREM', KEYS[3], id)
+      counts.cancelled = (counts.cancelled or 0) + 1
+      codes[#codes + 1] = 'n'
     else
       redis.call('HSET', KEYS[2], id, packTask(final, a, d, p, u))
       redis.call('ZREM', KEYS[3], id)

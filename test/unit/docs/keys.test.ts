@@ -14,7 +14,7 @@ describe('docs/architecture.md: Redis keys', () => {
     const k = redisKeys('<ns>');
     const s = k.session('<id>');
     const built = [
-      k.sessionsIndex, k.sessionsDue,
+      k.sessionsIndex, k.sessionsDue, k.sessionsControl,
       s.session, s.tasks, s.leases, s.roles, s.hostPages, s.results, s.resultIndex,
       k.rateGlobal(), k.rateHost('<host>'), k.hostBackoff('<host>'), k.hostSlots('<host>'),
       k.robots('<origin>'), k.robotsLock('<origin>'),

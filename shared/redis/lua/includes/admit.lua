@@ -12,10 +12,11 @@
 --   'e' already known to the session
 --   'l' refused: the session reached maxPages
 
--- The admission state of a running session, or nil and its status when it admits no more.
+-- The admission state of a running (or paused: links of pages fetched before the pause still
+-- count) session, or nil and its status when it admits no more.
 local function openAdmission(sessionKey, tasksKey, leasesKey, rolesKey)
   local meta = redis.call('HMGET', sessionKey, 'status', 'maxPages', 'admitted')
-  if meta[1] ~= 'running' then return nil, meta[1] or 'unknown' end
+  if meta[1] ~= 'running' and meta[1] ~= 'paused' then return nil, meta[1] or 'unknown' end
   local admitted = tonumber(meta[3]) or 0
   return {
     key = sessionKey, tasks = tasksKey, leases = leasesKey, roles = rolesKey,

@@ -40,3 +40,12 @@ local function completeIfDone(sessionKey, now)
   redis.call('HSET', sessionKey, 'status', 'completed', 'finishedAt', now)
   return true
 end
+
+-- A change of a session's status made by an operator (cancel, pause, resume): the session's
+-- `control` version grows and `<id>|<status>|<version>` goes out on the control channel, so
+-- every fetcher knows at once; a fetcher that missed it reads status and version back.
+local function announceControl(sessionKey, channel, id, status)
+  local version = redis.call('HINCRBY', sessionKey, 'control', 1)
+  redis.call('PUBLISH', channel, id .. '|' .. status .. '|' .. version)
+  return version
+end
