@@ -106,7 +106,7 @@ export function pageTitle($: CheerioAPI): string | null {
 }
 
 /** The first `<base href>` resolved against the page URL when it is http(s), else the page URL. */
-function documentBase(href: string | undefined, pageUrl: string): string {
+export function documentBase(href: string | undefined, pageUrl: string): string {
   if (href === undefined) return pageUrl;
   try {
     const url = new URL(href.trim(), pageUrl);

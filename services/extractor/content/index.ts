@@ -9,6 +9,7 @@
  *   → links and metadata from the walk (links.ts, metadata.ts)
  *   → byte caps (caps.ts).
  */
+import { documentBase } from '../links.js';
 import type { Document } from 'domhandler';
 import { toHtml } from 'hast-util-to-html';
 import { toText } from 'hast-util-to-text';
@@ -116,13 +117,3 @@ function capLinks(links: PageLink[], cap: number): PageLink[] {
   return links;
 }
 
-/** The first `<base href>` resolved against the page URL when it is http(s), else the page URL (as the extractor's links do). */
-function documentBase(href: string | undefined, pageUrl: string): string {
-  if (href === undefined) return pageUrl;
-  try {
-    const url = new URL(href.trim(), pageUrl);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : pageUrl;
-  } catch {
-    return pageUrl;
-  }
-}

@@ -12,20 +12,13 @@
  * characters or not valid JSON are skipped, and at most 1,000 values of a block are looked
  * at. Pure.
  */
+import type { RecordMetadata } from '../../../shared/tasks/types.js';
 import { normalizeUrl } from '../../../shared/url/normalize.js';
 import { absoluteUrl } from './hast.js';
 import type { DocumentWalk } from './walk.js';
 
-export interface PageMetadata {
-  description?: string;
-  language?: string;
-  canonical?: string;
-  author?: string;
-  publishedAt?: string;
-  ogTitle?: string;
-  ogImage?: string;
-  keywords?: string[];
-}
+/** The record's metadata field (shared/tasks/types.ts): a field is absent when the page does not give it. */
+export type PageMetadata = RecordMetadata;
 
 const MAX_JSON_LD_CHARS = 256 * 1024;
 

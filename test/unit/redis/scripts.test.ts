@@ -117,3 +117,21 @@ describe('redis Lua scripts', () => {
     }
   });
 });
+
+describe('typed script calls', () => {
+  it('shared/redis/commands.ts is the only caller of callScript', async () => {
+    const { readdirSync, readFileSync, statSync } = await import('node:fs');
+    const { join, relative } = await import('node:path');
+    const { packageRoot } = await import('../../../shared/paths.js');
+    const callers: string[] = [];
+    const walk = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        const path = join(dir, name);
+        if (statSync(path).isDirectory()) walk(path);
+        else if (name.endsWith('.ts') && /\bcallScript\(/.test(readFileSync(path, 'utf8'))) callers.push(relative(packageRoot, path));
+      }
+    };
+    for (const top of ['shared', 'services', 'scripts', 'cli', 'bench']) walk(join(packageRoot, top));
+    assert.deepEqual(callers.sort(), ['shared/redis/commands.ts', 'shared/redis/scripts.ts']);
+  });
+});
