@@ -119,3 +119,29 @@ export class RateLimiter {
     return scripts.hostBackoff(this.redis, this.keys, host, s);
   }
 }
+
+/**
+ * This replica's own rate (rate.perReplica): a GCRA bucket in memory, checked beside the
+ * cluster-wide buckets of the gate. `waitMs` only looks; `take` is called once the gate let a
+ * request go, so a request the cluster's buckets refused uses no token of the replica.
+ */
+export class ReplicaRate {
+  /** Theoretical arrival time of the next request (ms, on `now`'s clock). */
+  private tat = 0;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Milliseconds until a request may go at `rate` per second (0: now, or no limit). */
+  waitMs(rate: number): number {
+    if (!(rate > 0)) return 0;
+    // A quarter interval of tolerance (at most 50 ms), as the cluster's buckets allow.
+    const tau = Math.min(50, 1000 / rate / 4);
+    return Math.max(0, this.tat - tau - this.now());
+  }
+
+  /** A request went: the next one is due one interval later. */
+  take(rate: number): void {
+    if (!(rate > 0)) return;
+    this.tat = Math.max(this.tat, this.now()) + 1000 / rate;
+  }
+}

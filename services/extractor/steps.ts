@@ -151,6 +151,7 @@ export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonl
     status: page.status,
     title: parsed.title,
     contentType: page.contentType,
+    ...(page.detectedType ? { detectedType: page.detectedType } : {}),
     fields: parsed.fields,
     links: parsed.links.length,
     canonical: parsed.canonical,

@@ -25,7 +25,7 @@ import { CrawlError } from '../../shared/errors/index.js';
 import { fetchRequest } from '../../shared/fetch/seam.js';
 import type { ClaimReply } from '../../shared/ledger/index.js';
 import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
-import { RateLimiter } from '../../shared/ratelimit.js';
+import { RateLimiter, ReplicaRate } from '../../shared/ratelimit.js';
 import { createRedis } from '../../shared/redis/client.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
@@ -99,6 +99,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const gateDeps = {
     config: ctx.config,
     tryEnter: limiter.tryEnter.bind(limiter),
+    replica: new ReplicaRate(),
     async defer(job: FetchJob, waitMs: number): Promise<boolean> {
       const { task, attempt } = job;
       if (!(await tasks.defer(task.sessionId, task.taskId, attempt, waitMs + ctx.config().task.leaseMs))) return false;

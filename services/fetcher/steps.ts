@@ -7,11 +7,15 @@ import type { SessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
 import type { FetchRequest, FetchResponse, PageFetcher } from '../../shared/fetch/seam.js';
-import { effectiveHostRate, ratesFor, type HostLimits, type WaitReason } from '../../shared/ratelimit.js';
+import { effectiveHostRate, ratesFor, type HostLimits, type ReplicaRate, type WaitReason } from '../../shared/ratelimit.js';
 import { bareRecord, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { ExtractTask, FetchTask, ResultRecord } from '../../shared/tasks/types.js';
 import type { RobotsDecision } from './robots-cache.js';
+import { sniffContentType } from '../../shared/content/sniff.js';
 import { mimeType, parseRetryAfter, statusError } from './classify.js';
+
+/** Bytes of a body the type sniffing reads (the MIME Sniffing Standard's 1,445, and a Word document's ZIP entries). */
+const SNIFF_BYTES = 4096;
 
 /** One claimed task on its way through the steps. */
 export interface FetchJob {
@@ -109,14 +113,16 @@ export interface GateDeps {
   defer(job: FetchJob, waitMs: number): Promise<boolean>;
   /** The task's session was paused or cancelled: stop waiting (a Map read, no round trip). */
   halted?(job: FetchJob): boolean;
+  /** This replica's own rate bucket (rate.perReplica). */
+  replica?: Pick<ReplicaRate, 'waitMs' | 'take'>;
   sleep(ms: number): Promise<void>;
   onWaited?(ms: number): void;
   onDeferred?(reason: WaitReason): void;
 }
 
 /**
- * 3. The politeness gate: waits in place while the wait is short (or global: nothing else
- * could go either); a longer host wait hands the task to a delay queue, giving back its
+ * 3. The politeness gate: waits in place for this replica's own rate and while the cluster's
+ * wait is short (or global: nothing else could go either); a longer host wait hands the task to a delay queue, giving back its
  * attempt, and frees this request slot for other hosts. Answers the slot (null when the host
  * has no concurrency limit), 'deferred', or 'halted' when the session was paused or cancelled
  * before a token was taken.
@@ -128,8 +134,18 @@ export async function gateStep(job: FetchJob, deps: GateDeps): Promise<{ slot: s
       if (waited > 0) deps.onWaited?.(waited);
       return 'halted';
     }
+    // This replica's own rate applies to every host it fetches: wait in place.
+    const perReplica = deps.config().rate.perReplica;
+    const local = deps.replica?.waitMs(perReplica) ?? 0;
+    if (local > 0) {
+      const ms = Math.min(local, 1000);
+      waited += ms;
+      await deps.sleep(ms);
+      continue;
+    }
     const g = await deps.tryEnter(job.target.host, hostLimits(deps.config(), job.target, job.crawlDelayS));
     if (g.granted) {
+      deps.replica?.take(perReplica);
       if (waited > 0) deps.onWaited?.(waited);
       return { slot: g.slot };
     }
@@ -177,10 +193,22 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
   const contentType = res.headers['content-type'] ?? '';
   const mime = mimeType(contentType);
   const fetchedAt = deps.now();
-  if (!task.role && mime !== '' && !deps.htmlTypes.includes(mime)) {
+  // When the bytes agree with the type as sent, fetch.htmlTypes decides what is a page; when
+  // they contradict it (a page served as application/octet-stream, a PDF served as text/html),
+  // the bytes do (shared/content/sniff.ts).
+  const sniffed = sniffContentType(res.body.subarray(0, SNIFF_BYTES), contentType === '' ? null : contentType, { noSniff: /nosniff/i.test(res.headers['x-content-type-options'] ?? '') });
+  const isPage = sniffed.detectedType === null ? mime === '' || deps.htmlTypes.includes(mime) : sniffed.kind === 'html';
+  if (!task.role && !isPage) {
     return {
       kind: 'record',
-      record: bareRecord(taskRef(task), 'delivered', { finalUrl: res.finalUrl, status: res.status, contentType, fetchedAt: new Date(fetchedAt).toISOString(), attempts: attempt }),
+      record: bareRecord(taskRef(task), 'delivered', {
+        finalUrl: res.finalUrl,
+        status: res.status,
+        contentType,
+        ...(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {}),
+        fetchedAt: new Date(fetchedAt).toISOString(),
+        attempts: attempt,
+      }),
     };
   }
   const headers: Record<string, string> = {};
@@ -197,6 +225,7 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
       ...(task.parent ? { parent: task.parent } : {}),
       status: res.status,
       contentType,
+      ...(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {}),
       headers,
       fetchedAt,
       fetchMs: Math.round(res.ms),

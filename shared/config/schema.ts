@@ -54,7 +54,7 @@ export interface Settings {
     allowedNetworks: string[];
     htmlTypes: string[];
   };
-  rate: { global: number; perHost: number; hosts: string[] };
+  rate: { global: number; perHost: number; perReplica: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
   content: {
@@ -356,6 +356,13 @@ export const schema: convict.Schema<Settings> = {
       format: numberIn(0, RATE_MAX),
       default: 0,
       env: 'RATE_PER_HOST',
+    },
+    perReplica: {
+      doc: 'Pages per second per fetcher replica, 0 = unlimited; applied with the global and per-host rates (the strictest wins), so N replicas fetch at most N times this.',
+      live: true,
+      format: numberIn(0, RATE_MAX),
+      default: 0,
+      env: 'RATE_PER_REPLICA',
     },
     hosts: {
       doc: 'Pages per second for particular hosts, overriding rate.perHost: a list of host=rate or host:port=rate, e.g. ["example.com=2"].',

@@ -40,6 +40,8 @@ export interface ExtractTask {
   parent?: string;
   status: number;
   contentType: string;
+  /** The type the bytes show when it differs from contentType (the fetcher's MIME sniffing). */
+  detectedType?: string;
   headers: Record<string, string>;
   fetchedAt: number;
   fetchMs: number;
@@ -105,6 +107,8 @@ export interface ResultRecord {
   contentHash?: string;
   /** Length of those bytes. */
   bytes?: number;
+  /** The type the bytes show when it differs from the Content-Type as sent (the MIME Sniffing Standard's signatures). */
+  detectedType?: string;
   /** The charset the page was decoded with and how it was found (parsed pages only). */
   charset?: string;
   charsetSource?: string;

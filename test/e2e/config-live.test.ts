@@ -68,6 +68,41 @@ describe('live configuration across fetcher processes', function () {
     });
   });
 
+  describe('per-replica rate', () => {
+    const site = new GeneratedSite({ pages: 5000, seed: 6, latencyMs: 10 });
+    const hits: number[] = [];
+    let stack: TestStack;
+
+    before(async () => {
+      await site.start();
+      site.onRequest = (_path, at) => void hits.push(at);
+      stack = await startTestStack({ fetchers: 2, env: { FETCH_CONCURRENCY: '8', RATE_PER_REPLICA: '10' } });
+    });
+    after(async () => {
+      await stack?.stop();
+      await site.stop();
+    });
+
+    // Tolerant by design (issue 13 asks ±10% in the bench): each phase's mean within 15%.
+    it('two fetchers at 10 pages/s each make 20 at the site, and 40 after a live change to 20', async () => {
+      const created = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [site.homeUrl], formats: [] });
+      assert.equal(created.status, 201);
+      await waitFor(async () => hits.length > 10, { timeoutMs: 10_000, what: 'the crawl to start' });
+      const phases: { rate: number; at: number }[] = [{ rate: 20, at: Date.now() }];
+      await new Promise((r) => setTimeout(r, 5000));
+      phases.push({ rate: 40, at: await setConfig(stack, { rate: { perReplica: 20 } }) });
+      await new Promise((r) => setTimeout(r, 5000));
+      const end = Date.now();
+      await http(stack.api, 'DELETE', `/sessions/${created.body.id}`);
+      const report = phases.map((p, i) => {
+        const steady = perSecond(hits, p.at + 1000, phases[i + 1]?.at ?? end);
+        return { rate: p.rate, steady, mean: mean(steady) };
+      });
+      console.log(`      per-replica rate: ${JSON.stringify(report)}`);
+      for (const r of report) assert.ok(Math.abs(r.mean - r.rate) <= r.rate * 0.15, `mean ${r.mean.toFixed(1)}/s within 15% of ${r.rate}/s: ${JSON.stringify(r)}`);
+    });
+  });
+
   describe('per-host rates and live concurrency', () => {
     const a = new GeneratedSite({ pages: 2000, seed: 4, latencyMs: 10 });
     const b = new GeneratedSite({ pages: 2000, seed: 5, latencyMs: 10 });

@@ -120,3 +120,28 @@ describe('politeness gate (local Redis)', function () {
     assert.ok(!own.granted && own.reason === 'backoff');
   });
 });
+
+describe('ReplicaRate (rate.perReplica)', () => {
+  it('spaces requests by 1/rate with a quarter interval of tolerance, and lets an unlimited rate through', async () => {
+    const { ReplicaRate } = await import('../../../shared/ratelimit.js');
+    let now = 1000;
+    const r = new ReplicaRate(() => now);
+    assert.equal(r.waitMs(0), 0);
+    r.take(0);
+    assert.equal(r.waitMs(4), 0);
+    r.take(4); // 250 ms interval, 50 ms tolerance
+    assert.equal(r.waitMs(4), 200);
+    now += 200;
+    assert.equal(r.waitMs(4), 0);
+    r.take(4);
+    // Over 10 simulated seconds at 4/s, taking whenever allowed: 40 requests (+1 for the tolerance at most).
+    let n = 0;
+    for (const end = now + 10_000; now < end; now += 5) {
+      if (r.waitMs(4) === 0) {
+        r.take(4);
+        n++;
+      }
+    }
+    assert.ok(n >= 39 && n <= 41, `${n} requests in 10 s at 4/s`);
+  });
+});

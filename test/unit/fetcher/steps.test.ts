@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../../shared/config/index.js';
 import { CrawlError } from '../../../shared/errors/index.js';
 import type { FetchResponse } from '../../../shared/fetch/seam.js';
 import { AddressPolicy } from '../../../shared/net/ssrf.js';
+import { ReplicaRate } from '../../../shared/ratelimit.js';
 import type { SessionSpec } from '../../../shared/tasks/types.js';
 import { preflight } from '../../../services/fetcher/http.js';
 import { fetchStep, gateStep, hostLimits, preflightStep, robotsStep, routeStep, type FetchJob, type GateDeps } from '../../../services/fetcher/steps.js';
@@ -26,7 +27,8 @@ function job(url = 'http://site.test/a', role?: 'robots' | 'sitemap'): FetchJob 
 }
 
 function response(status: number, headers: Record<string, string> = {}, body = '<html></html>'): FetchResponse {
-  return { status, finalUrl: 'http://site.test/a', headers, body: Buffer.from(body), redirects: 0, ms: 12.4, truncated: false };
+  // Bodies are byte strings: one character, one byte.
+  return { status, finalUrl: 'http://site.test/a', headers, body: Buffer.from(body, 'latin1'), redirects: 0, ms: 12.4, truncated: false };
 }
 
 const guard = { preflight: (u: URL) => preflight(u, new AddressPolicy([])) };
@@ -114,6 +116,18 @@ describe('fetcher steps', () => {
       assert.deepEqual(await gateStep(job(), d), { slot: null });
       assert.deepEqual(d.slept, [1000]);
     });
+    it('waits in place for this replica\'s own rate, and takes its token only when the cluster lets the request go', async () => {
+      const c = cfg({ RATE_PER_REPLICA: '10' });
+      let now = 0;
+      const replica = new ReplicaRate(() => now);
+      const d = deps([{ granted: false, waitMs: 100, reason: 'global' }, { granted: true, slot: null }, { granted: true, slot: null }], c);
+      const sleepy: GateDeps = { ...d, replica, sleep: async (ms) => { d.slept.push(ms); now += ms; } };
+      assert.deepEqual(await gateStep(job(), sleepy), { slot: null });
+      assert.deepEqual(d.slept, [100], 'the cluster said wait: no replica token was used');
+      assert.deepEqual(await gateStep(job(), sleepy), { slot: null });
+      // 10/s: the next request is due 100 ms after the first, less the 25 ms tolerance.
+      assert.deepEqual(d.slept, [100, 75]);
+    });
     it('asks for the limits of the host: per-host rate lowered by Crawl-delay, the concurrency and slot lease', () => {
       const c = cfg({ RATE_PER_HOST: '5', POLITENESS_PER_HOST_CONCURRENCY: '2' });
       assert.deepEqual(hostLimits(c, new URL('http://site.test/'), 2), { global: 0, perHost: 0.5, concurrency: 2, slotLeaseMs: c.fetch.totalTimeoutMs + 10_000, backoffHalfLifeMs: c.politeness.backoffHalfLifeMs });
@@ -148,6 +162,19 @@ describe('fetcher steps', () => {
       assert.equal(img.kind === 'record' && img.record.outcome, 'delivered');
       assert.equal(img.kind === 'record' && img.record.contentType, 'image/png');
       assert.equal((await routeStep(job(), response(200), deps)).kind, 'page');
+    });
+    it('follows the bytes when they contradict the type as sent: a page served as octet-stream, a PDF served as HTML, an untyped image', async () => {
+      const page = await routeStep(job(), response(200, { 'content-type': 'application/octet-stream' }, '<!DOCTYPE html><html><title>x</title></html>'), deps);
+      assert.equal(page.kind, 'page');
+      assert.equal(page.kind === 'page' && page.page.detectedType, 'text/html');
+      const pdf = await routeStep(job(), response(200, { 'content-type': 'text/html' }, '%PDF-1.7\n%\xe2\xe3\n1 0 obj'), deps);
+      assert.equal(pdf.kind === 'record' && pdf.record.detectedType, 'application/pdf');
+      assert.equal(pdf.kind === 'record' && pdf.record.contentType, 'text/html');
+      const png = await routeStep(job(), response(200, {}, '\x89PNG\r\n\x1a\n\0\0\0\rIHDR'), deps);
+      assert.equal(png.kind === 'record' && png.record.detectedType, 'image/png');
+      // nosniff: the type as sent stands.
+      const declared = await routeStep(job(), response(200, { 'content-type': 'application/octet-stream', 'x-content-type-options': 'nosniff' }, '<html></html>'), deps);
+      assert.equal(declared.kind, 'record');
     });
     it('sends robots.txt and sitemaps to the extractor whatever their type', async () => {
       const v = await routeStep(job('http://site.test/sitemap.xml', 'sitemap'), response(200, { 'content-type': 'application/xml' }), deps);
