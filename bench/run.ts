@@ -2,7 +2,7 @@
  * `npm run bench`: crawlfleet against a single-process baseline, side by side, on local
  * deterministic sites (test/sites/generated.ts), with the real services as processes.
  *
- *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory]...
+ *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory]...
  *        [--fetchers N] [--concurrency N] [--pages N] [--json FILE] [--crawlee]
  *        [--no-baseline] [--env KEY=VALUE]... [--cpu-prof DIR]
  *
@@ -51,8 +51,12 @@ import {
 // ---------------------------------------------------------------------------------------
 // Options
 
-const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory'] as const;
+const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
+/** What runs without --scenario; redis-memory runs only when named. */
+const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory'];
+/** The formats of the redis-memory session (the default formats of a session). */
+const REDIS_MEMORY_FORMATS = ['markdown', 'links', 'metadata'] as const;
 
 interface BenchOptions {
   quick: boolean;
@@ -70,7 +74,11 @@ interface BenchOptions {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --quick               tiny sizes (1,000 pages), 60 s bound per crawl; what CI runs
-  --scenario NAME       nolatency | latency | scale | memory (repeatable; default all)
+  --scenario NAME       nolatency | latency | scale | memory | redis-memory (repeatable;
+                        default all but redis-memory). redis-memory: one session of
+                        100,000 pages with formats markdown, links, metadata; Redis
+                        bytes per admitted URL (INFO used_memory delta and MEMORY USAGE
+                        of the session's keys)
   --fetchers N          fetcher replicas (nolatency, latency, memory; default 1);
                         for scale, the largest step of 1, 2, 4, ... (default 4)
   --concurrency N       requests in flight per fetcher replica (default 32; scale 8)
@@ -112,7 +120,7 @@ function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${raw}`);
     return n;
   };
-  const scenarios = (values.scenario ?? [...SCENARIOS]).map((s) => {
+  const scenarios = (values.scenario ?? [...DEFAULT_SCENARIOS]).map((s) => {
     if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s}; one of ${SCENARIOS.join(', ')}`);
     return s as ScenarioName;
   });
@@ -380,6 +388,8 @@ export interface StackRun {
   machine: { utilization: number; busyMs: number; unaccountedMs: number };
   /** Redis memory of the session's keys at the end (MEMORY USAGE ... SAMPLES 0). */
   redisMemory: SessionMemory | null;
+  /** Redis bytes per admitted URL (the redis-memory scenario). */
+  redisPerUrl?: RedisPerUrl | null;
   siteStats: SiteStats | null;
   problems: string[];
   rssSeries?: RssSample[];
@@ -402,6 +412,10 @@ interface CrawlParams {
   boundMs: number;
   opts: BenchOptions;
   rssSeries: boolean;
+  /** The session's formats ([] : records without page content). */
+  formats: readonly string[];
+  /** Measure Redis memory per admitted URL (RedisPerUrl). */
+  redisPerUrl: boolean;
 }
 
 const mb = (b: number): number => Math.round((b / 1048576) * 10) / 10;
@@ -482,6 +496,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
     sampler.mark();
     sampler.start(1000, p.rssSeries);
 
+    const usedBefore = p.redisPerUrl ? await usedMemory(redis) : null;
     const t0 = Date.now();
     const created = await http<{ id: string }>(stack.api, 'POST', '/sessions', {
       seeds: [`${p.site.origin}/`],
@@ -489,7 +504,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       maxDepth: 1000,
       timeoutMs: Math.max(p.boundMs, 1000),
       label: 'bench',
-      formats: [],
+      formats: p.formats,
     });
     if (created.status !== 201) throw new Error(`POST /sessions answered ${created.status}: ${created.text.slice(0, 300)}`);
     const id = created.body.id;
@@ -537,6 +552,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
     const amqpAfter = await amqpConnectionStats(stack.ns);
     const siteStats = (await p.site.command<{ stats: SiteStats }>('stats')).stats;
     const redisMemory = await sessionMemory(redis, keys);
+    const redisPerUrl = usedBefore === null ? undefined : await redisBytesPerUrl(redis, stack.ns, id, usedBefore);
     const session = await http<{ counts: Record<string, number> }>(stack.api, 'GET', `/sessions/${id}`).catch(() => null);
     if (status === 'running') {
       // Out of time: stop the session so the stack drains quickly.
@@ -658,6 +674,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       machine: { utilization: totalMs > 0 ? round(busyMs / totalMs, 3) : 0, busyMs: round(busyMs, 0), unaccountedMs: round(Math.max(0, busyMs - ours), 0) },
       siteStats,
       redisMemory,
+      ...(redisPerUrl !== undefined ? { redisPerUrl } : {}),
       problems: stack.problems,
       ...(p.rssSeries ? { rssSeries: sampler.series } : {}),
     };
@@ -701,6 +718,84 @@ async function sessionMemory(redis: Redis, keys: ReturnType<ReturnType<typeof re
   }
 }
 
+/** Redis memory of one session per admitted URL, taken when the session has ended. */
+export interface RedisPerUrl {
+  /** The session's ledger entries (HLEN of its tasks hash): every URL admitted. */
+  admitted: number;
+  /** INFO memory used_memory before POST /sessions and after the session ended, of the whole (shared) Redis. */
+  usedBefore: number;
+  usedAfter: number;
+  /** (usedAfter - usedBefore) / admitted: includes whatever else used that Redis meanwhile. */
+  usedPerUrl: number;
+  /** The session's keys (SCAN of its hash-tagged prefix): how many, their MEMORY USAGE summed, per admitted URL. */
+  sessionKeys: number;
+  sessionBytes: number;
+  sessionPerUrl: number;
+  /** Every key of the stack's namespace (sessions, config, control-plane queues, robots, rate buckets). */
+  namespaceKeys: number;
+  namespaceBytes: number;
+  namespacePerUrl: number;
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  const m = /^used_memory:(\d+)/m.exec(info);
+  if (!m) throw new Error('INFO memory has no used_memory');
+  return Number(m[1]);
+}
+
+/** MEMORY USAGE (SAMPLES 0: every element) summed over the keys matching a pattern. */
+async function keysMemory(redis: Redis, pattern: string): Promise<{ keys: number; bytes: number }> {
+  let keys = 0;
+  let bytes = 0;
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (batch.length === 0) continue;
+    const pipe = redis.pipeline();
+    for (const k of batch) pipe.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
+    for (const [err, v] of (await pipe.exec()) ?? []) {
+      if (err || v === null) continue;
+      keys++;
+      bytes += Number(v);
+    }
+  } while (cursor !== '0');
+  return { keys, bytes };
+}
+
+/** Escapes the glob characters of SCAN MATCH. */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+async function redisBytesPerUrl(redis: Redis, ns: string, id: string, usedBefore: number): Promise<RedisPerUrl | null> {
+  try {
+    const keys = redisKeys(ns);
+    const usedAfter = await usedMemory(redis);
+    const admitted = await redis.hlen(keys.session(id).tasks);
+    // Every key of the session shares the prefix before its last segment (shared/redis/keys.ts).
+    const sessionPrefix = keys.session(id).session.replace(/:session$/, ':');
+    const session = await keysMemory(redis, `${globLiteral(sessionPrefix)}*`);
+    const all = await keysMemory(redis, `${globLiteral(ns)}:*`);
+    const per = (b: number): number => (admitted > 0 ? Math.round(b / admitted) : 0);
+    return {
+      admitted,
+      usedBefore,
+      usedAfter,
+      usedPerUrl: per(usedAfter - usedBefore),
+      sessionKeys: session.keys,
+      sessionBytes: session.bytes,
+      sessionPerUrl: per(session.bytes),
+      namespaceKeys: all.keys,
+      namespaceBytes: all.bytes,
+      namespacePerUrl: per(all.bytes),
+    };
+  } catch (err) {
+    log(`redis-memory: measurement failed: ${(err as Error).message}`);
+    return null;
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Contestant runs (baseline, Crawlee)
@@ -776,9 +871,16 @@ interface ScenarioPlan {
   boundMs: number;
   rssSeries: boolean;
   baseline: boolean;
+  /** The session's formats. */
+  formats: readonly string[];
+  redisPerUrl: boolean;
 }
 
 function plan(name: ScenarioName, o: BenchOptions): ScenarioPlan {
+  return { formats: [], redisPerUrl: false, ...planSteps(name, o) };
+}
+
+function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'formats' | 'redisPerUrl'> & Partial<Pick<ScenarioPlan, 'formats' | 'redisPerUrl'>> {
   const q = o.quick;
   const conc = o.concurrency ?? (name === 'scale' ? 8 : 32);
   const fetchers = o.fetchers ?? (name === 'scale' ? 4 : 1);
@@ -795,6 +897,8 @@ function plan(name: ScenarioName, o: BenchOptions): ScenarioPlan {
     }
     case 'memory':
       return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: true, baseline: false };
+    case 'redis-memory':
+      return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: false, baseline: false, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
   }
 }
 
@@ -834,7 +938,7 @@ async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, wit
     for (const step of pl.steps) {
       log(`${pl.name}: stack with ${step.fetchers} fetcher(s) x ${step.concurrency} in flight, ${expected.size} URLs, latency ${pl.latencyMs} ms`);
       try {
-        const run = await crawlStack({ site, expectedPaths: expected, fetchers: step.fetchers, concurrency: step.concurrency, boundMs: pl.boundMs, opts: o, rssSeries: pl.rssSeries }, ticks);
+        const run = await crawlStack({ site, expectedPaths: expected, fetchers: step.fetchers, concurrency: step.concurrency, boundMs: pl.boundMs, opts: o, rssSeries: pl.rssSeries, formats: pl.formats, redisPerUrl: pl.redisPerUrl }, ticks);
         result.runs.push(run);
         log(`${pl.name}: ${run.status}, ${run.records} records in ${(run.wallMs / 1000).toFixed(1)} s = ${run.pagesPerSec} pages/s (dup ${run.duplicates}, missing ${run.missing})`);
       } catch (err) {
@@ -849,7 +953,7 @@ async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, wit
         if ('pagesPerSec' in b) log(`${pl.name}: baseline ${b.pages} pages in ${(b.wallMs / 1000).toFixed(1)} s = ${b.pagesPerSec} pages/s`);
         else log(`${pl.name}: baseline ${b.skipped}`);
       }
-      if (withCrawlee && pl.name !== 'memory') {
+      if (withCrawlee && pl.name !== 'memory' && pl.name !== 'redis-memory') {
         log(`${pl.name}: Crawlee at ${inFlight} in flight`);
         const c = await crawlContestant('crawlee', site, expected.size, inFlight, pl.boundMs, ticks);
         result.crawlee.push(c as ContestantRun);
@@ -929,6 +1033,13 @@ function goals(r: ScenarioResult, pl: ScenarioPlan, o: BenchOptions): ScenarioRe
       }
       g.push({ goal: 'every page delivered once', value: `dup ${run.duplicates}, missing ${run.missing}, ${run.status}`, met: ok(run) });
       if (o.quick) g.push({ goal: 'note', value: '--quick: 1,000 pages only, not the 100,000-page goal', met: null });
+      break;
+    }
+    case 'redis-memory': {
+      const m = run.redisPerUrl;
+      g.push({ goal: 'Redis B per admitted URL <= 300 (session keys, MEMORY USAGE)', value: m ? `${m.sessionPerUrl} B (used_memory delta ${m.usedPerUrl} B, namespace ${m.namespacePerUrl} B; ${m.admitted} URLs)` : 'not measured', met: m ? m.sessionPerUrl <= 300 : false });
+      g.push({ goal: 'every page delivered once', value: `dup ${run.duplicates}, missing ${run.missing}, ${run.status}`, met: ok(run) });
+      if (pl.pages < 100_000) g.push({ goal: 'note', value: `${pl.pages} pages, not the 100,000 of the goal`, met: null });
       break;
     }
   }
@@ -1053,6 +1164,16 @@ export function report(results: ScenarioResult[], header: string): string {
       ),
     );
   }
+  const perUrl = results.flatMap((r) => r.runs.filter((x) => x.redisPerUrl).map((x) => [r.name, x.redisPerUrl as RedisPerUrl] as const));
+  if (perUrl.length > 0) {
+    out.push('', '### Redis memory per admitted URL (session ended)', '');
+    out.push(
+      table(
+        ['scenario', 'admitted URLs', 'session keys: B (keys)', 'B/URL', 'namespace keys: B (keys)', 'B/URL', 'used_memory before -> after', 'delta B/URL'],
+        perUrl.map(([name, m]) => [name, String(m.admitted), `${m.sessionBytes} (${m.sessionKeys})`, String(m.sessionPerUrl), `${m.namespaceBytes} (${m.namespaceKeys})`, String(m.namespacePerUrl), `${m.usedBefore} -> ${m.usedAfter}`, String(m.usedPerUrl)]),
+      ),
+    );
+  }
   out.push('', '### Goals', '');
   const goalRows: string[][] = [];
   for (const r of results) for (const g of r.goals) goalRows.push([r.name, g.goal, g.value, g.met === null ? '-' : g.met ? 'met' : 'NOT met']);
@@ -1066,6 +1187,7 @@ export function report(results: ScenarioResult[], header: string): string {
   out.push('- CPU-bound ceiling: pages/s this machine would reach if only this crawl ran and CPU were the only limit: min(cores x 1000 / all CPU ms per page, 1000 / CPU ms per page of the busiest single process). It does not depend on the load others put on the machine during the run, unlike pages/s.');
   out.push('- msgs/page: messages consumed (crawlfleet_messages_total of every service); AMQP KB/page: bytes the broker received from the services (rabbitmqctl list_connections recv_oct: publishes, acks, heartbeats, framing).');
   out.push('- Redis B per URL: MEMORY USAGE of the session\'s ledger hash / HLEN, and of its results list / LLEN, at the end of the run.');
+  if (perUrl.length > 0) out.push(`- Redis memory per admitted URL (redis-memory, formats ${REDIS_MEMORY_FORMATS.join(', ')}): MEMORY USAGE ... SAMPLES 0 summed over the session's keys (SCAN of its prefix) and over the stack's whole namespace, and the INFO memory used_memory of the Redis server before POST /sessions and once the session ended, each divided by the session's admitted URLs (HLEN of its ledger). The test Redis is shared: the used_memory delta includes what others stored or freed meanwhile.`);
   out.push('- Redis round trips and commands: counted inside each service process (bench/preload.ts wraps ioredis sendCommand; a pipeline, auto-pipelining included, is one round trip). Redis server cmds/page: INFO commandstats delta of the whole shared Redis during the run (commands run inside Lua scripts included, other users of that Redis too), minus the bench\'s own polling.');
   for (const s of skipped) out.push(`- ${s}`);
   for (const r of results) for (const x of r.runs) if (x.restarts > 0) out.push(`- ${r.name}${r.runs.length > 1 ? ` f=${x.fetchers}` : ''}: ${x.restarts} service process(es) restarted during the run (see the service log lines below); per-page counts lose what a process counted after its last poll (5 s), AMQP bytes of its closed connections are lost.`);

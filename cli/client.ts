@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AuditEntry, LiveState } from '../shared/config/center.js';
 import type { Origin, SchemaEntry } from '../shared/config/index.js';
-import type { SessionCounts, SessionRequest, SessionSpec, SessionStatus, SessionView } from '../shared/tasks/types.js';
+import type { ResultRecord, SessionCounts, SessionRequest, SessionSpec, SessionStatus, SessionView } from '../shared/tasks/types.js';
 
 // ---------------------------------------------------------------------------------------
 // Wire types
@@ -44,6 +44,17 @@ export interface PurgeResult {
   purged: boolean;
   /** Redis keys removed. */
   keys: number;
+}
+
+/** One page of GET /sessions/:id/results. */
+export interface ResultsPageQuery {
+  /** Records in the page, at most (the API takes 1..100000). */
+  limit: number;
+  /** The cursor of the previous page (its X-Next-Cursor); from the first record when null. */
+  after: string | null;
+  outcome?: string;
+  /** Only these keys of each record. */
+  fields?: readonly string[];
 }
 
 /** Body of POST /sessions. */
@@ -251,11 +262,26 @@ export class ApiClient {
     return this.json<ConfigWriteResult>('POST', `/config/rollback${qs}`, { body: { version }, ...(opts.actor ? { headers: { 'x-actor': opts.actor } } : {}) });
   }
 
-  /** The NDJSON results stream (not buffered). */
-  async results(id: string): Promise<Readable> {
-    const res = await this.send('GET', `/sessions/${encodeURIComponent(id)}/results`, { accept: 'application/x-ndjson', timeoutMs: 0 });
-    if (!res.body) return Readable.from([]);
-    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+  /**
+   * One page of the session's records as NDJSON (not buffered), and the cursor of the next
+   * page (X-Next-Cursor), null when there is nothing more now.
+   */
+  async resultsPage(id: string, q: ResultsPageQuery): Promise<{ body: Readable; next: string | null }> {
+    const qs = new URLSearchParams({ limit: String(q.limit) });
+    if (q.after !== null) qs.set('after', q.after);
+    if (q.outcome !== undefined) qs.set('outcome', q.outcome);
+    if (q.fields !== undefined) qs.set('fields', q.fields.join(','));
+    const res = await this.send('GET', `/sessions/${encodeURIComponent(id)}/results?${qs.toString()}`, { accept: 'application/x-ndjson', timeoutMs: 0 });
+    const next = res.headers.get('x-next-cursor');
+    return {
+      body: res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]),
+      next: next === null || next === '' ? null : next,
+    };
+  }
+
+  /** The record of one URL of the session (GET /sessions/:id/page?url=); 404 when the session has none. */
+  page(id: string, url: string): Promise<ResultRecord> {
+    return this.json<ResultRecord>('GET', `/sessions/${encodeURIComponent(id)}/page?url=${encodeURIComponent(url)}`);
   }
 }
 

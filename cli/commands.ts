@@ -12,17 +12,15 @@
  * `config schema` is the one command that works offline: when the API does not answer it
  * prints the schema this build of crawlfleet carries (shared/config, loaded on demand).
  */
-import { once } from 'node:events';
-import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RECORD_FORMATS, type RecordFormat, type ResultRecord } from '../shared/tasks/types.js';
 import { ApiError, CliError, EXIT, FINAL_STATUSES, UsageError, DEFAULT_API, type ApiClient, type ConfigSchemaEntry, type CreateSessionBody, type Session } from './client.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, OUTCOMES, RESULT_FORMATS, writeResults, type ResultFormat, type ResultsRequest } from './results.js';
 import {
   averageRate,
   formatDuration,
@@ -151,6 +149,32 @@ function crawlFormats(raw: readonly string[]): RecordFormat[] {
     out.push(f as RecordFormat);
   }
   return out;
+}
+
+/** A key of a record in `--fields` (as the API's `fields` takes it). */
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
+
+/** `results` options → what to read and how to write it. Throws UsageError naming the option. */
+export function buildResultsRequest(values: OptionValues, retryDelayMs: number): ResultsRequest {
+  const format = str(values, 'format') ?? 'jsonl';
+  if (!(RESULT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of ${RESULT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`, 'results');
+  const outcome = str(values, 'outcome');
+  if (outcome !== undefined && !(OUTCOMES as readonly string[]).includes(outcome)) throw new UsageError(`--outcome must be one of ${OUTCOMES.join(', ')}, got ${JSON.stringify(outcome)}`, 'results');
+  const rawFields = str(values, 'fields');
+  let fields: string[] | undefined;
+  if (rawFields !== undefined) {
+    if (format === 'md') throw new UsageError('--fields does not apply to --format md (the document takes each page\'s title and markdown)', 'results');
+    fields = rawFields.split(',').map((f) => f.trim());
+    for (const f of fields) {
+      if (!FIELD_NAME.test(f)) throw new UsageError(`--fields wants record keys separated by commas (letters and digits), got ${JSON.stringify(rawFields)}`, 'results');
+    }
+    const twice = fields.find((f, i) => fields?.indexOf(f) !== i);
+    if (twice !== undefined) throw new UsageError(`--fields names ${twice} twice`, 'results');
+  }
+  const rawSize = str(values, 'page-size');
+  const pageSize = rawSize === undefined ? DEFAULT_PAGE_SIZE : parsePositiveInt('--page-size', rawSize);
+  if (pageSize > MAX_PAGE_SIZE) throw new UsageError(`--page-size must be at most ${MAX_PAGE_SIZE}`, 'results');
+  return { format: format as ResultFormat, outcome, fields, pageSize, retryDelayMs };
 }
 
 /** Exit code of a session that reached `status`. */
@@ -320,11 +344,24 @@ export const COMMANDS: Record<string, CommandDef> = {
     run: runStatus,
   },
   results: {
-    usage: 'results <id> [--output FILE]',
-    summary: 'stream a session\'s results (NDJSON) to stdout or a file',
+    usage: 'results <id> [--format jsonl|csv|md] [--output FILE] [--outcome O] [--fields a,b]',
+    summary: 'write a session\'s results (JSON lines, CSV or one Markdown document) to stdout or a file',
     args: ID_ARG('results'),
-    options: { output: { type: 'string', arg: 'FILE', help: 'write to FILE instead of stdout' } },
+    options: {
+      format: { type: 'string', arg: 'F', help: 'jsonl (default): one record per line; csv: a header row, then one row per record; md: one Markdown document, each delivered page under a heading with its title and URL' },
+      output: { type: 'string', arg: 'FILE', help: 'write to FILE instead of stdout' },
+      outcome: { type: 'string', arg: 'O', help: `only records of this outcome: ${OUTCOMES.join(', ')} (md: delivered unless given)` },
+      fields: { type: 'string', arg: 'a,b', help: 'only these keys of each record, in this order (csv columns; default url, finalUrl, status, outcome, reason, title, depth, fetchedAt, contentHash, bytes)' },
+      'page-size': { type: 'string', arg: 'N', help: `records per API request (default ${DEFAULT_PAGE_SIZE})` },
+    },
     run: runResults,
+  },
+  page: {
+    usage: 'page <id> <url>',
+    summary: 'show the record of one URL of a session (JSON)',
+    args: { min: 2, max: 2, missing: 'page needs a session id and a URL' },
+    options: {},
+    run: runPage,
   },
   cancel: {
     usage: 'cancel <id>',
@@ -605,22 +642,30 @@ async function runStatus(ctx: CommandContext): Promise<number> {
 
 async function runResults(ctx: CommandContext): Promise<number> {
   const id = ctx.positionals[0] as string;
+  const req = buildResultsRequest(ctx.values, ctx.io.pollMs);
   const output = str(ctx.values, 'output');
   if (output !== undefined) {
     if (output === '') throw new UsageError('--output needs a file name', ctx.command);
     await checkWritableDir(output);
-    const r = await saveResults(ctx.api, id, output);
-    ctx.out(ctx.json ? JSON.stringify({ id, output, ...r }) : `${output} (${r.records} records)`);
+    const r = await writeResults(ctx.api, id, req, { path: output });
+    ctx.out(ctx.json ? JSON.stringify({ id, output, format: req.format, records: r.records, bytes: r.bytes }) : `${output} (${r.records} records)`);
     return EXIT.ok;
   }
-  const stream = await ctx.api.results(id);
+  await writeResults(ctx.api, id, req, { stream: ctx.io.stdout });
+  return EXIT.ok;
+}
+
+async function runPage(ctx: CommandContext): Promise<number> {
+  const [id, url] = ctx.positionals as [string, string];
+  let parsed: URL | null;
   try {
-    for await (const chunk of stream) {
-      if (!ctx.io.stdout.write(chunk as Buffer)) await once(ctx.io.stdout, 'drain');
-    }
-  } catch (err) {
-    throw new CliError(`results stream interrupted: ${(err as Error).message}`);
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
   }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new UsageError(`the URL must be an absolute http(s) URL, got ${JSON.stringify(url)}`, ctx.command);
+  const record = await ctx.api.page(id, url);
+  ctx.out(ctx.json ? JSON.stringify(record) : JSON.stringify(record, null, 2));
   return EXIT.ok;
 }
 
@@ -733,35 +778,10 @@ async function runConfigSchema(ctx: CommandContext): Promise<number> {
 // ---------------------------------------------------------------------------------------
 // Following a session, saving results
 
-/** Counts newline-terminated records while passing bytes through. */
-class RecordCounter extends Transform {
-  records = 0;
-  bytes = 0;
-  private lastByte = 0x0a;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) this.records++;
-    if (chunk.length > 0) this.lastByte = chunk[chunk.length - 1] as number;
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-
-  /** records including an unterminated last line */
-  total(): number {
-    return this.records + (this.bytes > 0 && this.lastByte !== 0x0a ? 1 : 0);
-  }
-}
-
-/** Streams GET /sessions/:id/results into `path`. */
-export async function saveResults(api: ApiClient, id: string, path: string): Promise<{ records: number; bytes: number }> {
-  const source = await api.results(id);
-  const counter = new RecordCounter();
-  try {
-    await pipeline(source, counter, createWriteStream(path));
-  } catch (err) {
-    throw new CliError(`saving results to ${path} failed after ${counter.bytes} bytes: ${(err as Error).message}`);
-  }
-  return { records: counter.total(), bytes: counter.bytes };
+/** Writes the session's results as JSON lines into `path`, page by page. */
+export async function saveResults(api: ApiClient, id: string, path: string, retryDelayMs = DEFAULT_POLL_MS): Promise<{ records: number; bytes: number }> {
+  const r = await writeResults(api, id, { format: 'jsonl', pageSize: DEFAULT_PAGE_SIZE, retryDelayMs }, { path });
+  return { records: r.records, bytes: r.bytes };
 }
 
 type FollowResult = { kind: 'final'; session: Session } | { kind: 'interrupted'; session: Session };
@@ -816,7 +836,7 @@ async function followAndSave(ctx: CommandContext, initial: Session, outputOpt: s
       ['elapsed', `${elapsedMs === null ? '-' : formatDuration(elapsedMs)} (${avg === null ? '--' : avg.toFixed(1)} pages/s average)`],
     ]));
   }
-  const saved = await saveResults(ctx.api, s.id, output);
+  const saved = await saveResults(ctx.api, s.id, output, ctx.io.pollMs);
   if (ctx.json) {
     ctx.out(JSON.stringify({ session: s, elapsedMs, pagesPerSecond: avg, output, records: saved.records, bytes: saved.bytes }));
   } else {
