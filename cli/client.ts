@@ -7,12 +7,14 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AuditEntry, LiveState } from '../shared/config/center.js';
 import type { Origin, SchemaEntry } from '../shared/config/index.js';
+import type { ReplicaView, Rollout } from '../shared/service/heartbeat.js';
 import type { SessionCounts, SessionRequest, SessionSpec, SessionStatus, SessionView } from '../shared/tasks/types.js';
 
 // ---------------------------------------------------------------------------------------
 // Wire types
 
 export type { SessionCounts, SessionStatus } from '../shared/tasks/types.js';
+export type { ReplicaView, Rollout } from '../shared/service/heartbeat.js';
 
 /**
  * A session as GET /sessions/:id answers it (shared SessionView), read leniently: a field an
@@ -74,6 +76,8 @@ export interface ConfigWriteResult {
   version: number;
   changes: ConfigChange[];
   rolledBackTo?: number;
+  /** The rollout measured right after the write (absent from controllers without replica heartbeats). */
+  rollout?: Rollout;
 }
 
 /** One entry of GET /config/history: shared/config/center AuditEntry with `at` as ISO text. */
@@ -249,6 +253,16 @@ export class ApiClient {
   rollbackConfig(version: number, opts: { expectedVersion?: number; actor?: string } = {}): Promise<ConfigWriteResult> {
     const qs = opts.expectedVersion !== undefined ? `?expectedVersion=${opts.expectedVersion}` : '';
     return this.json<ConfigWriteResult>('POST', `/config/rollback${qs}`, { body: { version }, ...(opts.actor ? { headers: { 'x-actor': opts.actor } } : {}) });
+  }
+
+  /** GET /replicas, optionally of one service. */
+  replicas(service?: string): Promise<{ replicas: ReplicaView[] }> {
+    return this.json<{ replicas: ReplicaView[] }>('GET', `/replicas${service !== undefined ? `?service=${encodeURIComponent(service)}` : ''}`);
+  }
+
+  /** GET /config/rollout: how many live replicas run `version` (default the current one). */
+  configRollout(version?: number): Promise<Rollout> {
+    return this.json<Rollout>('GET', `/config/rollout${version !== undefined ? `?version=${version}` : ''}`);
   }
 
   /** The NDJSON results stream (not buffered). */

@@ -172,7 +172,7 @@ describe('crawlctl: arguments → request body', () => {
   });
 
   it('has the config family in the real table', () => {
-    assert.equal(usageMessage(() => parseCommandLine(['config'])), 'config needs a subcommand (get|set|history|rollback|schema)');
+    assert.equal(usageMessage(() => parseCommandLine(['config'])), 'config needs a subcommand (get|set|rollout|history|rollback|schema)');
     const p = parseCommandLine(['config', 'set', 'rate.global=20', '--expected-version', '3', '--token', 't']);
     assert.equal(p.command, 'config set');
     assert.deepEqual(p.positionals, ['rate.global=20']);
@@ -932,7 +932,7 @@ describe('crawlctl config: against the config API', function () {
     assert.match(none.stderr, /^crawlctl: config set needs at least one key=value\n/);
     const sub = await run(['--api', fake.url, 'config', 'del']);
     assert.equal(sub.code, EXIT.usage);
-    assert.match(sub.stderr, /^crawlctl: config has no subcommand "del" \(get\|set\|history\|rollback\|schema\)\n/);
+    assert.match(sub.stderr, /^crawlctl: config has no subcommand "del" \(get\|set\|rollout\|history\|rollback\|schema\)\n/);
     assert.equal(fake.seen.length, 0);
     const help = await run(['help', 'config', 'set']);
     assert.equal(help.code, EXIT.ok);
