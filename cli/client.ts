@@ -7,12 +7,14 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AuditEntry, LiveState } from '../shared/config/center.js';
 import type { Origin, SchemaEntry } from '../shared/config/index.js';
+import type { ReplicaView, Rollout } from '../shared/service/heartbeat.js';
 import type { ResultRecord, SessionCounts, SessionRequest, SessionSpec, SessionStatus, SessionView } from '../shared/tasks/types.js';
 
 // ---------------------------------------------------------------------------------------
 // Wire types
 
 export type { SessionCounts, SessionStatus } from '../shared/tasks/types.js';
+export type { ReplicaView, Rollout } from '../shared/service/heartbeat.js';
 
 /**
  * A session as GET /sessions/:id answers it (shared SessionView), read leniently: a field an
@@ -85,6 +87,8 @@ export interface ConfigWriteResult {
   version: number;
   changes: ConfigChange[];
   rolledBackTo?: number;
+  /** The rollout measured right after the write (absent from controllers without replica heartbeats). */
+  rollout?: Rollout;
 }
 
 /** One entry of GET /config/history: shared/config/center AuditEntry with `at` as ISO text. */
@@ -282,6 +286,16 @@ export class ApiClient {
   /** The record of one URL of the session (GET /sessions/:id/page?url=); 404 when the session has none. */
   page(id: string, url: string): Promise<ResultRecord> {
     return this.json<ResultRecord>('GET', `/sessions/${encodeURIComponent(id)}/page?url=${encodeURIComponent(url)}`);
+  }
+
+  /** GET /replicas, optionally of one service. */
+  replicas(service?: string): Promise<{ replicas: ReplicaView[] }> {
+    return this.json<{ replicas: ReplicaView[] }>('GET', `/replicas${service !== undefined ? `?service=${encodeURIComponent(service)}` : ''}`);
+  }
+
+  /** GET /config/rollout: how many live replicas run `version` (default the current one). */
+  configRollout(version?: number): Promise<Rollout> {
+    return this.json<Rollout>('GET', `/config/rollout${version !== undefined ? `?version=${version}` : ''}`);
   }
 }
 

@@ -19,7 +19,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RECORD_FORMATS, type RecordFormat, type ResultRecord } from '../shared/tasks/types.js';
-import { ApiError, CliError, EXIT, FINAL_STATUSES, UsageError, DEFAULT_API, type ApiClient, type ConfigSchemaEntry, type CreateSessionBody, type Session } from './client.js';
+import { ApiError, CliError, EXIT, FINAL_STATUSES, UsageError, DEFAULT_API, type ApiClient, type ConfigSchemaEntry, type CreateSessionBody, type Rollout, type Session } from './client.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, OUTCOMES, RESULT_FORMATS, writeResults, type ResultFormat, type ResultsRequest } from './results.js';
 import {
   averageRate,
@@ -31,12 +31,16 @@ import {
   renderConfigWrite,
   renderCounts,
   renderKeyValues,
+  renderReplicas,
+  renderRollout,
   renderSession,
   renderSessionList,
   sessionElapsedMs,
 } from './render.js';
 
 export const DEFAULT_POLL_MS = 500;
+/** `config set --wait` gives up after this long by default. */
+export const DEFAULT_ROLLOUT_WAIT_MS = 10_000;
 /** While following, transient failures (unreachable API, 5xx) are retried for this long. */
 export const FOLLOW_GRACE_MS = 30_000;
 
@@ -414,8 +418,24 @@ export const COMMANDS: Record<string, CommandDef> = {
     args: { min: 1, max: Infinity, missing: 'config set needs at least one key=value' },
     options: {
       'expected-version': { type: 'string', arg: 'N', help: 'only if the configuration is still at version N' },
+      wait: { type: 'boolean', help: 'wait until every live replica runs the new version (exit 1 naming the laggards if they do not within --wait-ms)' },
+      'wait-ms': { type: 'string', arg: 'N', help: `with --wait: how long to wait, in milliseconds (default ${DEFAULT_ROLLOUT_WAIT_MS})` },
     },
     run: runConfigSet,
+  },
+  'config rollout': {
+    usage: 'config rollout [--version N]',
+    summary: 'how many live replicas run a config version (default the current one), and which do not',
+    args: { min: 0, max: 0, missing: '' },
+    options: { version: { type: 'string', arg: 'N', help: 'the config version (default the current one)' } },
+    run: runConfigRollout,
+  },
+  replicas: {
+    usage: 'replicas [--service NAME]',
+    summary: 'list the live replicas: service, id, host, pid, version, config version, in flight, pages/s, ready, last error',
+    args: { min: 0, max: 0, missing: '' },
+    options: { service: { type: 'string', arg: 'NAME', help: 'only replicas of this service (controller, fetcher, extractor, delivery, cleaner)' } },
+    run: runReplicas,
   },
   'config history': {
     usage: 'config history [--limit N]',
@@ -737,7 +757,41 @@ async function runConfigSet(ctx: CommandContext): Promise<number> {
   const expectedVersion = expectedVersionOf(ctx);
   const r = await ctx.api.patchConfig(body, { ...(expectedVersion !== undefined ? { expectedVersion } : {}), actor: configActor(ctx.io.env) })
     .catch((err: unknown) => explainConflict(err, expectedVersion));
-  ctx.out(ctx.json ? JSON.stringify(r) : renderConfigWrite(r));
+  if (!flag(ctx.values, 'wait')) {
+    ctx.out(ctx.json ? JSON.stringify(r) : renderConfigWrite(r));
+    return EXIT.ok;
+  }
+  const raw = str(ctx.values, 'wait-ms');
+  const waitMs = raw === undefined ? DEFAULT_ROLLOUT_WAIT_MS : parsePositiveInt('--wait-ms', raw);
+  if (!ctx.json) ctx.out(renderConfigWrite(r));
+  const rollout = await waitForRollout(ctx.api, r.version, waitMs, ctx.io.pollMs);
+  const done = rollout.current === rollout.replicas;
+  if (ctx.json) ctx.out(JSON.stringify({ ...r, rollout }));
+  else ctx.out(renderRollout(rollout));
+  if (!done) ctx.err(`crawlctl: version ${r.version} did not reach every replica within ${waitMs} ms: ${rollout.behind.map((b) => `${b.id} runs ${b.configVersion}`).join(', ')}`);
+  return done ? EXIT.ok : EXIT.error;
+}
+
+/** Polls GET /config/rollout until every live replica runs `version` or `waitMs` passed; the last answer. */
+export async function waitForRollout(api: Pick<ApiClient, 'configRollout'>, version: number, waitMs: number, pollMs: number): Promise<Rollout> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const r = await api.configRollout(version);
+    if (r.current === r.replicas || Date.now() >= deadline) return r;
+    await delay(Math.max(1, Math.min(pollMs, deadline - Date.now())));
+  }
+}
+
+async function runConfigRollout(ctx: CommandContext): Promise<number> {
+  const raw = str(ctx.values, 'version');
+  const r = await ctx.api.configRollout(raw === undefined ? undefined : parseNonNegativeInt('--version', raw));
+  ctx.out(ctx.json ? JSON.stringify(r) : renderRollout(r));
+  return EXIT.ok;
+}
+
+async function runReplicas(ctx: CommandContext): Promise<number> {
+  const r = await ctx.api.replicas(str(ctx.values, 'service'));
+  ctx.out(ctx.json ? JSON.stringify(r) : renderReplicas(r.replicas));
   return EXIT.ok;
 }
 

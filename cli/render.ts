@@ -3,7 +3,7 @@
  * views of sessions and of the configuration. Pure functions, plus ProgressView, which draws
  * the progress of a followed session on stderr.
  */
-import { FINAL_STATUSES, type ConfigChange, type ConfigHistoryEntry, type ConfigSchemaEntry, type ConfigSetting, type ConfigView, type ConfigWriteResult, type Session, type SessionCounts } from './client.js';
+import { FINAL_STATUSES, type ConfigChange, type ConfigHistoryEntry, type ConfigSchemaEntry, type ConfigSetting, type ConfigView, type ConfigWriteResult, type ReplicaView, type Rollout, type Session, type SessionCounts } from './client.js';
 
 /** A non-TTY follower prints one plain progress line this often. */
 export const PLAIN_PROGRESS_EVERY_MS = 2000;
@@ -208,11 +208,39 @@ export function renderConfig(view: Pick<ConfigView, 'version' | 'updatedAt' | 'u
   return `${head.join(', ')}\n${table}`;
 }
 
-/** The answer of a change: `version 8` and one `key: old → new` line per change. */
+/** The answer of a change: `version 8`, one `key: old → new` line per change, and the rollout line. */
 export function renderConfigWrite(r: ConfigWriteResult): string {
   const head = `version ${r.version}${r.rolledBackTo !== undefined ? ` (rolled back to ${r.rolledBackTo})` : ''}`;
-  if (r.changes.length === 0) return `${head}\nno value changed`;
-  return [head, ...r.changes.map((c) => `  ${formatChange(c)}`)].join('\n');
+  const lines = r.changes.length === 0 ? [head, 'no value changed'] : [head, ...r.changes.map((c) => `  ${formatChange(c)}`)];
+  if (r.rollout) lines.push(renderRollout(r.rollout));
+  return lines.join('\n');
+}
+
+/** `rollout of version 8: 3 of 5 replicas` and, when some lag, who. */
+export function renderRollout(r: Rollout): string {
+  const head = `rollout of version ${r.version}: ${r.current} of ${r.replicas} replica${r.replicas === 1 ? '' : 's'}`;
+  if (r.behind.length === 0) return head;
+  return `${head}; behind: ${r.behind.map((b) => `${b.id} (v${b.configVersion})`).join(', ')}`;
+}
+
+/** The replicas table of `crawlctl replicas`. */
+export function renderReplicas(replicas: readonly ReplicaView[]): string {
+  if (replicas.length === 0) return 'no live replicas';
+  return renderTable(
+    ['SERVICE', 'ID', 'HOST', 'PID', 'VERSION', 'CONFIG', 'IN FLIGHT', 'PAGES/S', 'READY', 'LAST ERROR'],
+    replicas.map((r) => [
+      r.service,
+      r.id,
+      r.host,
+      String(r.pid),
+      r.version,
+      String(r.configVersion),
+      String(r.inFlight),
+      r.pagesPerSecond.toFixed(1),
+      r.ready ? 'yes' : `no: ${r.reasons.join('; ')}`,
+      r.lastError ?? '-',
+    ]),
+  );
 }
 
 export function renderConfigHistory(entries: readonly ConfigHistoryEntry[]): string {

@@ -1,7 +1,9 @@
 /**
  * The config center's API: effective values with their origin and version, partial
  * updates validated as a whole (optionally compare-and-set on the version), the audit
- * history, rollback, and the schema.
+ * history, rollback, and the schema. A write answers with its rollout measured right after
+ * it (how many live replicas already run the new version: often none yet at that instant;
+ * GET /config/rollout follows it).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -9,6 +11,7 @@ import { patchLive, readHistory, readLive, rollbackLive, type ConfigCenter } fro
 import { getKey, loadConfig, redacted, schemaEntries } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Keys } from '../../shared/redis/keys.js';
+import { measureRollout } from './replicas.js';
 
 export interface ConfigRoutesDeps {
   redis: Redis;
@@ -69,7 +72,7 @@ export function registerConfigRoutes(app: FastifyInstance, deps: ConfigRoutesDep
   }, async (req) => {
     const result = await patchLive(redis, keys, req.body, { who: actor(req), expectedVersion: expectedVersion(req), base: center.base });
     req.log.info({ version: result.version, changes: result.changes }, 'config changed');
-    return { version: result.version, changes: result.changes };
+    return { version: result.version, changes: result.changes, rollout: await measureRollout(redis, keys, result.version) };
   });
 
   app.get<{ Querystring: { limit?: number } }>('/config/history', {
@@ -86,6 +89,6 @@ export function registerConfigRoutes(app: FastifyInstance, deps: ConfigRoutesDep
     },
   }, async (req) => {
     const result = await rollbackLive(redis, keys, req.body.version, { who: actor(req), expectedVersion: expectedVersion(req), base: center.base });
-    return { version: result.version, changes: result.changes, rolledBackTo: req.body.version };
+    return { version: result.version, changes: result.changes, rolledBackTo: req.body.version, rollout: await measureRollout(redis, keys, result.version) };
   });
 }

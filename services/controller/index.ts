@@ -1,6 +1,6 @@
 /**
- * Controller: the HTTP API (fastify). Sessions, results, the config center, the cluster
- * overview, the control-plane dashboard, ops endpoints and the OpenAPI document.
+ * Controller: the HTTP API (fastify). Sessions, results, the config center, the replicas
+ * and the rollout of a config change, the cluster overview, the control-plane dashboard, ops endpoints and the OpenAPI document.
  *
  * Order of a request: request id and metrics (shared/http/observe.ts) → rate limit and
  * bearer-token auth (security.ts) → schema validation (strict: no unknown properties in
@@ -18,6 +18,7 @@ import { registerOpsRoutes, runService, type ServiceContext, type ServiceHandle 
 import { registerConfigRoutes } from './config.js';
 import { openControlQueues, registerDashboard } from './dashboard.js';
 import { OPEN_PATHS, registerOpenApi } from './openapi.js';
+import { registerReplicaRoutes } from './replicas.js';
 import { registerSecurity } from './security.js';
 import { registerSessionRoutes } from './sessions.js';
 import { ClusterStats, registerStatsRoute } from './stats.js';
@@ -126,6 +127,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
     registerOpsRoutes(app, ctx);
     registerSessionRoutes(app, { sessions: ctx.sessions, tasks: ctx.tasks, results: ctx.results, outbox: ctx.outbox, redis: ctx.redis, keys: ctx.keys, config: ctx.config });
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
+    registerReplicaRoutes(app, { redis: ctx.redis, keys: ctx.keys });
     registerStatsRoute(app, stats);
     await registerDashboard(app, control.queues);
   } catch (err) {

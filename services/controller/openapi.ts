@@ -188,13 +188,53 @@ const sessionSchema = {
   },
 };
 
+const rolloutSchema = {
+  type: 'object',
+  required: ['version', 'replicas', 'current', 'behind'],
+  properties: {
+    version: { type: 'integer', description: 'The config version asked about.' },
+    replicas: { type: 'integer', description: 'Live replicas (heartbeat not expired).' },
+    current: { type: 'integer', description: 'Live replicas that run this version or a newer one.' },
+    behind: {
+      type: 'array',
+      description: 'The live replicas that do not, with the version they run.',
+      items: { type: 'object', required: ['id', 'service', 'host', 'configVersion'], properties: { id: { type: 'string' }, service: { type: 'string' }, host: { type: 'string' }, configVersion: { type: 'integer' } } },
+    },
+  },
+};
+
 const configChangeSchema = {
   type: 'object',
-  required: ['version', 'changes'],
+  required: ['version', 'changes', 'rollout'],
   properties: {
     version: { type: 'integer', description: 'The new config version.' },
     changes: { type: 'array', items: { type: 'object', additionalProperties: true } },
     rolledBackTo: { type: 'integer' },
+    rollout: { ...rolloutSchema, description: 'Measured right after the write: replicas pick a change up within about a second, so `current` is often 0 here; GET /config/rollout follows it.' },
+  },
+};
+
+const replicaSchema = {
+  type: 'object',
+  required: ['id', 'service', 'host', 'pid', 'version', 'startedAt', 'beatAt', 'ageMs', 'heartbeatMs', 'ttlMs', 'configVersion', 'inFlight', 'pagesPerSecond', 'ready', 'reasons', 'lastError', 'lastErrorAt'],
+  properties: {
+    id: { type: 'string', description: 'Unique per process: service, host name, pid, random suffix.' },
+    service: { type: 'string' },
+    host: { type: 'string' },
+    pid: { type: 'integer' },
+    version: { type: 'string', description: 'Package version the replica runs.' },
+    startedAt: { type: 'string', format: 'date-time' },
+    beatAt: { type: 'string', format: 'date-time', description: 'When the replica wrote this heartbeat (its clock).' },
+    ageMs: { type: 'integer', description: 'Milliseconds since that heartbeat (the controller\'s clock).' },
+    heartbeatMs: { type: 'integer' },
+    ttlMs: { type: 'integer', description: 'The heartbeat expires this long after it was written.' },
+    configVersion: { type: 'integer', description: 'The live config version the replica applied.' },
+    inFlight: { type: 'integer', description: 'Tasks its consumers hold and have not finished.' },
+    pagesPerSecond: { type: 'number', description: 'Tasks its consumers settled per second over the last ~10 s.' },
+    ready: { type: 'boolean' },
+    reasons: { type: 'array', items: { type: 'string' }, description: 'Why it is not ready (as /readyz says).' },
+    lastError: nullableString,
+    lastErrorAt: nullableTime,
   },
 };
 
@@ -297,6 +337,17 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     description: 'The URL is normalized as admission normalizes links; 404 when the session holds no record of it.',
     tags: ['sessions'],
     responses: { 200: { description: 'One record, a ResultRecord (components.schemas.ResultRecord).', type: 'object', additionalProperties: true } },
+  },
+  'GET /replicas': {
+    summary: 'The live replicas of every service, from their heartbeats',
+    description: 'One entry per process whose heartbeat has not expired (replicas.heartbeatMs × replicas.missedBeats), in service order; `?service=` keeps one service.',
+    tags: ['operations'],
+    responses: { 200: { description: 'The replicas.', type: 'object', required: ['replicas'], properties: { replicas: { type: 'array', items: replicaSchema } } } },
+  },
+  'GET /config/rollout': {
+    summary: 'How many live replicas run a config version (default: the current one), and which do not',
+    tags: ['config'],
+    responses: { 200: { ...rolloutSchema, description: 'The rollout.' } },
   },
   'GET /config': {
     summary: 'Effective configuration with origins and version',

@@ -90,6 +90,7 @@ export interface Settings {
   cleaner: { intervalMs: number; batchSize: number; redriveMaxBacklog: number };
   shutdown: { graceMs: number };
   config: { file: string; pollMs: number; historyLength: number };
+  replicas: { heartbeatMs: number; missedBeats: number };
 }
 
 /** Pages per second, cluster-wide: far above what one cluster fetches, low enough for the rate scripts' arithmetic. */
@@ -768,6 +769,22 @@ export const schema: convict.Schema<Settings> = {
       format: intIn(1, 100_000),
       default: 200,
       env: 'CONFIG_HISTORY_LENGTH',
+    },
+  },
+  replicas: {
+    heartbeatMs: {
+      doc: 'How often every replica writes its heartbeat to Redis (GET /replicas, crawlctl replicas, the config rollout).',
+      live: true,
+      format: intIn(100, 60_000),
+      default: 2000,
+      env: 'REPLICAS_HEARTBEAT_MS',
+    },
+    missedBeats: {
+      doc: 'A heartbeat expires after this many heartbeat intervals (heartbeatMs × missedBeats): a replica that stopped beating without a graceful stop disappears from the list then.',
+      live: true,
+      format: intIn(2, 100),
+      default: 3,
+      env: 'REPLICAS_MISSED_BEATS',
     },
   },
 };

@@ -29,6 +29,8 @@ export interface BrokerOptions extends TopologyOptions {
 export interface ConsumerProbe {
   readonly queue: string;
   consuming(): boolean;
+  /** Tasks the consumer holds and has not finished (the replica heartbeat's `inFlight`). */
+  heldItems?(): number;
 }
 
 /** Set up consumers on a fresh channel; called after every (re)connect. */
@@ -92,6 +94,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Queues whose registered consumer is not consuming now. */
   idleConsumers(): string[] {
     return [...this.probes].filter((p) => !p.consuming()).map((p) => p.queue);
+  }
+
+  /** Tasks held and not finished by every registered consumer. */
+  heldItems(): number {
+    let n = 0;
+    for (const p of this.probes) n += p.heldItems?.() ?? 0;
+    return n;
   }
 
   /** A fresh channel on the consuming connection (a consumer whose channel closed sets itself up again on it). */

@@ -105,7 +105,7 @@ export class Consumer<T> {
   private readonly isolated: Consumer<T> | null;
   private recoverTimer: NodeJS.Timeout | null = null;
   private recoverAttempt = 0;
-  private readonly probe = { queue: '', consuming: (): boolean => this.consuming };
+  private readonly probe = { queue: '', consuming: (): boolean => this.consuming, heldItems: (): number => this.heldItems };
 
   constructor(
     private readonly broker: Broker,
@@ -134,6 +134,13 @@ export class Consumer<T> {
   /** Messages being handled. */
   get active(): number {
     return this.inFlight;
+  }
+
+  /** Tasks of the messages being handled that are not finished yet. */
+  get heldItems(): number {
+    let n = 0;
+    for (const h of this.held) n += h.unfinished;
+    return n;
   }
 
   /** The prefetch (messages) of the current consumer. */

@@ -49,6 +49,10 @@ export interface Keys {
   readonly configChannel: string;
   /** Prefix of BullMQ queues of the control plane. */
   readonly bullPrefix: string;
+  /** String (JSON, expires): the heartbeat of one service replica, tagged by the replica id. */
+  replica(id: string): string;
+  /** Sorted set: replica id → time of its last heartbeat (ms); stale ids are pruned at every beat and listing. */
+  readonly replicasIndex: string;
 }
 
 export function redisKeys(namespace: string): Keys {
@@ -80,5 +84,7 @@ export function redisKeys(namespace: string): Keys {
     configHistory: `${ns}:config:history`,
     configChannel: `${ns}:config:changed`,
     bullPrefix: `${ns}:bull`,
+    replica: (id: string) => `${ns}:replica:{${id}}`,
+    replicasIndex: `${ns}:replicas`,
   };
 }

@@ -13,6 +13,9 @@
  * logged once as an error and retried with backoff; the service starts when both answer,
  * without a restart. A replica is ready when Redis and the broker are connected, every
  * consumer it registered is consuming, and the last configuration change applied.
+ *
+ * Every replica writes a heartbeat to Redis (./heartbeat.ts) from the moment Redis answers
+ * until it stops; a graceful stop removes it first.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -30,6 +33,7 @@ import { redisKeys, type Keys } from '../redis/keys.js';
 import { lazyResultsStore, openResultsStore, resultsTarget } from '../results/index.js';
 import type { ResultsStore } from '../results/store.js';
 import type { ServiceName } from '../pipeline/services.js';
+import { Heartbeat } from './heartbeat.js';
 
 export type { ServiceName } from '../pipeline/services.js';
 
@@ -106,6 +110,8 @@ export interface RunOptions {
 
 export interface RunningService {
   ctx: ServiceContext;
+  /** This replica's heartbeat (its id; tests stop it to play a replica that died). */
+  heartbeat: Heartbeat;
   /** Address of the ops or API server. */
   address: string;
   /** Resolves when the service started (its dependencies answered and `start` returned). */
@@ -185,6 +191,8 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   });
   /** Set when the last configuration change could not be applied (cleared by the next one that applies). */
   let applyFailure: string | null = null;
+  /** The live configuration version this replica runs: joined, or the last change that applied. */
+  let appliedVersion = 0;
   const readiness = (): Readiness => {
     const missing = [redisHealth.problem(), broker.problem()].filter((p): p is string => p !== null);
     const reasons = [...missing];
@@ -231,6 +239,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     }
     if (errors.length === 0) {
       applyFailure = null;
+      appliedVersion = ev.version;
       metrics.configVersion.set(ev.version);
       return;
     }
@@ -277,6 +286,16 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   }
   log.info({ address }, `${name} listening`);
 
+  const heartbeat = new Heartbeat({
+    service: name,
+    config: () => center.config,
+    configVersion: () => appliedVersion,
+    readiness,
+    inFlight: () => broker.heldItems(),
+    tasksDone: async () => (await metrics.messageItems.get()).values.reduce((sum, v) => sum + v.value, 0),
+  }, { redis, keys, log });
+  heartbeat.start();
+
   const boot = (async () => {
     // Both dependencies at once, each retried until it answers: the live configuration
     // comes from Redis, the broker needs nothing from it (amqp.* is not live).
@@ -288,6 +307,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
           joining.catch(() => undefined);
           await Promise.race([joining, stopSignal]);
           if (stopRequested) return;
+          appliedVersion = center.version;
           metrics.configVersion.set(center.version);
           return;
         } catch (err) {
@@ -316,6 +336,8 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       const grace = center.config.shutdown.graceMs;
       const wasStarted = started;
       log.info({ graceMs: grace }, `${name} stopping`);
+      // Leave the replica list first (bounded: Redis may be the dependency that is gone).
+      await Promise.race([heartbeat.stop(true), new Promise((r) => setTimeout(r, 1000).unref())]);
       // A service still waiting for its dependencies has nothing to drain: end the waits.
       if (!wasStarted) {
         await broker.close();
@@ -357,5 +379,5 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       throw err;
     }
   }
-  return { ctx, address, started: boot, stop };
+  return { ctx, address, started: boot, stop, heartbeat };
 }

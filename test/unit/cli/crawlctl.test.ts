@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { EXIT, UsageError, type Session, type SessionCounts } from '../../../cli/client.js';
+import { EXIT, UsageError, type Rollout, type Session, type SessionCounts } from '../../../cli/client.js';
 import {
   COMMANDS,
   buildConfigPatch,
@@ -17,6 +17,7 @@ import {
   parseCommandLine,
   parseConfigValue,
   parseField,
+  waitForRollout,
   type CliIO,
   type CommandDef,
 } from '../../../cli/commands.js';
@@ -172,11 +173,44 @@ describe('crawlctl: arguments → request body', () => {
   });
 
   it('has the config family in the real table', () => {
-    assert.equal(usageMessage(() => parseCommandLine(['config'])), 'config needs a subcommand (get|set|history|rollback|schema)');
+    assert.equal(usageMessage(() => parseCommandLine(['config'])), 'config needs a subcommand (get|set|rollout|history|rollback|schema)');
     const p = parseCommandLine(['config', 'set', 'rate.global=20', '--expected-version', '3', '--token', 't']);
     assert.equal(p.command, 'config set');
     assert.deepEqual(p.positionals, ['rate.global=20']);
     assert.equal(p.values['expected-version'], '3');
+    const w = parseCommandLine(['config', 'set', 'rate.global=20', '--wait', '--wait-ms', '500']);
+    assert.equal(w.values.wait, true);
+    assert.equal(w.values['wait-ms'], '500');
+    const r = parseCommandLine(['--json', 'replicas', '--service', 'fetcher']);
+    assert.equal(r.command, 'replicas');
+    assert.equal(r.values.service, 'fetcher');
+    assert.equal(parseCommandLine(['config', 'rollout', '--version', '4']).command, 'config rollout');
+  });
+
+  it('waitForRollout polls until every replica runs the version, or answers the last count when the bound passes', async () => {
+    const answers = (currents: number[]): { calls: number[]; configRollout(v?: number): Promise<Rollout> } => {
+      const calls: number[] = [];
+      return {
+        calls,
+        configRollout: (v) => {
+          calls.push(v ?? -1);
+          const current = currents[Math.min(calls.length - 1, currents.length - 1)] ?? 0;
+          const behind = Array.from({ length: 3 - current }, (_, i) => ({ id: `r${i}`, service: 'fetcher', host: 'h', configVersion: 1 }));
+          return Promise.resolve({ version: 2, replicas: 3, current, behind });
+        },
+      };
+    };
+    const reaching = answers([0, 2, 3]);
+    const done = await waitForRollout(reaching, 2, 5000, 1);
+    assert.equal(done.current, 3);
+    assert.deepEqual(reaching.calls, [2, 2, 2], 'asks about the written version until all run it');
+    const stuck = answers([1]);
+    const started = Date.now();
+    const last = await waitForRollout(stuck, 2, 60, 5);
+    assert.ok(Date.now() - started >= 60 && Date.now() - started < 1000);
+    assert.equal(last.current, 1);
+    assert.equal(last.behind.length, 2);
+    assert.ok(stuck.calls.length >= 2);
   });
 
   it('maps final statuses to exit codes', () => {
@@ -932,7 +966,7 @@ describe('crawlctl config: against the config API', function () {
     assert.match(none.stderr, /^crawlctl: config set needs at least one key=value\n/);
     const sub = await run(['--api', fake.url, 'config', 'del']);
     assert.equal(sub.code, EXIT.usage);
-    assert.match(sub.stderr, /^crawlctl: config has no subcommand "del" \(get\|set\|history\|rollback\|schema\)\n/);
+    assert.match(sub.stderr, /^crawlctl: config has no subcommand "del" \(get\|set\|rollout\|history\|rollback\|schema\)\n/);
     assert.equal(fake.seen.length, 0);
     const help = await run(['help', 'config', 'set']);
     assert.equal(help.code, EXIT.ok);

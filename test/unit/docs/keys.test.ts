@@ -19,6 +19,7 @@ describe('docs/architecture.md: Redis keys', () => {
       k.rateGlobal(), k.rateHost('<host>'), k.hostBackoff('<host>'), k.hostSlots('<host>'),
       k.robots('<origin>'), k.robotsLock('<origin>'),
       k.config, k.configHistory, k.configChannel, k.bullPrefix,
+      k.replica('<replica>'), k.replicasIndex,
     ];
     assert.deepEqual([...documented].sort(), [...built].sort());
     // Every key of the builder is covered above (all its fields but `namespace` and `session`, and every session key).
