@@ -79,7 +79,7 @@ export interface Readiness {
   ready: boolean;
   /** Every reason the replica is not ready, most basic first (a missing dependency, starting, not consuming, a change not applied). */
   reasons: string[];
-  /** Set while a dependency is missing or the service is still starting: the API answers 503 `unavailable` with it. */
+  /** Set while dependencies are missing (each named, joined by "; ") or the service is still starting: the API answers 503 `unavailable` with it. */
   unavailable: string | null;
 }
 
@@ -199,7 +199,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     if (!started && missing.length === 0) reasons.push(`${name} is starting`);
     if (started) for (const queue of broker.idleConsumers()) reasons.push(`not consuming from ${queue}`);
     if (applyFailure) reasons.push(applyFailure);
-    return { ready: reasons.length === 0, reasons, unavailable: missing[0] ?? (started ? null : `${name} is starting`) };
+    return { ready: reasons.length === 0, reasons, unavailable: missing.length > 0 ? missing.join('; ') : started ? null : `${name} is starting` };
   };
   const ctx: ServiceContext = {
     name,
