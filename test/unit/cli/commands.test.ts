@@ -10,18 +10,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { EXIT } from '../../../cli/client.js';
 import { firstSeedReason, noSeedFetched, shownStatusExitCode } from '../../../cli/commands.js';
-import { main } from '../../../cli/crawlctl.js';
-
-class Sink extends Writable {
-  text = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
+import { runCrawlctl } from '../../support/cli.js';
 
 interface Seen { method: string; url: string }
 
@@ -70,12 +61,7 @@ async function fakeApi(sessions: Record<string, Record<string, unknown>>, result
   return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
 }
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new Sink();
-  const err = new Sink();
-  const code = await main(argv, { stdout: out, stderr: err, isTTY: false, pollMs: 5, env: {} });
-  return { code, stdout: out.text, stderr: err.text };
-}
+const run = runCrawlctl;
 
 describe('crawlctl: exit codes, pause, resume, rm', () => {
   let fake: Fake;

@@ -11,26 +11,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { EXIT } from '../../../cli/client.js';
 import { buildResultsRequest, parseCommandLine } from '../../../cli/commands.js';
-import { main } from '../../../cli/crawlctl.js';
+import { runCrawlctl } from '../../support/cli.js';
 import { closeOpenFence, csvCell, csvHeader, csvRow, markdownInline, markdownSection, markdownUrl, pageQuery } from '../../../cli/results.js';
 
-class Sink extends Writable {
-  text = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
-
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new Sink();
-  const err = new Sink();
-  const code = await main(argv, { stdout: out, stderr: err, isTTY: false, pollMs: 5, env: {} });
-  return { code, stdout: out.text, stderr: err.text };
-}
+const run = runCrawlctl;
 
 // ---------------------------------------------------------------------------------------
 // Pure: CSV
