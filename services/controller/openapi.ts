@@ -110,6 +110,7 @@ export const resultRecordSchema = {
     contentHash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: '`sha256:` and the hex SHA-256 of the body bytes as fetched (after Content-Encoding is undone); set on every record of a body that reached the extractor.' },
     bytes: { type: 'integer', minimum: 0, description: 'The length of those bytes.' },
     charset: { type: 'string', description: 'The charset the page was decoded with (parsed pages).' },
+    contentLength: { type: 'integer', minimum: 0, description: 'Content-Length of a response whose body was not downloaded (its type is in fetch.skipTypes).' },
     detectedType: { type: 'string', description: 'The type the bytes show (MIME sniffing) when it differs from contentType, the Content-Type as sent.' },
     charsetSource: { type: 'string', enum: ['bom', 'header', 'meta', 'detected', 'default'], description: 'How the charset was found: byte-order mark, the Content-Type header, <meta> prescan, detected from the bytes, or the default.' },
     markdown: { type: 'string', description: 'Format `markdown`: the page (its main content unless onlyMainContent is false) as GitHub-flavoured Markdown, links and images absolute.' },

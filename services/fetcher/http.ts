@@ -162,6 +162,13 @@ export async function decodeBody(body: Buffer, encodingHeader: string | undefine
   return out;
 }
 
+/** Whether a Content-Type's essence matches one of `patterns` (`image/*` matches every image type). */
+export function typeMatches(contentType: string | undefined, patterns: readonly string[]): boolean {
+  const essence = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (essence === '') return false;
+  return patterns.some((p) => (p.endsWith('/*') ? essence.startsWith(p.slice(0, -1)) : essence === p));
+}
+
 /**
  * The checks a URL passes before any connection: http(s) only, and an IP literal host must be
  * permitted by the SSRF policy (host names are checked on the resolved address, at connect).
@@ -217,6 +224,12 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       }
       current = next;
       continue;
+    }
+    // A type that is never parsed (images, video, archives...) is not downloaded: the headers say enough.
+    if (opts.skipTypes && res.statusCode >= 200 && res.statusCode < 300 && typeMatches(headerValue(res.headers['content-type']), opts.skipTypes)) {
+      res.body.destroy();
+      res.body.on('error', () => undefined);
+      return { status: res.statusCode, finalUrl: current.href, headers: flatHeaders(res.headers), body: Buffer.alloc(0), redirects: hop, ms: performance.now() - started, truncated: false, bodySkipped: true };
     }
     let body: Buffer;
     let truncated = false;

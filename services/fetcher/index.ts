@@ -202,7 +202,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
-          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u) }));
+          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u), ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }) }));
         } finally {
           endTimer();
           await limiter.release(job.target.host, entered.slot);

@@ -193,6 +193,20 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
   const contentType = res.headers['content-type'] ?? '';
   const mime = mimeType(contentType);
   const fetchedAt = deps.now();
+  if (res.bodySkipped) {
+    const declared = Number(res.headers['content-length']);
+    return {
+      kind: 'record',
+      record: bareRecord(taskRef(task), 'delivered', {
+        finalUrl: res.finalUrl,
+        status: res.status,
+        contentType,
+        ...(Number.isSafeInteger(declared) && declared >= 0 ? { contentLength: declared } : {}),
+        fetchedAt: new Date(fetchedAt).toISOString(),
+        attempts: attempt,
+      }),
+    };
+  }
   // When the bytes agree with the type as sent, fetch.htmlTypes decides what is a page; when
   // they contradict it (a page served as application/octet-stream, a PDF served as text/html),
   // the bytes do (shared/content/sniff.ts).

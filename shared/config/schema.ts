@@ -53,6 +53,7 @@ export interface Settings {
     maxRedirects: number;
     allowedNetworks: string[];
     htmlTypes: string[];
+    skipTypes: string[];
   };
   rate: { global: number; perHost: number; perReplica: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
@@ -341,6 +342,13 @@ export const schema: convict.Schema<Settings> = {
       format: 'string-list',
       default: ['text/html', 'application/xhtml+xml'],
       env: 'FETCH_HTML_TYPES',
+    },
+    skipTypes: {
+      doc: 'Content types that are never parsed, so not downloaded: the fetch stops after the headers and the record keeps contentType and contentLength (Content-Length). `type/*` matches a whole top-level type. robots.txt and sitemap fetches are not affected.',
+      live: true,
+      format: 'string-list',
+      default: ['image/*', 'video/*', 'audio/*', 'font/*', 'application/zip', 'application/x-tar', 'application/x-7z-compressed', 'application/vnd.rar', 'application/x-rar-compressed', 'application/x-msdownload', 'application/vnd.microsoft.portable-executable', 'application/x-executable', 'application/x-iso9660-image', 'application/x-apple-diskimage', 'application/java-archive', 'application/wasm'],
+      env: 'FETCH_SKIP_TYPES',
     },
   },
   rate: {

@@ -22,6 +22,8 @@ export interface FetchRequest {
   truncate?: boolean | undefined;
   /** The Accept header (default: HTML first). */
   accept?: string | undefined;
+  /** Content types (`image/*` style patterns) whose body is not downloaded: the fetch stops after the headers. */
+  skipTypes?: readonly string[] | undefined;
 }
 
 export interface FetchResponse {
@@ -33,6 +35,8 @@ export interface FetchResponse {
   ms: number;
   /** The body was cut at maxBytes (only with `truncate`). */
   truncated: boolean;
+  /** The type is one of `skipTypes`: the body was not downloaded (it is empty). */
+  bodySkipped?: boolean;
 }
 
 export interface PageFetcher {

@@ -109,6 +109,8 @@ export interface ResultRecord {
   bytes?: number;
   /** The type the bytes show when it differs from the Content-Type as sent (the MIME Sniffing Standard's signatures). */
   detectedType?: string;
+  /** Content-Length of a response whose body was not downloaded (its type is in fetch.skipTypes). */
+  contentLength?: number;
   /** The charset the page was decoded with and how it was found (parsed pages only). */
   charset?: string;
   charsetSource?: string;

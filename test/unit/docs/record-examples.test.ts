@@ -59,7 +59,7 @@ describe('docs/api.md record examples', () => {
     url: 'https://a.example/', finalUrl: 'https://a.example/', status: 200, depth: 0, parent: null, outcome: 'delivered', reason: null, error: null,
     title: 'A', contentType: 'text/html', fields: { h: 'A', p: null }, links: 1, canonical: null, fetchedAt: '2026-11-22T09:07:04.010Z', attempts: 1,
     supplement: true, role: 'sitemap',
-    contentHash: `sha256:${'0a'.repeat(32)}`, bytes: 120, detectedType: 'text/html', charset: 'utf-8', charsetSource: 'meta',
+    contentHash: `sha256:${'0a'.repeat(32)}`, bytes: 120, contentLength: 120, detectedType: 'text/html', charset: 'utf-8', charsetSource: 'meta',
     markdown: '# A\n', text: 'A', html: '<h1>A</h1>', rawHtml: '<title>A</title><h1>A</h1>',
     metadata: { description: 'd', language: 'en', canonical: 'https://a.example/', author: 'x', publishedAt: '2026-01-01', ogTitle: 'A', ogImage: 'https://a.example/i.png', keywords: ['k'] },
     headers: { 'content-type': 'text/html' }, truncated: ['markdown', 'links'],
@@ -69,9 +69,9 @@ describe('docs/api.md record examples', () => {
     const fields: Record<keyof ResultRecord, true> = {
       url: true, finalUrl: true, status: true, depth: true, parent: true, outcome: true, reason: true, error: true, title: true,
       contentType: true, fields: true, links: true, canonical: true, fetchedAt: true, attempts: true, supplement: true, role: true,
-      contentHash: true, bytes: true, detectedType: true, charset: true, charsetSource: true, markdown: true, text: true, html: true, rawHtml: true, metadata: true, headers: true, truncated: true,
+      contentHash: true, bytes: true, contentLength: true, detectedType: true, charset: true, charsetSource: true, markdown: true, text: true, html: true, rawHtml: true, metadata: true, headers: true, truncated: true,
     };
-    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated'];
+    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated'];
     assert.deepEqual(Object.keys(resultRecordSchema.properties).sort(), Object.keys(fields).sort());
     assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => !optional.includes(k)).sort());
   });
