@@ -28,7 +28,11 @@ describe('replicas: every process of a stack reports itself', function () {
     await stack.stop();
   });
 
-  const live = async (): Promise<ReplicaView[]> => (await http<{ replicas: ReplicaView[] }>(stack.api, 'GET', '/replicas')).body.replicas;
+  const live = async (): Promise<ReplicaView[]> => {
+    const res = await http<{ replicas: ReplicaView[] }>(stack.api, 'GET', '/replicas');
+    assert.equal(res.status, 200, `GET /replicas: ${res.text}`);
+    return res.body.replicas;
+  };
 
   it('GET /replicas lists the five processes; crawlctl replicas prints them', async () => {
     const labels = stack.supervisor.labels();

@@ -129,9 +129,24 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
       if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
     },
   });
-  for (const spec of stackSpecs({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env })) supervisor.start(spec);
+  const specs = stackSpecs({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env });
+  // Every worker gets a port of its own, chosen now: a worker asking the OS for any free port
+  // while the controller is still starting could be handed the controller's, and answer for it.
+  const taken = new Set([port]);
+  for (const spec of specs) {
+    if (spec.service === 'controller') continue;
+    let p = await freePort();
+    while (taken.has(p)) p = await freePort();
+    taken.add(p);
+    spec.env.HTTP_PORT = String(p);
+  }
+  for (const spec of specs) supervisor.start(spec);
   const api = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await http(api, 'GET', '/readyz')).status === 200, { timeoutMs: 20_000, what: 'controller /readyz' });
+  // Ready, and the controller that answers (not another process on its port).
+  await waitFor(async () => {
+    const r = await http<{ service?: string }>(api, 'GET', '/readyz');
+    return r.status === 200 && r.body.service === 'controller';
+  }, { timeoutMs: 20_000, what: 'controller /readyz' });
   return {
     ns,
     api,
