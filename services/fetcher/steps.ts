@@ -193,38 +193,21 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
   const contentType = res.headers['content-type'] ?? '';
   const mime = mimeType(contentType);
   const fetchedAt = deps.now();
+  /** The task ends delivered with the response as it is, unparsed. */
+  const unparsed = (extra: Partial<ResultRecord>): Verdict => ({
+    kind: 'record',
+    record: bareRecord(taskRef(task), 'delivered', { finalUrl: res.finalUrl, status: res.status, contentType, ...extra, fetchedAt: new Date(fetchedAt).toISOString(), attempts: attempt }),
+  });
   if (res.bodySkipped) {
     const declared = Number(res.headers['content-length']);
-    return {
-      kind: 'record',
-      record: bareRecord(taskRef(task), 'delivered', {
-        finalUrl: res.finalUrl,
-        status: res.status,
-        contentType,
-        ...(Number.isSafeInteger(declared) && declared >= 0 ? { contentLength: declared } : {}),
-        fetchedAt: new Date(fetchedAt).toISOString(),
-        attempts: attempt,
-      }),
-    };
+    return unparsed(Number.isSafeInteger(declared) && declared >= 0 ? { contentLength: declared } : {});
   }
   // When the bytes agree with the type as sent, fetch.htmlTypes decides what is a page; when
   // they contradict it (a page served as application/octet-stream, a PDF served as text/html),
   // the bytes do (shared/content/sniff.ts).
   const sniffed = sniffContentType(res.body.subarray(0, SNIFF_BYTES), contentType === '' ? null : contentType, { noSniff: /nosniff/i.test(res.headers['x-content-type-options'] ?? '') });
   const isPage = sniffed.detectedType === null ? mime === '' || deps.htmlTypes.includes(mime) : sniffed.kind === 'html';
-  if (!task.role && !isPage) {
-    return {
-      kind: 'record',
-      record: bareRecord(taskRef(task), 'delivered', {
-        finalUrl: res.finalUrl,
-        status: res.status,
-        contentType,
-        ...(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {}),
-        fetchedAt: new Date(fetchedAt).toISOString(),
-        attempts: attempt,
-      }),
-    };
-  }
+  if (!task.role && !isPage) return unparsed(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {});
   const headers: Record<string, string> = {};
   for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
   return {

@@ -4,19 +4,15 @@
  * could be fetched (seedsFailed).
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../../cli/client.js';
 import { firstSeedReason, noSeedFetched, shownStatusExitCode } from '../../../cli/commands.js';
-import { runCrawlctl } from '../../support/cli.js';
+import { fakeServer, runCrawlctl, type FakeServer } from '../../support/cli.js';
 
-interface Seen { method: string; url: string }
 
-interface Fake { url: string; seen: Seen[]; close(): Promise<void> }
+type Fake = FakeServer;
 
 const counts = { admitted: 1, fetched: 0, delivered: 0, failed: 0, skipped: 1, cancelled: 0, supplements: 0 };
 
@@ -26,39 +22,26 @@ function sessionOf(id: string, status: string, extra: Record<string, unknown> = 
 
 /** Sessions by id: status and extra fields; results per id as NDJSON text. */
 async function fakeApi(sessions: Record<string, Record<string, unknown>>, results: Record<string, string> = {}): Promise<Fake> {
-  const seen: Seen[] = [];
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '' });
-      const send = (status: number, body: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      const [path, query] = (req.url ?? '').split('?');
-      const m = /^\/sessions\/([^/]+)(\/results|\/pause|\/resume)?$/.exec(path ?? '');
-      const s = m ? sessions[m[1] ?? ''] : undefined;
-      if (!m || !s) return send(404, { error: { code: 'not_found', message: `session ${m?.[1] ?? ''} not found` } });
-      const id = m[1] as string;
-      if (req.method === 'POST' && m[2] === '/results') return send(404, { error: { code: 'not_found', message: 'no route' } });
-      if (m[2] === '/results') {
-        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-        return res.end(results[id] ?? '');
-      }
-      if (req.method === 'POST' && m[2] === '/pause') return send(200, { ...s, status: 'paused' });
-      if (req.method === 'POST' && m[2] === '/resume') return send(200, { ...s, status: 'running' });
-      if (req.method === 'DELETE' && query === 'purge=true') {
-        if (s.status === 'running') return send(409, { error: { code: 'conflict', message: `session ${id} is running; only a completed, cancelled or closed session can be purged (cancel it first)` } });
-        return send(200, { id, purged: true, keys: 6 });
-      }
-      if (req.method === 'GET' && !m[2]) return send(200, s);
-      return send(404, { error: { code: 'not_found', message: 'no route' } });
-    });
+  return fakeServer((req, res, send) => {
+    const [path, query] = req.url.split('?');
+    const m = /^\/sessions\/([^/]+)(\/results|\/pause|\/resume)?$/.exec(path ?? '');
+    const s = m ? sessions[m[1] ?? ''] : undefined;
+    if (!m || !s) return send(404, { error: { code: 'not_found', message: `session ${m?.[1] ?? ''} not found` } });
+    const id = m[1] as string;
+    if (req.method === 'POST' && m[2] === '/results') return send(404, { error: { code: 'not_found', message: 'no route' } });
+    if (m[2] === '/results') {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      return void res.end(results[id] ?? '');
+    }
+    if (req.method === 'POST' && m[2] === '/pause') return send(200, { ...s, status: 'paused' });
+    if (req.method === 'POST' && m[2] === '/resume') return send(200, { ...s, status: 'running' });
+    if (req.method === 'DELETE' && query === 'purge=true') {
+      if (s.status === 'running') return send(409, { error: { code: 'conflict', message: `session ${id} is running; only a completed, cancelled or closed session can be purged (cancel it first)` } });
+      return send(200, { id, purged: true, keys: 6 });
+    }
+    if (req.method === 'GET' && !m[2]) return send(200, s);
+    return send(404, { error: { code: 'not_found', message: 'no route' } });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
 }
 
 const run = runCrawlctl;

@@ -5,15 +5,12 @@
  * fields and answers GET /sessions/:id/page.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../../cli/client.js';
 import { buildResultsRequest, parseCommandLine } from '../../../cli/commands.js';
-import { runCrawlctl } from '../../support/cli.js';
+import { fakeServer, runCrawlctl, type FakeServer } from '../../support/cli.js';
 import { closeOpenFence, csvCell, csvHeader, csvRow, markdownInline, markdownSection, markdownUrl, pageQuery } from '../../../cli/results.js';
 
 const run = runCrawlctl;
@@ -153,14 +150,9 @@ describe('crawlctl results: options', () => {
 // ---------------------------------------------------------------------------------------
 // Against a fake API
 
-interface Seen { method: string; url: string }
-
-interface Fake {
-  url: string;
-  seen: Seen[];
+interface Fake extends FakeServer {
   /** Answer 503 to the next request for a results page after this cursor. */
   failOnceAfter: string | null;
-  close(): Promise<void>;
 }
 
 const ID = 'r1-results';
@@ -178,58 +170,41 @@ const RECORDS: Record<string, unknown>[] = [
 
 /** The API's paging: records after the cursor (an index), filtered, `limit` of them; X-Next-Cursor when more are there. */
 async function fakeApi(): Promise<Fake> {
-  const seen: Seen[] = [];
-  const fake: Fake = { url: '', seen, failOnceAfter: null, close: () => Promise.resolve() };
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '' });
-      const send = (status: number, body: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      const u = new URL(req.url ?? '/', 'http://fake');
-      const m = /^\/sessions\/([^/]+)\/(results|page)$/.exec(u.pathname);
-      if (!m || m[1] !== ID) return send(404, { error: { code: 'not_found', message: `session ${m?.[1] ?? ''} not found` } });
-      if (m[2] === 'page') {
-        const record = RECORDS.find((r) => r.url === u.searchParams.get('url'));
-        if (!record) return send(404, { error: { code: 'not_found', message: `${u.searchParams.get('url')} has no record in session ${ID}` } });
-        return send(200, record);
-      }
-      const after = u.searchParams.get('after');
-      if (fake.failOnceAfter !== null && (after ?? '') === fake.failOnceAfter) {
-        fake.failOnceAfter = null;
-        return send(503, { error: { code: 'unavailable', message: 'results store busy' } });
-      }
-      const limit = Number(u.searchParams.get('limit') ?? RECORDS.length);
-      const outcome = u.searchParams.get('outcome');
-      const fields = u.searchParams.get('fields')?.split(',') ?? null;
-      const start = after === null ? 0 : Number(after);
-      const page: string[] = [];
-      let i = start;
-      for (; i < RECORDS.length && page.length < limit; i++) {
-        const r = RECORDS[i] as Record<string, unknown>;
-        if (outcome !== null && r.outcome !== outcome) continue;
-        const kept = fields === null ? r : Object.fromEntries(fields.filter((f) => f in r).map((f) => [f, r[f]]));
-        page.push(`${JSON.stringify(kept)}\n`);
-      }
-      const more = RECORDS.slice(i).some((r) => outcome === null || r.outcome === outcome);
-      res.writeHead(200, { 'content-type': 'application/x-ndjson', ...(more ? { 'x-next-cursor': String(i) } : {}) });
-      // Written in two parts, split inside a record, to exercise the line reassembly.
-      const body = Buffer.from(page.join(''));
-      res.write(body.subarray(0, Math.floor(body.length / 2)));
-      setTimeout(() => res.end(body.subarray(Math.floor(body.length / 2))), 2);
-      return undefined;
-    });
+  const fake: Fake = { url: '', seen: [], failOnceAfter: null, close: () => Promise.resolve() };
+  const server = await fakeServer((req, res, send) => {
+    const u = new URL(req.url || '/', 'http://fake');
+    const m = /^\/sessions\/([^/]+)\/(results|page)$/.exec(u.pathname);
+    if (!m || m[1] !== ID) return send(404, { error: { code: 'not_found', message: `session ${m?.[1] ?? ''} not found` } });
+    if (m[2] === 'page') {
+      const record = RECORDS.find((r) => r.url === u.searchParams.get('url'));
+      if (!record) return send(404, { error: { code: 'not_found', message: `${u.searchParams.get('url')} has no record in session ${ID}` } });
+      return send(200, record);
+    }
+    const after = u.searchParams.get('after');
+    if (fake.failOnceAfter !== null && (after ?? '') === fake.failOnceAfter) {
+      fake.failOnceAfter = null;
+      return send(503, { error: { code: 'unavailable', message: 'results store busy' } });
+    }
+    const limit = Number(u.searchParams.get('limit') ?? RECORDS.length);
+    const outcome = u.searchParams.get('outcome');
+    const fields = u.searchParams.get('fields')?.split(',') ?? null;
+    const start = after === null ? 0 : Number(after);
+    const page: string[] = [];
+    let i = start;
+    for (; i < RECORDS.length && page.length < limit; i++) {
+      const r = RECORDS[i] as Record<string, unknown>;
+      if (outcome !== null && r.outcome !== outcome) continue;
+      const kept = fields === null ? r : Object.fromEntries(fields.filter((f) => f in r).map((f) => [f, r[f]]));
+      page.push(`${JSON.stringify(kept)}\n`);
+    }
+    const more = RECORDS.slice(i).some((r) => outcome === null || r.outcome === outcome);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', ...(more ? { 'x-next-cursor': String(i) } : {}) });
+    // Written in two parts, split inside a record, to exercise the line reassembly.
+    const chunk = Buffer.from(page.join(''));
+    res.write(chunk.subarray(0, Math.floor(chunk.length / 2)));
+    setTimeout(() => res.end(chunk.subarray(Math.floor(chunk.length / 2))), 2);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
-  return fake;
+  return Object.assign(fake, { url: server.url, seen: server.seen, close: server.close });
 }
 
 const jsonl = (records: Record<string, unknown>[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
