@@ -10,7 +10,9 @@
  */
 import { setMaxListeners } from 'node:events';
 import * as cheerio from 'cheerio';
+import type { Document } from 'domhandler';
 import { Agent, request } from 'undici';
+import { pageContent, type ContentFormat } from '../services/extractor/content/index.js';
 
 export interface BaselineOptions {
   /** Seed URL; its origin is the scope. */
@@ -23,6 +25,12 @@ export interface BaselineOptions {
   timeoutMs?: number;
   /** User-Agent header (default `crawlfleet-baseline`). */
   userAgent?: string;
+  /**
+   * Content formats to produce for every parsed page, with the extractor's own converter
+   * (services/extractor/content) on the document cheerio already parsed, as the stack does
+   * for a session with these formats; default none.
+   */
+  formats?: readonly ContentFormat[];
 }
 
 export interface BaselineResult {
@@ -38,6 +46,8 @@ export interface BaselineResult {
   bytes: number;
   /** Wall time of the crawl, ms. */
   ms: number;
+  /** CPU of the content conversion alone (pageContent calls), ms; 0 without formats. */
+  convertMs: number;
   /** CPU (user + system) of this process during the crawl, ms. */
   cpuMs: number;
   /** Peak of requests in flight. */
@@ -73,12 +83,13 @@ export async function runBaseline(opts: BaselineOptions): Promise<BaselineResult
   const abort = new AbortController();
   // One signal is shared by every request in flight.
   setMaxListeners(0, abort.signal);
+  const formats = opts.formats ?? [];
   const headers = { 'user-agent': opts.userAgent ?? 'crawlfleet-baseline', accept: 'text/html,*/*' };
 
   const seen = new Set<string>([seed.href]);
   const frontier: string[] = [seed.href];
   let head = 0;
-  const result: BaselineResult = { pages: 0, parsed: 0, errors: 0, statuses: {}, bytes: 0, ms: 0, cpuMs: 0, maxInFlight: 0, timedOut: false };
+  const result: BaselineResult = { pages: 0, parsed: 0, errors: 0, statuses: {}, bytes: 0, ms: 0, convertMs: 0, cpuMs: 0, maxInFlight: 0, timedOut: false };
   let inFlight = 0;
 
   const cpu0 = process.cpuUsage();
@@ -109,6 +120,11 @@ export async function runBaseline(opts: BaselineOptions): Promise<BaselineResult
         if (link === null || seen.has(link) || seen.size >= maxPages) continue;
         seen.add(link);
         frontier.push(link);
+      }
+      if (formats.length > 0) {
+        const c0 = performance.now();
+        pageContent($.root()[0] as unknown as Document, html, url, { formats });
+        result.convertMs += performance.now() - c0;
       }
     } catch {
       if (!abort.signal.aborted) {

@@ -2,7 +2,7 @@
  * `npm run bench`: crawlfleet against a single-process baseline, side by side, on local
  * deterministic sites (test/sites/generated.ts), with the real services as processes.
  *
- *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory]...
+ *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory|content]...
  *        [--fetchers N] [--concurrency N] [--pages N] [--json FILE] [--crawlee]
  *        [--no-baseline] [--env KEY=VALUE]... [--cpu-prof DIR]
  *
@@ -51,11 +51,11 @@ import {
 // ---------------------------------------------------------------------------------------
 // Options
 
-const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory'] as const;
+const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory', 'content'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /** What runs without --scenario; redis-memory runs only when named. */
-const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory'];
-/** The formats of the redis-memory session (the default formats of a session). */
+const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory', 'content'];
+/** The formats of the redis-memory and content sessions (the default formats of a session). */
 const REDIS_MEMORY_FORMATS = ['markdown', 'links', 'metadata'] as const;
 
 interface BenchOptions {
@@ -74,11 +74,13 @@ interface BenchOptions {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --quick               tiny sizes (1,000 pages), 60 s bound per crawl; what CI runs
-  --scenario NAME       nolatency | latency | scale | memory | redis-memory (repeatable;
-                        default all but redis-memory). redis-memory: one session of
-                        100,000 pages with formats markdown, links, metadata; Redis
-                        bytes per admitted URL (INFO used_memory delta and MEMORY USAGE
-                        of the session's keys)
+  --scenario NAME       nolatency | latency | scale | memory | redis-memory | content
+                        (repeatable; default all but redis-memory). redis-memory: one
+                        session of 100,000 pages with formats markdown, links, metadata;
+                        Redis bytes per admitted URL (INFO used_memory delta and MEMORY
+                        USAGE of the session's keys). content: the nolatency site with
+                        those formats, against a baseline that converts every page with
+                        the same converter
   --fetchers N          fetcher replicas (nolatency, latency, memory; default 1);
                         for scale, the largest step of 1, 2, 4, ... (default 4)
   --concurrency N       requests in flight per fetcher replica (default 32; scale 8)
@@ -201,10 +203,10 @@ interface ChildRun {
 }
 
 /** Runs a crawler child (baseline or Crawlee) to completion, bounded by timeoutMs + 20 s. */
-async function runCrawlerChild(script: string, url: string, concurrency: number, maxPages: number, timeoutMs: number): Promise<ChildRun & { pid: number }> {
+async function runCrawlerChild(script: string, url: string, concurrency: number, maxPages: number, timeoutMs: number, extraArgs: readonly string[] = []): Promise<ChildRun & { pid: number }> {
   const child = spawn(
     process.execPath,
-    [join(HERE, script), '--url', url, '--concurrency', String(concurrency), '--max-pages', String(maxPages), '--timeout-ms', String(timeoutMs)],
+    [join(HERE, script), '--url', url, '--concurrency', String(concurrency), '--max-pages', String(maxPages), '--timeout-ms', String(timeoutMs), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRAWLEE_LOG_LEVEL: 'ERROR' } },
   );
   children.add(child);
@@ -807,6 +809,8 @@ export interface ContestantRun {
   wallMs: number;
   pagesPerSec: number;
   cpuMsPerPage: number;
+  /** CPU ms per parsed page of the content conversion alone (baseline with formats). */
+  convertMsPerPage?: number;
   siteCpuMsPerPage: number;
   missing: number;
   maxInFlight: number;
@@ -814,11 +818,12 @@ export interface ContestantRun {
   error?: string;
 }
 
-async function crawlContestant(kind: 'baseline' | 'crawlee', site: SiteProcess, expected: number, inFlight: number, boundMs: number, ticks: number): Promise<ContestantRun | { kind: typeof kind; skipped: string }> {
+async function crawlContestant(kind: 'baseline' | 'crawlee', site: SiteProcess, expected: number, inFlight: number, boundMs: number, ticks: number, formats: readonly string[] = []): Promise<ContestantRun | { kind: typeof kind; skipped: string }> {
   await site.command('reset');
   const sampler = new ProcessSampler(() => site.pid, ['site'], ticks);
   sampler.mark();
-  const r = await runCrawlerChild(kind === 'baseline' ? 'baseline-child.js' : 'crawlee-child.js', `${site.origin}/`, inFlight, expected + 100, boundMs);
+  const extra = kind === 'baseline' && formats.length > 0 ? ['--formats', formats.join(',')] : [];
+  const r = await runCrawlerChild(kind === 'baseline' ? 'baseline-child.js' : 'crawlee-child.js', `${site.origin}/`, inFlight, expected + 100, boundMs, extra);
   sampler.sample();
   const siteCpu = sampler.usage().site?.cpuMs ?? 0;
   const stats = (await site.command<{ stats: SiteStats }>('stats')).stats;
@@ -833,6 +838,7 @@ async function crawlContestant(kind: 'baseline' | 'crawlee', site: SiteProcess, 
     wallMs: round(res.ms, 0),
     pagesPerSec: round((res.pages * 1000) / res.ms, 1),
     cpuMsPerPage: round(res.cpuMs / n, 3),
+    ...(formats.length > 0 && kind === 'baseline' ? { convertMsPerPage: round((res.convertMs ?? 0) / Math.max(1, res.parsed), 3) } : {}),
     siteCpuMsPerPage: round(siteCpu / n, 3),
     missing: Math.max(0, expected - stats.distinctPaths),
     maxInFlight: stats.maxInFlight,
@@ -899,6 +905,9 @@ function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'for
       return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: true, baseline: false };
     case 'redis-memory':
       return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: false, baseline: false, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
+    case 'content':
+      // The nolatency site with the default formats; the baseline converts every page with the same converter.
+      return { name, pages: o.pages ?? (q ? 1000 : 20_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 600_000, rssSeries: false, baseline: o.baseline, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
   }
 }
 
@@ -948,7 +957,7 @@ async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, wit
       const inFlight = step.fetchers * step.concurrency;
       if (pl.baseline) {
         log(`${pl.name}: baseline at ${inFlight} in flight`);
-        const b = await crawlContestant('baseline', site, expected.size, inFlight, pl.boundMs, ticks);
+        const b = await crawlContestant('baseline', site, expected.size, inFlight, pl.boundMs, ticks, pl.formats);
         result.baseline.push(b as ContestantRun);
         if ('pagesPerSec' in b) log(`${pl.name}: baseline ${b.pages} pages in ${(b.wallMs / 1000).toFixed(1)} s = ${b.pagesPerSec} pages/s`);
         else log(`${pl.name}: baseline ${b.skipped}`);
@@ -1033,6 +1042,15 @@ function goals(r: ScenarioResult, pl: ScenarioPlan, o: BenchOptions): ScenarioRe
       }
       g.push({ goal: 'every page delivered once', value: `dup ${run.duplicates}, missing ${run.missing}, ${run.status}`, met: ok(run) });
       if (o.quick) g.push({ goal: 'note', value: '--quick: 1,000 pages only, not the 100,000-page goal', met: null });
+      break;
+    }
+    case 'content': {
+      const ratio = isRun(base) ? run.pagesPerSec / base.pagesPerSec : null;
+      g.push({ goal: `pages/s >= 1.0x baseline doing the same conversion (${pl.formats.join(', ')})`, value: ratio === null ? 'no baseline' : `${ratio.toFixed(2)}x`, met: ratio === null ? null : ratio >= 1.0 });
+      if (isRun(base) && base.convertMsPerPage !== undefined) g.push({ goal: 'conversion alone, CPU ms per page (baseline process)', value: `${base.convertMsPerPage} ms`, met: null });
+      const m = run.redisPerUrl;
+      if (m) g.push({ goal: 'Redis B per admitted URL <= 300 (session keys)', value: `${m.sessionPerUrl} B (used_memory delta ${m.usedPerUrl} B; ${m.admitted} URLs)`, met: m.sessionPerUrl <= 300 });
+      g.push({ goal: 'every page delivered once', value: `dup ${run.duplicates}, missing ${run.missing}, extra ${run.extra}, ${run.status}`, met: ok(run) });
       break;
     }
     case 'redis-memory': {

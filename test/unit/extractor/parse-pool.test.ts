@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { CrawlError } from '../../../shared/errors/index.js';
-import { INLINE_PARSE_BYTES, ParsePool } from '../../../services/extractor/parse-pool.js';
+import { INLINE_PARSE_BYTES, ParsePool, parsesInline } from '../../../services/extractor/parse-pool.js';
 import { parsePage } from '../../../services/extractor/parse.js';
 import { CHARSET_PAGES, NESTED_DIVS } from '../../sites/adversarial.js';
 
@@ -93,6 +93,27 @@ describe('parse pool (worker threads)', function () {
     } finally {
       await p.close();
     }
+  });
+
+  it('parses a small page in a worker when its session asks for a converted format (markdown, text, html)', async () => {
+    const p = new ParsePool(() => 1);
+    try {
+      const content = { formats: ['markdown', 'links'] as const, onlyMainContent: true, maxBytes: {} };
+      const page = await p.parse({ body: small, contentType: 'text/html', pageUrl: 'http://s.test/', fields: {}, opts: { ...opts, content }, timeoutMs: 5000 });
+      assert.equal(page.title, 'Small');
+      assert.equal(typeof page.content?.markdown, 'string');
+      assert.equal(p.workers, 1);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('decides inline by size and by converted formats', () => {
+    const body = Buffer.alloc(100);
+    assert.equal(parsesInline({ body, opts }), true);
+    assert.equal(parsesInline({ body, opts: { ...opts, content: { formats: ['links', 'metadata', 'rawHtml'], onlyMainContent: true, maxBytes: {} } } }), true);
+    for (const f of ['markdown', 'text', 'html'] as const) assert.equal(parsesInline({ body, opts: { ...opts, content: { formats: [f], onlyMainContent: true, maxBytes: {} } } }), false, f);
+    assert.equal(parsesInline({ body: Buffer.alloc(INLINE_PARSE_BYTES + 1), opts }), false);
   });
 
   it('refuses work once closed', async () => {
