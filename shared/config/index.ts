@@ -171,18 +171,20 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const env = sources.env ?? process.env;
   const entries = schemaEntries();
   const known = new Set(entries.map((e) => e.key));
-  const instance = convict(schema, { env: {}, args: [] });
-  const origins: Record<string, Origin> = Object.fromEntries(entries.map((e) => [e.key, 'default' as Origin]));
-
   const envFile = env.CONFIG_FILE;  // the one setting needed before any file is read
   const file = sources.file !== undefined ? sources.file : envFile ? readConfigFile(envFile) : null;
-  if (file) applyLayer(instance, file, 'file', origins, known);
-
   const fromEnv: Record<string, unknown> = {};
   for (const e of entries) {
     const raw = e.env ? env[e.env] : undefined;
     if (raw !== undefined && raw !== '') fromEnv[e.key] = raw;
   }
+  const memoKey = JSON.stringify([fromEnv, file, sources.overrides ?? null]);
+  const memo = loaded.get(memoKey);
+  if (memo) return memo;
+
+  const instance = convict(schema, { env: {}, args: [] });
+  const origins: Record<string, Origin> = Object.fromEntries(entries.map((e) => [e.key, 'default' as Origin]));
+  if (file) applyLayer(instance, file, 'file', origins, known);
   for (const [key, raw] of Object.entries(fromEnv)) {
     try {
       instance.set(key as never, raw as never);
@@ -207,8 +209,21 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const [problem] = crossFieldProblems(instance.getProperties() as Settings);
   if (problem) throw new CrawlError('config_invalid', `${problem.key}: ${problem.message}`, { details: { key: problem.key } });
   const config = deepFreeze(instance.getProperties() as Settings) as Config;
-  return { config, origins: Object.freeze(origins) };
+  const result: LoadedConfig = { config, origins: Object.freeze(origins) };
+  loaded.set(memoKey, result);
+  if (loaded.size > LOADED_MEMO_SIZE) loaded.delete(loaded.keys().next().value as string);
+  return result;
 }
+
+/**
+ * Snapshots already built, by their inputs (env values, file, overrides). A snapshot is a
+ * pure, frozen function of them, and building one costs about 3 ms of convict, so the same
+ * inputs are built once per process: a validation that loads the stored overrides again, a
+ * replica re-reading an unchanged state, or the many replicas of the fleet simulation
+ * (bench/fleet.ts) sharing one process. Invalid inputs throw and are not kept.
+ */
+const loaded = new Map<string, LoadedConfig>();
+const LOADED_MEMO_SIZE = 16;
 
 /** Reads one dotted key from a snapshot (for `crawlctl config get` and the API). */
 export function getKey(config: Config, key: string): unknown {
