@@ -2,7 +2,7 @@
  * `npm run bench`: crawlfleet against a single-process baseline, side by side, on local
  * deterministic sites (test/sites/generated.ts), with the real services as processes.
  *
- *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory|content]...
+ *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory|content|mixed]...
  *        [--fetchers N] [--concurrency N] [--pages N] [--json FILE] [--crawlee]
  *        [--no-baseline] [--env KEY=VALUE]... [--cpu-prof DIR]
  *
@@ -26,7 +26,7 @@ import { Redis } from 'ioredis';
 import { redisKeys } from '../shared/redis/keys.js';
 import { lazyResultsStore, openResultsStore, type ResultsStore } from '../shared/results/index.js';
 import { stackSpecs, Supervisor } from '../scripts/supervisor.js';
-import { GeneratedSite, type GeneratedSiteOptions } from '../test/sites/generated.js';
+import { GeneratedSite, mixedLatency, type GeneratedSiteOptions, type LatencyMix } from '../test/sites/generated.js';
 import { cleanupNamespace, freePort, http, REDIS_URL, serviceEnv, testNamespace, waitFor } from '../test/support/stack.js';
 import type { BaselineResult } from './baseline.js';
 import {
@@ -51,10 +51,17 @@ import {
 // ---------------------------------------------------------------------------------------
 // Options
 
-const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory', 'content'] as const;
+const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory', 'content', 'mixed'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /** What runs without --scenario; redis-memory runs only when named. */
-const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory', 'content'];
+const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory', 'content', 'mixed'];
+/**
+ * The real web's latency mix of the mixed scenario: 5% of pages answer after 5–20 s, the rest
+ * after 50–200 ms. The fetch timeouts are raised to 25 s (as an operator would for such a
+ * site), so a slow page is slow, not a timeout.
+ */
+const MIXED_LATENCY: LatencyMix = { slowRatio: 0.05, slowMs: [5000, 20_000], fastMs: [50, 200] };
+const MIXED_ENV = { FETCH_HEADERS_TIMEOUT_MS: '25000', FETCH_TOTAL_TIMEOUT_MS: '30000' };
 /** The formats of the redis-memory and content sessions (the default formats of a session). */
 const REDIS_MEMORY_FORMATS = ['markdown', 'links', 'metadata'] as const;
 
@@ -74,13 +81,14 @@ interface BenchOptions {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --quick               tiny sizes (1,000 pages), 60 s bound per crawl; what CI runs
-  --scenario NAME       nolatency | latency | scale | memory | redis-memory | content
-                        (repeatable; default all but redis-memory). redis-memory: one
+  --scenario NAME       nolatency | latency | scale | memory | redis-memory | content |
+                        mixed (repeatable; default all but redis-memory). redis-memory: one
                         session of 100,000 pages with formats markdown, links, metadata;
                         Redis bytes per admitted URL (INFO used_memory delta and MEMORY
                         USAGE of the session's keys). content: the nolatency site with
                         those formats, against a baseline that converts every page with
-                        the same converter
+                        the same converter. mixed: 5% of pages take 5-20 s, the rest
+                        50-200 ms; steady pages/s against the Little's-law limit
   --fetchers N          fetcher replicas (nolatency, latency, memory; default 1);
                         for scale, the largest step of 1, 2, 4, ... (default 4)
   --concurrency N       requests in flight per fetcher replica (default 32; scale 8)
@@ -392,6 +400,10 @@ export interface StackRun {
   redisMemory: SessionMemory | null;
   /** Redis bytes per admitted URL (the redis-memory scenario). */
   redisPerUrl?: RedisPerUrl | null;
+  /** Pages/s between the 10th and the 90th percentile of the fetch times: the steady rate, without ramp-up and the last stragglers. */
+  steadyPagesPerSec: number | null;
+  /** Little's-law limit of the scenario's latencies at this run's requests in flight (mixed scenario). */
+  littleLimit?: number | null;
   siteStats: SiteStats | null;
   problems: string[];
   rssSeries?: RssSample[];
@@ -601,6 +613,12 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       samples: upper.length,
     };
 
+    const fetchedTimes = records.flatMap((r) => (r.fetchedAt === null ? [] : [r.fetchedAt])).sort((a, b) => a - b);
+    const i10 = Math.floor(fetchedTimes.length * 0.1);
+    const i90 = Math.floor(fetchedTimes.length * 0.9);
+    const steadySpan = (fetchedTimes[i90] ?? 0) - (fetchedTimes[i10] ?? 0);
+    const steadyPagesPerSec = steadySpan > 0 ? round(((i90 - i10) * 1000) / steadySpan, 1) : null;
+
     const wallMs = Math.max(1, tEnd - t0);
     const n = Math.max(1, records.length);
     const cpuMs: Record<string, number> = {};
@@ -649,6 +667,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       records: records.length,
       expected: p.expectedPaths.size,
       pagesPerSec: round((records.length * 1000) / wallMs, 1),
+      steadyPagesPerSec,
       duplicates,
       missing,
       extra,
@@ -880,6 +899,10 @@ interface ScenarioPlan {
   /** The session's formats. */
   formats: readonly string[];
   redisPerUrl: boolean;
+  /** Per-path latencies of the site (the mixed scenario). */
+  latencyMix?: LatencyMix;
+  /** Extra environment of the stack's services in this scenario. */
+  env?: Record<string, string>;
 }
 
 function plan(name: ScenarioName, o: BenchOptions): ScenarioPlan {
@@ -905,6 +928,8 @@ function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'for
       return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: true, baseline: false };
     case 'redis-memory':
       return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: false, baseline: false, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
+    case 'mixed':
+      return { name, pages: o.pages ?? (q ? 800 : 6000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 120_000 : 600_000, rssSeries: false, baseline: false, latencyMix: MIXED_LATENCY, env: MIXED_ENV };
     case 'content':
       // The nolatency site with the default formats; the baseline converts every page with the same converter.
       return { name, pages: o.pages ?? (q ? 1000 : 20_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 600_000, rssSeries: false, baseline: o.baseline, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
@@ -912,7 +937,15 @@ function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'for
 }
 
 function siteOptions(pl: ScenarioPlan): GeneratedSiteOptions {
-  return { pages: pl.pages, seed: 42, linksPerPage: 21, pageBytes: 15_000, latencyMs: pl.latencyMs };
+  return { pages: pl.pages, seed: 42, linksPerPage: 21, pageBytes: 15_000, latencyMs: pl.latencyMs, ...(pl.latencyMix ? { latencyMix: pl.latencyMix } : {}) };
+}
+
+/** Little's law: the most pages/s `inFlight` requests can give when each takes its path's latency (mean over the expected paths). */
+function littleLimit(pl: ScenarioPlan, expected: ReadonlySet<string>, inFlight: number): number | null {
+  if (!pl.latencyMix || expected.size === 0) return null;
+  let total = 0;
+  for (const path of expected) total += mixedLatency(pl.latencyMix, 42, path);
+  return (inFlight * 1000) / (total / expected.size);
 }
 
 /** The oracle: paths of every URL reachable from the home page. */
@@ -947,7 +980,8 @@ async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, wit
     for (const step of pl.steps) {
       log(`${pl.name}: stack with ${step.fetchers} fetcher(s) x ${step.concurrency} in flight, ${expected.size} URLs, latency ${pl.latencyMs} ms`);
       try {
-        const run = await crawlStack({ site, expectedPaths: expected, fetchers: step.fetchers, concurrency: step.concurrency, boundMs: pl.boundMs, opts: o, rssSeries: pl.rssSeries, formats: pl.formats, redisPerUrl: pl.redisPerUrl }, ticks);
+        const run = await crawlStack({ site, expectedPaths: expected, fetchers: step.fetchers, concurrency: step.concurrency, boundMs: pl.boundMs, opts: pl.env ? { ...o, env: { ...pl.env, ...o.env } } : o, rssSeries: pl.rssSeries, formats: pl.formats, redisPerUrl: pl.redisPerUrl }, ticks);
+        run.littleLimit = littleLimit(pl, expected, step.fetchers * step.concurrency);
         result.runs.push(run);
         log(`${pl.name}: ${run.status}, ${run.records} records in ${(run.wallMs / 1000).toFixed(1)} s = ${run.pagesPerSec} pages/s (dup ${run.duplicates}, missing ${run.missing})`);
       } catch (err) {
@@ -1044,6 +1078,17 @@ function goals(r: ScenarioResult, pl: ScenarioPlan, o: BenchOptions): ScenarioRe
       if (o.quick) g.push({ goal: 'note', value: '--quick: 1,000 pages only, not the 100,000-page goal', met: null });
       break;
     }
+    case 'mixed': {
+      const limit = run.littleLimit ?? null;
+      const steady = run.steadyPagesPerSec;
+      g.push({
+        goal: "steady pages/s >= 0.8x Little's-law limit (in flight / mean latency)",
+        value: limit === null || steady === null ? 'not measured' : `${steady} of ${limit.toFixed(1)} = ${(steady / limit).toFixed(2)}x (whole run ${run.pagesPerSec} pages/s)`,
+        met: limit === null || steady === null ? false : steady >= 0.8 * limit,
+      });
+      g.push({ goal: 'every page delivered once', value: `dup ${run.duplicates}, missing ${run.missing}, extra ${run.extra}, ${run.status}`, met: ok(run) });
+      break;
+    }
     case 'content': {
       const ratio = isRun(base) ? run.pagesPerSec / base.pagesPerSec : null;
       g.push({ goal: `pages/s >= 1.0x baseline doing the same conversion (${pl.formats.join(', ')})`, value: ratio === null ? 'no baseline' : `${ratio.toFixed(2)}x`, met: ratio === null ? null : ratio >= 1.0 });
@@ -1100,7 +1145,7 @@ export function report(results: ScenarioResult[], header: string): string {
     r.runs.forEach((run, i) => {
       const base = r.baseline[i];
       const crawlee = r.crawlee[i];
-      const limit = r.site.latencyMs > 0 ? (run.inFlight * 1000) / r.site.latencyMs : null;
+      const limit = run.littleLimit ?? (r.site.latencyMs > 0 ? (run.inFlight * 1000) / r.site.latencyMs : null);
       const name = `${r.name}${r.runs.length > 1 ? ` f=${run.fetchers}` : ''}`;
       thr.push([
         name,

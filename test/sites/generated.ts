@@ -41,6 +41,35 @@ export interface GeneratedSiteOptions {
    * links (default true).
    */
   externalLinks?: boolean;
+  /** Latency per path from a mix of fast and slow answers (see LatencyMix); overrides latencyMs. */
+  latencyMix?: LatencyMix | null;
+}
+
+/**
+ * The real web's latency mix: a `slowRatio` share of the paths answers after `slowMs`, the
+ * rest after `fastMs` (each uniform within its [min, max]); which path is slow and its delay
+ * are fixed by the path and the seed, so every crawl of the site sees the same latencies.
+ */
+export interface LatencyMix {
+  slowRatio: number;
+  slowMs: readonly [number, number];
+  fastMs: readonly [number, number];
+}
+
+/** FNV-1a of a string. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** The delay of `path` under `mix` for a site seeded with `seed`, ms. */
+export function mixedLatency(m: LatencyMix, seed: number, path: string): number {
+  const h = hashString(path);
+  const u1 = mix(h, seed) / 4294967296;
+  const u2 = mix(h, seed + 1) / 4294967296;
+  const [lo, hi] = u1 < m.slowRatio ? m.slowMs : m.fastMs;
+  return Math.round(lo + u2 * (hi - lo));
 }
 
 /**
@@ -184,6 +213,7 @@ export class GeneratedSite {
       errorRatio: opts.errorRatio ?? 0.01,
       fileRatio: opts.fileRatio ?? 0.02,
       externalLinks: opts.externalLinks ?? true,
+      latencyMix: opts.latencyMix ?? null,
     };
     if (!Number.isInteger(o.pages) || o.pages < 1) throw new RangeError(`pages must be an integer >= 1, got ${o.pages}`);
     if (!Number.isInteger(o.linksPerPage) || o.linksPerPage < 0) throw new RangeError('linksPerPage must be an integer >= 0');
@@ -500,7 +530,8 @@ export class GeneratedSite {
       }
     });
     this.onRequest?.(target, Date.now());
-    const delay = this.latencyFor?.(target) ?? this.latencyMs;
+    const lm = this.options.latencyMix;
+    const delay = this.latencyFor?.(target) ?? (lm ? mixedLatency(lm, this.options.seed, target) : this.latencyMs);
     if (delay > 0) {
       const t = setTimeout(() => {
         this.timers.delete(t);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { GeneratedSite } from '../../sites/generated.js';
+import { GeneratedSite, mixedLatency, type LatencyMix } from '../../sites/generated.js';
 import type { GeneratedSiteOptions } from '../../sites/generated.js';
 
 /** Hrefs of the `<a href>` tags of an HTML body. */
@@ -299,5 +299,37 @@ describe('GeneratedSite', function () {
       assert.equal(out, 'aborted');
       assert.ok(Date.now() - started < 10000, 'the process exits by itself promptly');
     });
+  });
+});
+
+describe('GeneratedSite latency mix', () => {
+  const mixOpts: LatencyMix = { slowRatio: 0.05, slowMs: [5000, 20_000], fastMs: [50, 200] };
+
+  it('gives each path a fixed delay within its range, about slowRatio of them slow', () => {
+    let slow = 0;
+    const n = 20_000;
+    for (let i = 0; i < n; i++) {
+      const path = `/p/${i}.html`;
+      const d = mixedLatency(mixOpts, 42, path);
+      assert.equal(mixedLatency(mixOpts, 42, path), d, 'same path, same delay');
+      if (d >= 5000) {
+        slow++;
+        assert.ok(d <= 20_000, `${path}: ${d}`);
+      } else assert.ok(d >= 50 && d <= 200, `${path}: ${d}`);
+    }
+    assert.ok(Math.abs(slow / n - 0.05) < 0.01, `slow share ${slow / n}`);
+  });
+
+  it('answers a page after its mixed delay', async () => {
+    const site = new GeneratedSite({ pages: 50, seed: 42, latencyMix: { slowRatio: 0, slowMs: [0, 0], fastMs: [120, 120] } });
+    const origin = await site.start('127.0.0.1', 0);
+    try {
+      const t0 = performance.now();
+      const res = await fetch(`${origin}/p/3.html`);
+      await res.text();
+      assert.ok(performance.now() - t0 >= 115, 'the delay was applied');
+    } finally {
+      await site.stop();
+    }
   });
 });
