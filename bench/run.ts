@@ -2,7 +2,7 @@
  * `npm run bench`: crawlfleet against a single-process baseline, side by side, on local
  * deterministic sites (test/sites/generated.ts), with the real services as processes.
  *
- *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory|content|mixed]...
+ *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory|content|content-docs|mixed]...
  *        [--fetchers N] [--concurrency N] [--pages N] [--json FILE] [--crawlee]
  *        [--no-baseline] [--env KEY=VALUE]... [--cpu-prof DIR]
  *
@@ -16,7 +16,7 @@
  * Only loopback addresses are crawled; every loop is bounded in time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +27,7 @@ import { redisKeys } from '../shared/redis/keys.js';
 import { lazyResultsStore, openResultsStore, type ResultsStore } from '../shared/results/index.js';
 import { stackSpecs, Supervisor } from '../scripts/supervisor.js';
 import { GeneratedSite, mixedLatency, type GeneratedSiteOptions, type LatencyMix } from '../test/sites/generated.js';
+import { StaticSite } from '../test/sites/static.js';
 import { cleanupNamespace, freePort, http, REDIS_URL, serviceEnv, testNamespace, waitFor } from '../test/support/stack.js';
 import type { BaselineResult } from './baseline.js';
 import {
@@ -51,7 +52,7 @@ import {
 // ---------------------------------------------------------------------------------------
 // Options
 
-const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory', 'content', 'mixed'] as const;
+const SCENARIOS = ['nolatency', 'latency', 'scale', 'memory', 'redis-memory', 'content', 'content-docs', 'mixed'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /** What runs without --scenario; redis-memory runs only when named. */
 const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory', 'content', 'mixed'];
@@ -61,6 +62,8 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'sca
  * site), so a slow page is slow, not a timeout.
  */
 const MIXED_LATENCY: LatencyMix = { slowRatio: 0.05, slowMs: [5000, 20_000], fastMs: [50, 200] };
+/** The corpus of the content-docs scenario: Debian's python3-doc (apt-get install python3-doc). */
+const DOCS_DIR = '/usr/share/doc/python3/html';
 const MIXED_ENV = { FETCH_HEADERS_TIMEOUT_MS: '25000', FETCH_TOTAL_TIMEOUT_MS: '30000' };
 /** The formats of the redis-memory and content sessions (the default formats of a session). */
 const REDIS_MEMORY_FORMATS = ['markdown', 'links', 'metadata'] as const;
@@ -82,13 +85,16 @@ interface BenchOptions {
 const USAGE = `usage: node dist/bench/run.js [options]
   --quick               tiny sizes (1,000 pages), 60 s bound per crawl; what CI runs
   --scenario NAME       nolatency | latency | scale | memory | redis-memory | content |
-                        mixed (repeatable; default all but redis-memory). redis-memory: one
+                        content-docs | mixed (repeatable; default all but redis-memory
+                        and content-docs). redis-memory: one
                         session of 100,000 pages with formats markdown, links, metadata;
                         Redis bytes per admitted URL (INFO used_memory delta and MEMORY
                         USAGE of the session's keys). content: the nolatency site with
                         those formats, against a baseline that converts every page with
                         the same converter. mixed: 5% of pages take 5-20 s, the rest
-                        50-200 ms; steady pages/s against the Little's-law limit
+                        50-200 ms; steady pages/s against the Little's-law limit.
+                        content-docs: content on Debian's python3-doc HTML (${DOCS_DIR},
+                        apt-get install python3-doc), served from its files
   --fetchers N          fetcher replicas (nolatency, latency, memory; default 1);
                         for scale, the largest step of 1, 2, 4, ... (default 4)
   --concurrency N       requests in flight per fetcher replica (default 32; scale 8)
@@ -168,7 +174,7 @@ interface SiteProcess {
   stop(): Promise<void>;
 }
 
-async function startSiteProcess(opts: GeneratedSiteOptions, lifetimeMs: number): Promise<SiteProcess> {
+async function startSiteProcess(opts: GeneratedSiteOptions | { dir: string }, lifetimeMs: number): Promise<SiteProcess> {
   const child = spawn(process.execPath, [join(HERE, 'site-child.js'), JSON.stringify(opts), String(lifetimeMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -901,6 +907,8 @@ interface ScenarioPlan {
   redisPerUrl: boolean;
   /** Per-path latencies of the site (the mixed scenario). */
   latencyMix?: LatencyMix;
+  /** A directory served as the site instead of the generated one (content-docs). */
+  dir?: string;
   /** Extra environment of the stack's services in this scenario. */
   env?: Record<string, string>;
 }
@@ -930,6 +938,8 @@ function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'for
       return { name, pages: o.pages ?? (q ? 1000 : 100_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 1_800_000, rssSeries: false, baseline: false, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
     case 'mixed':
       return { name, pages: o.pages ?? (q ? 800 : 6000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 120_000 : 600_000, rssSeries: false, baseline: false, latencyMix: MIXED_LATENCY, env: MIXED_ENV };
+    case 'content-docs':
+      return { name, pages: 0, latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: 600_000, rssSeries: false, baseline: o.baseline, formats: REDIS_MEMORY_FORMATS, redisPerUrl: false, dir: DOCS_DIR };
     case 'content':
       // The nolatency site with the default formats; the baseline converts every page with the same converter.
       return { name, pages: o.pages ?? (q ? 1000 : 20_000), latencyMs: 0, steps: [{ fetchers, concurrency: conc }], boundMs: q ? 60_000 : 600_000, rssSeries: false, baseline: o.baseline, formats: REDIS_MEMORY_FORMATS, redisPerUrl: true };
@@ -965,7 +975,8 @@ function log(msg: string): void {
 
 async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, withCrawlee: boolean): Promise<ScenarioResult> {
   const sOpts = siteOptions(pl);
-  const expected = await expectedPaths(sOpts);
+  if (pl.dir !== undefined && !existsSync(pl.dir)) throw new Error(`${pl.dir} is missing (apt-get install python3-doc)`);
+  const expected = pl.dir !== undefined ? new StaticSite(pl.dir).reachable() : await expectedPaths(sOpts);
   const result: ScenarioResult = {
     name: pl.name,
     site: { pages: pl.pages, pageBytes: 15_000, linksPerPage: 21, latencyMs: pl.latencyMs, expectedUrls: expected.size },
@@ -975,7 +986,7 @@ async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, wit
     goals: [],
   };
   const lifetime = pl.boundMs * pl.steps.length * 2 + 120_000;
-  const site = await startSiteProcess(sOpts, lifetime);
+  const site = await startSiteProcess(pl.dir !== undefined ? { dir: pl.dir } : sOpts, lifetime);
   try {
     for (const step of pl.steps) {
       log(`${pl.name}: stack with ${step.fetchers} fetcher(s) x ${step.concurrency} in flight, ${expected.size} URLs, latency ${pl.latencyMs} ms`);
@@ -1089,7 +1100,8 @@ function goals(r: ScenarioResult, pl: ScenarioPlan, o: BenchOptions): ScenarioRe
       g.push({ goal: 'every page delivered once', value: `dup ${run.duplicates}, missing ${run.missing}, extra ${run.extra}, ${run.status}`, met: ok(run) });
       break;
     }
-    case 'content': {
+    case 'content':
+    case 'content-docs': {
       const ratio = isRun(base) ? run.pagesPerSec / base.pagesPerSec : null;
       g.push({ goal: `pages/s >= 1.0x baseline doing the same conversion (${pl.formats.join(', ')})`, value: ratio === null ? 'no baseline' : `${ratio.toFixed(2)}x`, met: ratio === null ? null : ratio >= 1.0 });
       if (isRun(base) && base.convertMsPerPage !== undefined) g.push({ goal: 'conversion alone, CPU ms per page (baseline process)', value: `${base.convertMsPerPage} ms`, met: null });

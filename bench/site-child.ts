@@ -1,8 +1,9 @@
 /**
- * A GeneratedSite in a process of its own, so the site's CPU is measured apart from the
- * bench and the stack (it still competes with them for the same cores).
+ * A GeneratedSite (or, given `{"dir": "..."}`, a StaticSite serving that directory) in a
+ * process of its own, so the site's CPU is measured apart from the bench and the stack (it
+ * still competes with them for the same cores).
  *
- *   node dist/bench/site-child.js '<GeneratedSiteOptions as JSON>' [maxLifetimeMs]
+ *   node dist/bench/site-child.js '<GeneratedSiteOptions as JSON | {"dir": DIR}>' [maxLifetimeMs]
  *
  * Prints `{"origin":"http://127.0.0.1:PORT"}` once listening. Commands on stdin, one per
  * line, each answered with one JSON line: `stats` (counters; `distinctPaths` and
@@ -11,11 +12,12 @@
  */
 import { createInterface } from 'node:readline';
 import { GeneratedSite, type GeneratedSiteOptions } from '../test/sites/generated.js';
+import { StaticSite } from '../test/sites/static.js';
 
 async function main(): Promise<void> {
-  const opts = JSON.parse(process.argv[2] ?? '{}') as GeneratedSiteOptions;
+  const opts = JSON.parse(process.argv[2] ?? '{}') as GeneratedSiteOptions | { dir: string };
   const lifetime = Number(process.argv[3] ?? 30 * 60_000);
-  const site = new GeneratedSite(opts);
+  const site = 'dir' in opts ? new StaticSite(opts.dir) : new GeneratedSite(opts);
   const origin = await site.start('127.0.0.1', 0);
   let stopping = false;
   const stop = (): void => {
@@ -38,7 +40,7 @@ async function main(): Promise<void> {
     } else if (cmd === 'reset') {
       site.resetStats();
       out({ reset: true });
-    } else if (cmd === 'latency') {
+    } else if (cmd === 'latency' && site instanceof GeneratedSite) {
       site.latencyMs = Math.max(0, Number(arg) || 0);
       out({ latency: site.latencyMs });
     } else {
