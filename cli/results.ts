@@ -35,11 +35,16 @@ export const PAGE_ATTEMPTS = 4;
 // ---------------------------------------------------------------------------------------
 // CSV (RFC 4180)
 
-/** One value as CSV text: empty for null/absent, JSON for objects and arrays, quoted when it holds `"`, `,`, CR or LF. */
+/**
+ * One value as CSV text: empty for null/absent, JSON for objects and arrays, quoted when it
+ * holds `"`, `,`, CR or LF. A crawled string that a spreadsheet would run as a formula
+ * (starting with `=`, `+`, `-`, `@`, tab or CR: CSV injection, OWASP) gets a leading `'`,
+ * so a page title such as `=HYPERLINK(...)` stays text; numbers are written as they are.
+ */
 export function csvCell(value: unknown): string {
   let text: string;
   if (value === null || value === undefined) text = '';
-  else if (typeof value === 'string') text = value;
+  else if (typeof value === 'string') text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') text = String(value);
   else text = JSON.stringify(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

@@ -37,6 +37,12 @@ describe('crawlctl results: CSV cells and rows (RFC 4180)', () => {
     ['an object as JSON, quoted (commas and quotes)', { price: '9,99', name: null }, '"{""price"":""9,99"",""name"":null}"'],
     ['an array of links as JSON', [{ url: 'https://a.example/', text: 'A', rel: null }], '"[{""url"":""https://a.example/"",""text"":""A"",""rel"":null}]"'],
     ['an empty object', {}, '{}'],
+    ['a formula: made text with a leading quote', '=HYPERLINK("http://evil.test","x")', '"\'=HYPERLINK(""http://evil.test"",""x"")"'],
+    ['a leading plus, minus, at: made text', '+1', "'+1"],
+    ['a leading minus', '-2+3', "'-2+3"],
+    ['a leading at', '@SUM(A1)', "'@SUM(A1)"],
+    ['a leading tab', '\tx', "'\tx"],
+    ['a negative number stays a number', -5, '-5'],
   ];
   for (const [name, value, want] of cells) {
     it(name, () => assert.equal(csvCell(value), want));
