@@ -329,7 +329,7 @@ async function startStack(fetchers: number, concurrency: number, extraEnv: Recor
         const states = await Promise.all(opsAddresses.map((a) => http(a, 'GET', '/readyz').then((r) => r.status === 200, () => false)));
         return states.every(Boolean);
       },
-      { timeoutMs: 30_000, intervalMs: 200, what: 'every service /readyz' },
+      { timeoutMs: 120_000, intervalMs: 200, what: 'every service /readyz' },
     );
   } catch (err) {
     process.stderr.write(`${logTail.slice(-30).join('\n')}\n`);
