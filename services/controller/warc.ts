@@ -18,7 +18,8 @@ export interface WarcRoutesDeps {
 }
 
 const ID = { type: 'string', pattern: '^[a-z0-9-]{1,64}$' } as const;
-const NAME = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,255}$' } as const;
+/** Any name up to 255 characters; whether it is one of the session's files is the handler's 404 (isSessionWarcName). */
+const NAME = { type: 'string', minLength: 1, maxLength: 255 } as const;
 
 export function registerWarcRoutes(app: FastifyInstance, deps: WarcRoutesDeps): void {
   const load = async (id: string): Promise<void> => {
