@@ -215,3 +215,40 @@ describe('WARC archives (five processes, local site)', function () {
     assert.deepEqual(r.body, { files: [] });
   });
 });
+
+describe('WARC files at shutdown (five processes, local site)', function () {
+  this.timeout(180_000);
+  let server: Server;
+  let origin: string;
+  let stack: TestStack;
+
+  before(async () => {
+    server = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body><a href="/next">next</a></body></html>'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Files stay open (no idle close during the test) until the replicas stop.
+    stack = await startTestStack({ fetchers: 1, env: { WARC_IDLE_CLOSE_MS: '600000' } });
+  });
+
+  after(async () => {
+    await stack?.stop();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it('lists open files with their records counted, and a graceful stop closes and indexes them', async () => {
+    const created = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [`${origin}/`], maxDepth: 1, warc: true, formats: [] });
+    assert.equal(created.status, 201, created.text);
+    const id = created.body.id;
+    await waitFinished(stack.api, id, 120_000);
+    type Listing = { files: Array<{ name: string; records: number; closed: boolean }> };
+    const open = await http<Listing>(stack.api, 'GET', `/sessions/${id}/warc`);
+    // the fetcher's file (warcinfo + 2 exchanges) and the extractor's (warcinfo + 2 metadata)
+    assert.equal(open.body.files.length, 2, open.text);
+    assert.ok(open.body.files.every((f) => !f.closed), open.text);
+    assert.deepEqual(open.body.files.map((f) => f.records).sort(), [3, 5], open.text);
+    for (const label of stack.supervisor.labels().filter((l) => /^(fetcher|extractor)/.test(l))) await stack.supervisor.stop(label);
+    const closed = await http<Listing>(stack.api, 'GET', `/sessions/${id}/warc`);
+    assert.deepEqual(closed.body.files.map((f) => [f.records, f.closed]).sort(), [[3, true], [5, true]], closed.text);
+    for (const f of closed.body.files) assert.ok(existsSync(join(stack.resultsDir, 'warc', `${f.name}.cdxj`)), f.name);
+  });
+});
