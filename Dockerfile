@@ -54,10 +54,10 @@ COPY bin ./bin
 COPY shared/redis/lua ./shared/redis/lua
 
 # The image's `node` user (uid/gid 1000). Numeric, so Kubernetes can verify
-# runAsNonRoot. /data/results and /data/secrets (the controller's generated API
+# runAsNonRoot. /data/results, /data/warc (WARC files) and /data/secrets (the controller's generated API
 # token, api.tokenFile) are owned by it: a named volume mounted there starts
 # with this ownership.
-RUN mkdir -p /data/results /data/secrets && chown 1000:1000 /data/results /data/secrets
+RUN mkdir -p /data/results /data/secrets /data/warc && chown 1000:1000 /data/results /data/secrets /data/warc
 USER 1000:1000
 
 # 8080: controller API (+ /healthz /readyz /metrics); 8081: health/metrics of

@@ -137,6 +137,7 @@ export function buildCrawlBody(urls: readonly string[], values: OptionValues): C
   const formats = strs(values, 'format');
   if (formats.length > 0) body.formats = crawlFormats(formats);
   if (flag(values, 'full-page')) body.onlyMainContent = false;
+  if (flag(values, 'warc')) body.warc = true;
   return body;
 }
 
@@ -334,6 +335,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       webhook: { type: 'string', arg: 'URL', help: 'notify this URL when the session ends' },
       label: { type: 'string', arg: 'L', help: 'a label for the session' },
       sitemaps: { type: 'boolean', help: 'also seed from the sitemaps of the seeds\' sites (robots.txt, /sitemap.xml)' },
+      warc: { type: 'boolean', help: 'write the exchanges as WARC/1.1 files (GET /sessions/:id/warc)' },
       format: { type: 'string', multiple: true, arg: 'F', help: `put this in each record: ${RECORD_FORMATS.join(', ')} (repeatable; none: no page content; default: the cluster's content.defaultFormats)` },
       'full-page': { type: 'boolean', help: 'markdown, text and html of the whole page, navigation and footers included' },
       ...WAIT_OPTIONS,

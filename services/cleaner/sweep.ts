@@ -19,6 +19,7 @@ import { parseLedgerEntry } from '../../shared/ledger/index.js';
 import { STAGE_NAMES, STAGES } from '../../shared/pipeline/stages.js';
 import type { ServiceContext } from '../../shared/service/runtime.js';
 import type { FetchTask } from '../../shared/tasks/types.js';
+import { removeSessionWarcs, warcDir } from '../../shared/warc/files.js';
 
 /** Ready messages on the queues of the stages whose backlog means slowness (the registry's `backlog`). */
 async function downstreamBacklog(ctx: ServiceContext): Promise<number> {
@@ -90,11 +91,12 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
     }
   }
 
-  // 2. retention: the session's keys expired in Redis; its records and results file go too
+  // 2. retention: the session's keys expired in Redis; its records, results file and WARC files go too
   const expired = await maintenance.pruneIndex(Date.now() - cfg.session.retentionMs, cfg.cleaner.batchSize);
   for (const id of expired) {
     await ctx.results.deleteSession(id);
     await rm(join(resolve(cfg.deliver.resultsDir), `${id}.jsonl`), { force: true });
+    await removeSessionWarcs(warcDir(cfg), id);
   }
   report.pruned = expired.length;
 

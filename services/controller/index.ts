@@ -22,6 +22,7 @@ import { registerReplicaRoutes } from './replicas.js';
 import { registerSecurity } from './security.js';
 import { registerSessionRoutes } from './sessions.js';
 import { ClusterStats, registerStatsRoute } from './stats.js';
+import { registerWarcRoutes } from './warc.js';
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   validation: 400,
@@ -126,6 +127,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
     await registerOpenApi(app, VERSION);
     registerOpsRoutes(app, ctx);
     registerSessionRoutes(app, { sessions: ctx.sessions, tasks: ctx.tasks, results: ctx.results, outbox: ctx.outbox, redis: ctx.redis, keys: ctx.keys, config: ctx.config });
+    registerWarcRoutes(app, { sessions: ctx.sessions, config: ctx.config });
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
     registerReplicaRoutes(app, { redis: ctx.redis, keys: ctx.keys });
     registerStatsRoute(app, stats);

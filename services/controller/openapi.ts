@@ -184,6 +184,8 @@ const sessionSchema = {
         sitemaps: { type: 'boolean', description: 'Seed from the sitemaps of the seeds\' origins too.' },
         formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, description: 'What the records carry besides the always-present fields. Absent for sessions created before formats existed: their records carry none.' },
         onlyMainContent: { type: 'boolean', description: 'Markdown, text and html leave out navigation, headers, footers, sidebars and banners. Absent for sessions created before the option existed (= true).' },
+        warc: { type: 'boolean', description: 'The exchanges are written as WARC/1.1 files (GET /sessions/{id}/warc). Absent = false.' },
+        warcRecordSecrets: { type: 'boolean', description: 'WARC request records keep the values of Authorization, Cookie and Proxy-Authorization (otherwise `***`). Absent = false.' },
       },
     },
   },
@@ -332,6 +334,30 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tags: ['sessions'],
     responses: { 200: { ...sessionSchema, description: 'The session, running again (or completed).' } },
     errors: { 409: 'The session is not paused.' },
+  },
+  'GET /sessions/:id/warc': {
+    summary: 'The session\'s WARC files',
+    description: 'The WARC/1.1 files of a session that asked for `"warc": true`, oldest first: `name`, `bytes`, `records` (its warcinfo included), and `closed` (its writer closed it and wrote the CDXJ index `<name>.cdxj`; an open file grows while the session runs). Empty for a session without WARC.',
+    tags: ['sessions'],
+    responses: {
+      200: {
+        description: 'The files.',
+        type: 'object',
+        required: ['files'],
+        properties: {
+          files: {
+            type: 'array',
+            items: { type: 'object', required: ['name', 'bytes', 'records', 'closed'], properties: { name: { type: 'string' }, bytes: { type: 'integer' }, records: { type: 'integer' }, closed: { type: 'boolean' } } },
+          },
+        },
+      },
+    },
+  },
+  'GET /sessions/:id/warc/:name': {
+    summary: 'Download one WARC file of the session',
+    description: 'The file as written (`application/warc`, each record its own gzip member); `name` must be one of the names GET /sessions/{id}/warc lists (404 otherwise).',
+    tags: ['sessions'],
+    responses: { 200: { description: 'The WARC file.', content: { 'application/warc': { schema: { type: 'string', format: 'binary' } } } } },
   },
   'GET /sessions/:id/page': {
     summary: 'The record of one URL of the session',

@@ -14,7 +14,7 @@
  * which moves its deadline (and closeAt) later by the time it was paused.
  *
  * `DELETE /sessions/:id?purge=true` removes a finished session that was handed over: its
- * Redis keys, its entries in the sessions index and due set, and its results file.
+ * Redis keys, its entries in the sessions index and due set, its results file and its WARC files.
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -37,6 +37,7 @@ import { RECORD_FORMATS, type FinalizeSession, type SessionRequest, type Session
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
+import { removeSessionWarcs, warcDir } from '../../shared/warc/files.js';
 
 /** The body of POST /sessions. */
 export type CreateSessionBody = SessionRequest;
@@ -60,6 +61,8 @@ export const createSessionSchema = {
     sitemaps: { type: 'boolean' },
     formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, uniqueItems: true },
     onlyMainContent: { type: 'boolean' },
+    warc: { type: 'boolean' },
+    warcRecordSecrets: { type: 'boolean' },
   },
 } as const;
 
@@ -142,6 +145,8 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     sitemaps: body.sitemaps ?? false,
     formats: [...(body.formats ?? cfg.content.defaultFormats)],
     onlyMainContent: body.onlyMainContent ?? true,
+    ...(body.warc ? { warc: true } : {}),
+    ...(body.warcRecordSecrets ? { warcRecordSecrets: true } : {}),
   };
 }
 
@@ -283,6 +288,7 @@ export async function purgeSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'r
   }
   if (s.handedOverAt === null) throw new CrawlError('conflict', `session ${id} is ${s.status} but not handed over yet (results file, webhook); retry in a moment`);
   await deleteSessionResults(deps.results, deps.config().deliver.resultsDir, id);
+  await removeSessionWarcs(warcDir(deps.config()), id);
   const removed = await deleteSessionKeys(deps.redis, deps.keys, id);
   return { id, purged: true, keys: removed };
 }

@@ -15,6 +15,9 @@ import { publishExtractPages } from '../../shared/observability/diagnostics.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
 import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
+import { CrawlError } from '../../shared/errors/index.js';
+import { metadataRecord } from '../../shared/warc/exchange.js';
+import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { KnownLinks } from './known.js';
 import { ParsePool } from './parse-pool.js';
 import { admitStep, parseStep, recordStep, screenStep, sessionFormats, type Screened } from './steps.js';
@@ -30,6 +33,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   const known = new KnownLinks();
   const pool = new ParsePool(() => ctx.config().extract.concurrency);
   pool.warm();
+  /** WARC metadata records (session id, outlinks) of the sessions that ask for WARC. */
+  const warc = replicaWarcWriters(ctx.name, ctx.config, (err, sessionId) => ctx.log.error({ sessionId, err: (err as Error).message }, 'cannot close a WARC file'));
 
   /** The pages of one session through the steps; returns children and records to publish. */
   async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[] }> {
@@ -50,6 +55,13 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
       for (const [reason, n] of Object.entries(s.refused)) metrics.linksRefused.inc({ reason }, n);
       screened.push(s);
     });
+    // The metadata records are on disk before the records go to delivery.
+    if (session.spec.warc && screened.length > 0) {
+      const entries = screened.map((s) => metadataRecord({ url: s.page.finalUrl, responseId: s.page.warcResponseId ?? null, sessionId, outlinks: s.parsed.links }));
+      await warc.write(sessionId, entries).catch((err: unknown) => {
+        throw new CrawlError('internal', `session ${sessionId}: cannot write WARC metadata records: ${(err as Error).message}`, { cause: err });
+      });
+    }
 
     const replies = await admitStep(sessionId, screened, cfg, (id, found, opts) => tasks.admitFoundPages(id, found, opts));
     screened.forEach((s, i) => {
@@ -99,6 +111,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   return {
     close: async (graceMs) => {
       await consumer.close(graceMs);
+      await warc.close();
       await pool.close();
     },
   };

@@ -16,6 +16,7 @@ import type { Config } from '../../shared/config/index.js';
 import type { FetchRequest, FetchResponse, PageFetcher } from '../../shared/fetch/seam.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
+import type { HttpExchange } from '../../shared/warc/exchange.js';
 
 const gunzip = promisify(zlib.gunzip);
 const inflate = promisify(zlib.inflate);
@@ -38,6 +39,34 @@ function flatHeaders(h: Dispatcher.ResponseData['headers']): Record<string, stri
     if (s !== undefined) out[k] = s;
   }
   return out;
+}
+
+/** What a capturing interceptor saw of a response: the status text and the header lines as received. */
+interface WireHead {
+  statusText: string;
+  rawHeaders: Array<[string, string]>;
+}
+
+/**
+ * An undici interceptor that keeps the status text and the raw header lines (names as the
+ * server wrote them, repeated headers apart) of the response; composed only for a fetch that
+ * captures (WARC), so other fetches do not pay for it.
+ */
+function captureHead(into: WireHead): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) => dispatch(opts, {
+    onRequestStart: (c, context) => handler.onRequestStart?.(c, context),
+    onRequestUpgrade: (c, status, headers, socket) => handler.onRequestUpgrade?.(c, status, headers, socket),
+    onResponseStart(c, status, headers, statusMessage) {
+      const raw = (c as { rawHeaders?: Buffer[] | null }).rawHeaders ?? [];
+      into.rawHeaders = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) into.rawHeaders.push([(raw[i] as Buffer).toString('latin1'), (raw[i + 1] as Buffer).toString('latin1')]);
+      into.statusText = statusMessage ?? '';
+      handler.onResponseStart?.(c, status, headers, statusMessage);
+    },
+    onResponseData: (c, chunk) => handler.onResponseData?.(c, chunk),
+    onResponseEnd: (c, trailers) => handler.onResponseEnd?.(c, trailers),
+    onResponseError: (c, err) => handler.onResponseError?.(c, err),
+  });
 }
 
 /** Maps an undici/socket/DNS failure to a catalogue error. */
@@ -183,7 +212,10 @@ export function preflight(url: URL, policy: AddressPolicy): void {
   }
 }
 
-export async function fetchPage(url: string, agent: Dispatcher, policy: AddressPolicy, opts: FetchRequest): Promise<FetchResponse> {
+/** Where a capture finds the address dialed for a host name (the guarded agent's lookups). */
+export type AddressOf = (hostname: string) => string | null;
+
+export async function fetchPage(url: string, agent: Dispatcher, policy: AddressPolicy, opts: FetchRequest, addressOf: AddressOf = () => null): Promise<FetchResponse> {
   const started = performance.now();
   const signal = AbortSignal.timeout(opts.totalTimeoutMs);
   const seen = new Set<string>();
@@ -191,12 +223,15 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
   for (let hop = 0; ; hop++) {
     preflight(current, policy);
     seen.add(current.href);
+    const headers = { 'user-agent': opts.userAgent, accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' };
+    const head: WireHead | null = opts.capture ? { statusText: '', rawHeaders: [] } : null;
+    const sentAt = new Date();
     let res: Dispatcher.ResponseData;
     try {
       res = await request(current, {
-        dispatcher: agent,
+        dispatcher: head ? agent.compose(captureHead(head)) : agent,
         method: 'GET',
-        headers: { 'user-agent': opts.userAgent, accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' },
+        headers,
         headersTimeout: opts.headersTimeoutMs,
         bodyTimeout: opts.bodyIdleTimeoutMs,
         signal,
@@ -233,12 +268,14 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
     }
     let body: Buffer;
     let truncated = false;
+    let exchange: HttpExchange | undefined;
     try {
       const read = await readCapped(res.body, opts.maxBytes, current.href, opts.truncate);
       const encoding = headerValue(res.headers['content-encoding']);
       truncated = read.truncated;
       body = await decodeBody(read.raw, encoding, opts.maxBytes, current.href, opts.truncate ? 'prefix' : 'whole');
       if (opts.truncate) truncated ||= body.length >= opts.maxBytes && encoding !== undefined;
+      if (head) exchange = wireExchange(current, res.statusCode, head, headers, read.raw, sentAt, addressOf);
     } catch (err) {
       res.body.destroy();
       throw fetchError(err, current.href);
@@ -251,8 +288,25 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       redirects: hop,
       ms: performance.now() - started,
       truncated,
+      ...(exchange ? { exchange } : {}),
     };
   }
+}
+
+/** The exchange of one hop as it went over the wire: the request line and headers undici writes (client-h1), the response as received. */
+function wireExchange(url: URL, status: number, head: WireHead, headers: Record<string, string>, wire: Buffer, at: Date, addressOf: AddressOf): HttpExchange {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return {
+    url: url.href,
+    ip: net.isIP(host) !== 0 ? host : addressOf(url.hostname),
+    method: 'GET',
+    requestHeaders: [['host', url.host], ['connection', 'keep-alive'], ...Object.entries(headers)],
+    status,
+    statusText: head.statusText,
+    rawHeaders: head.rawHeaders,
+    body: wire,
+    at,
+  };
 }
 
 /**
@@ -263,12 +317,18 @@ export class HttpFetcher implements PageFetcher {
   private policy: AddressPolicy;
   private agent: Agent;
   private settings: { networks: readonly string[]; connectTimeoutMs: number };
+  /** The last address the agent resolved for each host name (WARC-IP-Address), bounded. */
+  private readonly addresses = new Map<string, string>();
+  private readonly onResolved = (hostname: string, address: string): void => {
+    if (this.addresses.size >= 10_000 && !this.addresses.has(hostname)) this.addresses.clear();
+    this.addresses.set(hostname, address);
+  };
 
   constructor(private readonly config: () => Config) {
     const f = config().fetch;
     this.settings = { networks: f.allowedNetworks, connectTimeoutMs: f.connectTimeoutMs };
     this.policy = new AddressPolicy(f.allowedNetworks);
-    this.agent = createGuardedAgent(this.policy, f.connectTimeoutMs);
+    this.agent = createGuardedAgent(this.policy, f.connectTimeoutMs, undefined, this.onResolved);
   }
 
   /** Rebuilds the policy and agent when their settings changed (a new config snapshot holds new values). */
@@ -283,7 +343,7 @@ export class HttpFetcher implements PageFetcher {
       const old = this.agent;
       this.settings = { networks: f.allowedNetworks, connectTimeoutMs: f.connectTimeoutMs };
       this.policy = new AddressPolicy(f.allowedNetworks);
-      this.agent = createGuardedAgent(this.policy, f.connectTimeoutMs);
+      this.agent = createGuardedAgent(this.policy, f.connectTimeoutMs, undefined, this.onResolved);
       void old.close();
     }
     return { policy: this.policy, agent: this.agent };
@@ -295,7 +355,7 @@ export class HttpFetcher implements PageFetcher {
 
   fetch(url: string, req: FetchRequest): Promise<FetchResponse> {
     const { policy, agent } = this.current();
-    return fetchPage(url, agent, policy, req);
+    return fetchPage(url, agent, policy, req, (hostname) => this.addresses.get(hostname) ?? null);
   }
 
   async close(): Promise<void> {

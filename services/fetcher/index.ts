@@ -31,6 +31,8 @@ import { runService, type ServiceContext, type ServiceHandle } from '../../share
 import { bySession } from '../../shared/tasks/group.js';
 import { deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { FetchTask, ResultRecord } from '../../shared/tasks/types.js';
+import { exchangeRecords } from '../../shared/warc/exchange.js';
+import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { ROBOTS_MAX_BYTES } from '../../shared/url/robots.js';
 import { parseRetryAfter, retryDelay, statusClass } from './classify.js';
 import { HttpFetcher, type FetchResponse } from './http.js';
@@ -56,6 +58,8 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const sessions = new SessionCache(ctx.sessions);
   const limiter = new RateLimiter(ctx.redis, ctx.keys);
   const fetcher = new HttpFetcher(ctx.config);
+  /** WARC files of the sessions that ask for them (one per session on this replica). */
+  const warc = replicaWarcWriters(ctx.name, ctx.config, (err, sessionId) => ctx.log.error({ sessionId, err: (err as Error).message }, 'cannot close a WARC file'));
 
   // The session watch: statuses pushed on the control channel, read back once a second.
   const watch = new SessionWatch({
@@ -202,7 +206,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
-          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u), ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }) }));
+          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u), ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }), ...(session.spec.warc ? { capture: true } : {}) }));
         } finally {
           endTimer();
           await limiter.release(job.target.host, entered.slot);
@@ -213,13 +217,28 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       if (fetched.kind === 'fetched') {
         metrics.pagesFetched.inc({ status_class: statusClass(fetched.response.status) });
         metrics.fetchBytes.inc(fetched.response.body.length);
+        // The exchange is on disk before the page goes on: a delivered page has its response record.
+        const responseId = await archive(job, fetched.response);
         verdict = await routeStep(job, fetched.response, routeDeps);
+        if (verdict.kind === 'page' && responseId !== null) verdict.page.warcResponseId = responseId;
       } else {
         metrics.pagesFetched.inc({ status_class: 'error' });
         verdict = fetched;
       }
     }
     await act(job, verdict);
+  }
+
+  /** Writes the request and response records of a captured exchange (a session with `warc`); answers the response record's id. */
+  async function archive(job: FetchJob, res: FetchResponse): Promise<string | null> {
+    if (!res.exchange) return null;
+    const { request, response } = exchangeRecords(res.exchange, { keepSecrets: job.session.spec.warcRecordSecrets === true });
+    try {
+      await warc.write(job.task.sessionId, [request, response]);
+    } catch (err) {
+      throw new CrawlError('internal', `${job.task.url}: cannot write its WARC records: ${(err as Error).message}`, { cause: err });
+    }
+    return response.record.id;
   }
 
   /** What a verdict does to the task. */
@@ -283,6 +302,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   return {
     async close(graceMs) {
       await consumer.close(graceMs);
+      await warc.close();
       watch.close();
       controlSub.disconnect();
       await fetcher.close();

@@ -78,6 +78,7 @@ export interface Settings {
   traps: { maxPathDepth: number; maxRepeatedSegments: number; maxQueryParams: number; maxPagesPerHost: number; stripParams: string[] };
   deliver: { concurrency: number; resultsDir: string; webhookTimeoutMs: number; webhookSecret: string };
   results: { url: string };
+  warc: { dir: string; maxFileBytes: number; idleCloseMs: number };
   task: { leaseMs: number; admitLeaseMs: number };
   session: {
     defaultTimeoutMs: number;
@@ -657,6 +658,28 @@ export const schema: convict.Schema<Settings> = {
       default: 'sqlite:',
       env: 'RESULTS_URL',
       sensitive: true,
+    },
+  },
+  warc: {
+    dir: {
+      doc: 'Directory of the WARC files of sessions that ask for "warc": true (empty: <RESULTS_DIR>/warc). The fetchers and extractors write there, the controller lists and serves the files, the cleaner removes them: one volume shared by all four.',
+      format: String,
+      default: '',
+      env: 'WARC_DIR',
+    },
+    maxFileBytes: {
+      doc: 'A WARC file rolls over to a new one before it passes this size (its records of one exchange stay together).',
+      live: true,
+      format: intIn(1024, 1024 ** 4),
+      default: 1024 ** 3,
+      env: 'WARC_MAX_FILE_BYTES',
+    },
+    idleCloseMs: {
+      doc: "A replica closes its WARC file of a session (and writes the file's CDXJ index) after this long without a record of that session; the next record opens a new file.",
+      live: true,
+      format: intIn(100, TIMER_MAX_MS),
+      default: 30_000,
+      env: 'WARC_IDLE_CLOSE_MS',
     },
   },
   task: {

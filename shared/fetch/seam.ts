@@ -5,6 +5,7 @@
  * configuration, with the few per-use overrides a caller has (robots.txt reads a prefix).
  */
 import type { Config } from '../config/index.js';
+import type { HttpExchange } from '../warc/exchange.js';
 
 export interface FetchRequest {
   userAgent: string;
@@ -24,6 +25,11 @@ export interface FetchRequest {
   accept?: string | undefined;
   /** Content types (`image/*` style patterns) whose body is not downloaded: the fetch stops after the headers. */
   skipTypes?: readonly string[] | undefined;
+  /**
+   * Keep the exchange as it went over the wire (WARC): the request's header lines, the status
+   * line and header lines as received, the body before decompression. Off, nothing is kept.
+   */
+  capture?: boolean | undefined;
 }
 
 export interface FetchResponse {
@@ -37,6 +43,8 @@ export interface FetchResponse {
   truncated: boolean;
   /** The type is one of `skipTypes`: the body was not downloaded (it is empty). */
   bodySkipped?: boolean;
+  /** The final hop's exchange as on the wire (only with `capture`). */
+  exchange?: HttpExchange;
 }
 
 export interface PageFetcher {

@@ -12,8 +12,11 @@ import type { AddressPolicy } from './ssrf.js';
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
 
-/** A dispatcher whose every connection passes the address policy. */
-export function createGuardedAgent(policy: AddressPolicy, connectTimeoutMs: number, connections = 64): Agent {
+/**
+ * A dispatcher whose every connection passes the address policy. `onResolved` hears the
+ * first permitted address of every host name looked up (the address a WARC record names).
+ */
+export function createGuardedAgent(policy: AddressPolicy, connectTimeoutMs: number, connections = 64, onResolved?: (hostname: string, address: string) => void): Agent {
   const lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
@@ -22,8 +25,9 @@ export function createGuardedAgent(policy: AddressPolicy, connectTimeoutMs: numb
         const e = new CrawlError('blocked_address', `${hostname} resolves only to forbidden addresses (${addresses.map((a) => a.address).join(', ')})`) as unknown as NodeJS.ErrnoException;
         return callback(e, '', 0);
       }
-      if (options.all) return callback(null, permitted);
       const first = permitted[0] as dns.LookupAddress;
+      onResolved?.(hostname, first.address);
+      if (options.all) return callback(null, permitted);
       return callback(null, first.address, first.family);
     });
   };

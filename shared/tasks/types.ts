@@ -48,6 +48,8 @@ export interface ExtractTask {
   body: Buffer;
   /** Absent for pages. */
   role?: TaskRole;
+  /** The WARC-Record-ID of the fetch's response record (sessions with `warc`): the page's metadata record is concurrent to it. */
+  warcResponseId?: string;
 }
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
@@ -169,6 +171,10 @@ export interface SessionRequest {
   formats?: RecordFormat[];
   /** Markdown, text and html without navigation, headers, footers, sidebars, banners; default true. */
   onlyMainContent?: boolean;
+  /** Write the session's exchanges as WARC/1.1 files (GET /sessions/:id/warc); default false. */
+  warc?: boolean;
+  /** Keep the values of Authorization, Cookie and Proxy-Authorization in WARC request records (default: written as `***`). */
+  warcRecordSecrets?: boolean;
 }
 
 /** What a client asks for in POST /sessions, after defaults are applied. */
@@ -189,6 +195,10 @@ export interface SessionSpec {
   formats?: RecordFormat[];
   /** Content without boilerplate; absent in sessions created before the option existed (= true). */
   onlyMainContent?: boolean;
+  /** WARC files of the exchanges; absent = false. */
+  warc?: boolean;
+  /** Secrets of request headers kept in WARC request records; absent = false (`***`). */
+  warcRecordSecrets?: boolean;
 }
 
 export interface SessionCounts {

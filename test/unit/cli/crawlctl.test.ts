@@ -102,7 +102,7 @@ describe('crawlctl: arguments → request body', () => {
       '--allow-host', 'a.example', '--allow-host', '*.b.example',
       '--include', '^https://a\\.example/docs/', '--exclude', '\\.pdf$', '--exclude', '/private/',
       '--field', 'title=h1', '--field', 'price=span[data-x="1"]',
-      '--webhook', 'https://hooks.example/done', '--label', 'nightly', '--sitemaps',
+      '--webhook', 'https://hooks.example/done', '--label', 'nightly', '--sitemaps', '--warc',
     ]);
     assert.deepEqual(body, {
       seeds: ['https://a.example/', 'https://b.example/x'],
@@ -116,6 +116,7 @@ describe('crawlctl: arguments → request body', () => {
       webhook: 'https://hooks.example/done',
       label: 'nightly',
       sitemaps: true,
+      warc: true,
     });
   });
 
