@@ -36,6 +36,8 @@ import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
+import { redactSpec } from '../../shared/observability/redact.js';
+import { requestStateSpec, requestStateSchema } from './request-state.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
 
 /** The body of POST /sessions. */
@@ -60,6 +62,7 @@ export const createSessionSchema = {
     sitemaps: { type: 'boolean' },
     formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, uniqueItems: true },
     onlyMainContent: { type: 'boolean' },
+    ...requestStateSchema,
   },
 } as const;
 
@@ -142,6 +145,7 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     sitemaps: body.sitemaps ?? false,
     formats: [...(body.formats ?? cfg.content.defaultFormats)],
     onlyMainContent: body.onlyMainContent ?? true,
+    ...requestStateSpec(body),
   };
 }
 
@@ -197,7 +201,8 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     resultsFile: s.resultsFile,
     handedOverAt: s.handedOverAt,
     cleaner: s.cleaner,
-    spec: s.spec,
+    // Header and cookie values are secrets: every answer shows them as ***.
+    spec: redactSpec(s.spec),
   };
 }
 

@@ -19,10 +19,13 @@
  * claimed while its session is paused (claim-3): it comes back every PAUSE_RECHECK_MS until the
  * session is resumed, using no attempt, no rate token and no fetch.
  */
-import { SessionCache } from '../../shared/admission/index.js';
+import { SessionCache, type SessionPolicy } from '../../shared/admission/index.js';
 import { fetchItemWindow } from '../../shared/config/limits.js';
 import { CrawlError } from '../../shared/errors/index.js';
+import { RedisCookieJarStore } from '../../shared/fetch/cookie-jar.js';
+import { SessionRequestState } from '../../shared/fetch/request-state.js';
 import { fetchRequest } from '../../shared/fetch/seam.js';
+import { redactError, secretsOf } from '../../shared/observability/redact.js';
 import type { ClaimReply } from '../../shared/ledger/index.js';
 import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
 import { RateLimiter, ReplicaRate } from '../../shared/ratelimit.js';
@@ -56,6 +59,24 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const sessions = new SessionCache(ctx.sessions);
   const limiter = new RateLimiter(ctx.redis, ctx.keys);
   const fetcher = new HttpFetcher(ctx.config);
+  // The sessions' headers, cookies and jars: built once per cached session policy (specs never change).
+  const jars = new RedisCookieJarStore(ctx.redis, ctx.keys);
+  const requestStates = new WeakMap<SessionPolicy, { state: SessionRequestState; secrets: string[] }>();
+  const requestStateOf = (session: SessionPolicy): { state: SessionRequestState; secrets: string[] } => {
+    let entry = requestStates.get(session);
+    if (!entry) {
+      const state = new SessionRequestState({
+        sessionId: session.id,
+        spec: session.spec,
+        inScope: (url) => session.scope.allows(url),
+        jar: jars,
+        jarTtlMs: () => session.spec.timeoutMs + ctx.config().session.closeAfterMs + ctx.config().session.retentionMs,
+      });
+      entry = { state, secrets: secretsOf(session.spec) };
+      requestStates.set(session, entry);
+    }
+    return entry;
+  };
 
   // The session watch: statuses pushed on the control channel, read back once a second.
   const watch = new SessionWatch({
@@ -202,7 +223,16 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
-          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u), ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }) }));
+          const own = requestStateOf(session);
+          const hop = own.state.hop();
+          const fetched = await fetchStep(job, fetcher, fetchRequest(ctx.config(), {
+            allowRedirect: (u) => session.scope.allows(u),
+            ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }),
+            ...(session.spec.userAgent ? { userAgent: session.spec.userAgent } : {}),
+            ...(hop ? { requestState: hop } : {}),
+          }));
+          // An error message never shows the session's header or cookie values.
+          return fetched.kind === 'fail' && own.secrets.length > 0 ? { ...fetched, error: redactError(fetched.error, own.secrets) } : fetched;
         } finally {
           endTimer();
           await limiter.release(job.target.host, entered.slot);

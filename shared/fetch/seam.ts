@@ -24,6 +24,18 @@ export interface FetchRequest {
   accept?: string | undefined;
   /** Content types (`image/*` style patterns) whose body is not downloaded: the fetch stops after the headers. */
   skipTypes?: readonly string[] | undefined;
+  /** The session's request state (headers, cookies), asked at every hop (shared/fetch/request-state.ts). */
+  requestState?: HopState | undefined;
+}
+
+/**
+ * What a fetch asks of a session's request state at each hop (the first request and each
+ * redirect): the headers for this URL (none for a host out of the session's scope), and what
+ * to do with the hop's Set-Cookie lines. Its errors are CrawlErrors.
+ */
+export interface HopState {
+  headersFor(url: URL): Promise<Record<string, string>>;
+  received(url: URL, setCookie: readonly string[]): Promise<void>;
 }
 
 export interface FetchResponse {
