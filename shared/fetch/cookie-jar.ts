@@ -31,10 +31,18 @@ export function cookieField(c: Pick<Cookie, 'domain' | 'path' | 'key'>): string 
   return JSON.stringify([c.domain ?? '', c.path ?? '/', c.key]);
 }
 
+/** A cookie past its Max-Age (from its creation) or Expires; a session cookie (neither) lives as long as the jar. */
+function isExpired(cookie: Cookie, now: number): boolean {
+  const t = cookie.expiryTime();
+  return t !== undefined && t <= now;
+}
+
 /** The jar of one request: the stored cookies in memory, and what changed since they were read. */
 export class RequestJar {
   private readonly jar: CookieJar;
   private readonly count: number;
+  /** Fields of the cookies stored and alive. */
+  private readonly fields = new Set<string>();
   /** Fields of cookies that were stored but have expired: removed at the next write. */
   private readonly expired: string[] = [];
 
@@ -44,12 +52,13 @@ export class RequestJar {
     let count = 0;
     for (const [field, json] of stored) {
       const cookie = Cookie.fromJSON(json);
-      if (!cookie || cookie.TTL(now) <= 0) {
+      if (!cookie || isExpired(cookie, now)) {
         this.expired.push(field);
         continue;
       }
       // The memory store's calls finish synchronously.
       void store.putCookie(cookie);
+      this.fields.add(field);
       count++;
     }
     this.count = count;
@@ -74,13 +83,14 @@ export class RequestJar {
       const cookie = this.jar.setCookieSync(line, url.href, { ignoreError: true, now });
       if (!cookie) continue;
       const field = cookieField(cookie);
-      if (cookie.TTL(now.getTime()) <= 0) {
+      if (isExpired(cookie, now.getTime())) {
         put.delete(field);
         del.push(field);
         continue;
       }
-      if (!put.has(field) && count >= MAX_JAR_COOKIES) continue;
-      if (!put.has(field)) count++;
+      const known = put.has(field) || this.fields.has(field);
+      if (!known && count >= MAX_JAR_COOKIES) continue;
+      if (!known) count++;
       put.set(field, JSON.stringify(cookie.toJSON()));
     }
     return { put, del: del.filter((f) => !put.has(f)) };

@@ -15,7 +15,7 @@ export const REDACTED = '***';
 export const SECRET_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token']);
 
 /** The password of a URL masked (`https://u:***@host/`); anything that is no URL as it is. */
-function maskUrlPassword(value: string): string {
+export function maskUrlPassword(value: string): string {
   try {
     const u = new URL(value);
     if (u.password === '') return value;
@@ -70,13 +70,21 @@ export function redactError(err: CrawlError, secrets: readonly string[]): CrawlE
   return message === err.message ? err : new CrawlError(err.code, message, { details: { ...err.details } });
 }
 
+/** pino's censor for LOG_REDACT_PATHS: a webhook URL keeps all but its password, anything else is `***`. */
+export function censorLogValue(value: unknown, path: readonly string[]): unknown {
+  return path[path.length - 1] === 'webhook' ? (typeof value === 'string' ? maskUrlPassword(value) : value) : REDACTED;
+}
+
 /**
  * pino redact paths (fast-redact syntax): a spec, a request or a response logged as an object
- * never shows these values. The logger (shared/observability/log.ts) censors them with `***`.
+ * never shows these values. The logger (shared/observability/log.ts) censors them with
+ * censorLogValue.
  */
 export const LOG_REDACT_PATHS: readonly string[] = [
   'spec.headers.*',
   'spec.cookies[*].value',
+  'spec.webhook',
+  '*.spec.webhook',
   '*.spec.headers.*',
   '*.spec.cookies[*].value',
   'headers.authorization',
