@@ -26,6 +26,13 @@ export interface CookieJarStore {
   save(sessionId: string, put: ReadonlyMap<string, string>, del: readonly string[], ttlMs: number): Promise<void>;
 }
 
+/** A cheap identity of a stored jar's content: the same hash read twice gives the same string. */
+export function jarSignature(stored: ReadonlyMap<string, string>): string {
+  let sig = '';
+  for (const [field, json] of stored) sig += `${field}\u0000${json}\u0001`;
+  return sig;
+}
+
 /** The field of a cookie in the jar's hash: unambiguous whatever its domain, path and name hold. */
 export function cookieField(c: Pick<Cookie, 'domain' | 'path' | 'key'>): string {
   return JSON.stringify([c.domain ?? '', c.path ?? '/', c.key]);
@@ -45,6 +52,8 @@ export class RequestJar {
   private readonly fields = new Set<string>();
   /** Fields of cookies that were stored but have expired: removed at the next write. */
   private readonly expired: string[] = [];
+  /** A response changed this jar in memory: it no longer mirrors what it was read from. */
+  changed = false;
 
   constructor(stored: ReadonlyMap<string, string>, now = Date.now()) {
     const store = new MemoryCookieStore();
@@ -75,6 +84,7 @@ export class RequestJar {
    * cover the host, a public suffix, a Secure cookie over http) are ignored.
    */
   receive(url: URL, setCookie: readonly string[], now = new Date()): { put: Map<string, string>; del: string[] } {
+    if (setCookie.length > 0) this.changed = true;
     const put = new Map<string, string>();
     const del = [...this.expired];
     let count = this.count;
