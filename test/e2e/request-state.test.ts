@@ -92,6 +92,20 @@ describe('session request state: headers, cookies, a jar, a userAgent (five proc
     for (const s of [site, other, hooks]) if (s) await new Promise<void>((r) => s.server.close(() => r()));
   });
 
+  it('refuses a hop-by-hop header and a value with CR/LF with a 400 naming the header, never the value', async () => {
+    const hop = await http<{ message: string }>(stack.api, 'POST', '/sessions', { seeds: [`${site.origin}/`], headers: { 'Transfer-Encoding': 'chunked' } });
+    assert.equal(hop.status, 400, hop.text);
+    assert.match(hop.text, /body\/headers\/Transfer-Encoding is a hop-by-hop header/);
+    const crlf = await http(stack.api, 'POST', '/sessions', { seeds: [`${site.origin}/`], headers: { 'X-Api-Key': `${API_KEY}\r\nX-Injected: 1` } });
+    assert.equal(crlf.status, 400, crlf.text);
+    assert.match(crlf.text, /body\/headers\/X-Api-Key must not contain control characters/);
+    assert.deepEqual(leaks(crlf.text), []);
+    const cookie = await http(stack.api, 'POST', '/sessions', { seeds: [`${site.origin}/`], cookies: [{ name: 'given', value: `${GIVEN_COOKIE};x` }] });
+    assert.equal(cookie.status, 400, cookie.text);
+    assert.match(cookie.text, /body\/cookies\/0\/value/);
+    assert.deepEqual(leaks(cookie.text), []);
+  });
+
   it('crawls the site whole with them, sends them nowhere else, and shows no value anywhere', async () => {
     const body = {
       seeds: [`${site.origin}/`],
