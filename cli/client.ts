@@ -8,6 +8,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AuditEntry, LiveState } from '../shared/config/center.js';
 import type { Origin, SchemaEntry } from '../shared/config/index.js';
 import type { ReplicaView, Rollout } from '../shared/service/heartbeat.js';
+import { redactSession } from '../shared/observability/redact.js';
 import type { ResultRecord, SessionCounts, SessionRequest, SessionSpec, SessionStatus, SessionView } from '../shared/tasks/types.js';
 
 // ---------------------------------------------------------------------------------------
@@ -206,32 +207,41 @@ export class ApiClient {
     }
   }
 
+  /**
+   * A session as the API answered it, its secrets (header and cookie values) shown as `***`
+   * whatever the controller did: everything crawlctl prints of a session comes through here.
+   */
+  private async session(method: string, path: string, opts: SendOptions = {}): Promise<Session> {
+    return redactSession(await this.json<Session>(method, path, opts));
+  }
+
   createSession(body: CreateSessionBody): Promise<Session> {
-    return this.json<Session>('POST', '/sessions', { body });
+    return this.session('POST', '/sessions', { body });
   }
 
   getSession(id: string, signal?: AbortSignal): Promise<Session> {
-    return this.json<Session>('GET', `/sessions/${encodeURIComponent(id)}`, signal ? { signal } : {});
+    return this.session('GET', `/sessions/${encodeURIComponent(id)}`, signal ? { signal } : {});
   }
 
-  listSessions(limit?: number, offset?: number): Promise<{ sessions: Session[] }> {
+  async listSessions(limit?: number, offset?: number): Promise<{ sessions: Session[] }> {
     const q = new URLSearchParams();
     if (limit !== undefined) q.set('limit', String(limit));
     if (offset !== undefined) q.set('offset', String(offset));
     const qs = q.toString();
-    return this.json<{ sessions: Session[] }>('GET', `/sessions${qs ? `?${qs}` : ''}`);
+    const page = await this.json<{ sessions: Session[] }>('GET', `/sessions${qs ? `?${qs}` : ''}`);
+    return { ...page, sessions: page.sessions.map(redactSession) };
   }
 
   cancelSession(id: string): Promise<Session> {
-    return this.json<Session>('DELETE', `/sessions/${encodeURIComponent(id)}`);
+    return this.session('DELETE', `/sessions/${encodeURIComponent(id)}`);
   }
 
   pauseSession(id: string): Promise<Session> {
-    return this.json<Session>('POST', `/sessions/${encodeURIComponent(id)}/pause`);
+    return this.session('POST', `/sessions/${encodeURIComponent(id)}/pause`);
   }
 
   resumeSession(id: string): Promise<Session> {
-    return this.json<Session>('POST', `/sessions/${encodeURIComponent(id)}/resume`);
+    return this.session('POST', `/sessions/${encodeURIComponent(id)}/resume`);
   }
 
   /** Removes a finished or cancelled session: its keys, records and results file. */

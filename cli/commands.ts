@@ -138,7 +138,38 @@ export function buildCrawlBody(urls: readonly string[], values: OptionValues): C
   if (formats.length > 0) body.formats = crawlFormats(formats);
   if (flag(values, 'full-page')) body.onlyMainContent = false;
   if (flag(values, 'warc')) body.warc = true;
+  const headers = strs(values, 'header');
+  if (headers.length > 0) {
+    const map: Record<string, string> = {};
+    for (const raw of headers) {
+      const [name, value] = parseHeaderOption(raw);
+      if (Object.keys(map).some((n) => n.toLowerCase() === name.toLowerCase())) throw new UsageError(`--header ${name} is given twice`, 'crawl');
+      map[name] = value;
+    }
+    body.headers = map;
+  }
+  const cookies = strs(values, 'cookie');
+  if (cookies.length > 0) body.cookies = cookies.map(parseCookieOption);
+  if (flag(values, 'cookie-jar')) body.cookieJar = true;
+  const userAgent = str(values, 'user-agent');
+  if (userAgent !== undefined) body.userAgent = userAgent;
   return body;
+}
+
+/** `--header 'Name: value'` → [name, value]; the message of a bad one never shows the value (a secret). */
+export function parseHeaderOption(raw: string): [string, string] {
+  const colon = raw.indexOf(':');
+  const name = colon < 0 ? '' : raw.slice(0, colon).trim();
+  if (name === '') throw new UsageError('--header must look like \'Name: value\'', 'crawl');
+  return [name, raw.slice(colon + 1).trim()];
+}
+
+/** `--cookie 'name=value'` → a session cookie for every host of the scope; the message of a bad one never shows the value. */
+export function parseCookieOption(raw: string): { name: string; value: string } {
+  const eq = raw.indexOf('=');
+  const name = eq < 0 ? '' : raw.slice(0, eq).trim();
+  if (name === '') throw new UsageError('--cookie must look like \'name=value\'', 'crawl');
+  return { name, value: raw.slice(eq + 1).trim() };
 }
 
 /** `--format` values → the session's formats; `none` alone asks for none (records without page content). */
@@ -338,6 +369,10 @@ export const COMMANDS: Record<string, CommandDef> = {
       warc: { type: 'boolean', help: 'write the exchanges as WARC/1.1 files (GET /sessions/:id/warc)' },
       format: { type: 'string', multiple: true, arg: 'F', help: `put this in each record: ${RECORD_FORMATS.join(', ')} (repeatable; none: no page content; default: the cluster's content.defaultFormats)` },
       'full-page': { type: 'boolean', help: 'markdown, text and html of the whole page, navigation and footers included' },
+      header: { type: 'string', multiple: true, arg: "'N: V'", help: 'send this request header to the hosts of the session (repeatable; the value is shown as ***)' },
+      cookie: { type: 'string', multiple: true, arg: 'n=v', help: 'send this cookie to the hosts of the session (repeatable; the value is shown as ***)' },
+      'cookie-jar': { type: 'boolean', help: 'keep the cookies the site sets and send them back (shared by every fetcher)' },
+      'user-agent': { type: 'string', arg: 'UA', help: 'the User-Agent of this session\'s page fetches (robots.txt rules still match the crawler\'s own)' },
       ...WAIT_OPTIONS,
     },
     run: runCrawl,

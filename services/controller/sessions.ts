@@ -36,6 +36,8 @@ import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
+import { redactSpec } from '../../shared/observability/redact.js';
+import { requestStateSpec, requestStateSchema } from './request-state.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
 import { removeSessionWarcs, warcDir } from '../../shared/warc/files.js';
 
@@ -63,6 +65,7 @@ export const createSessionSchema = {
     onlyMainContent: { type: 'boolean' },
     warc: { type: 'boolean' },
     warcRecordSecrets: { type: 'boolean' },
+    ...requestStateSchema,
   },
 } as const;
 
@@ -147,6 +150,7 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     onlyMainContent: body.onlyMainContent ?? true,
     ...(body.warc ? { warc: true } : {}),
     ...(body.warcRecordSecrets ? { warcRecordSecrets: true } : {}),
+    ...requestStateSpec(body),
   };
 }
 
@@ -202,7 +206,8 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     resultsFile: s.resultsFile,
     handedOverAt: s.handedOverAt,
     cleaner: s.cleaner,
-    spec: s.spec,
+    // Header and cookie values are secrets: every answer shows them as ***.
+    spec: redactSpec(s.spec),
   };
 }
 

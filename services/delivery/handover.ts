@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { ResultsStore } from '../../shared/results/store.js';
+import { redactSession } from '../../shared/observability/redact.js';
 import type { SessionView } from '../../shared/tasks/types.js';
 
 const PAGE = 1000;
@@ -78,6 +79,7 @@ export async function sendWebhook(url: string, event: Record<string, unknown>, o
   throw lastError instanceof Error ? lastError : new CrawlError('connect_failed', `webhook ${url} failed`);
 }
 
+/** A webhook event about a session; its spec's header and cookie values are shown as `***`. */
 export function sessionEvent(type: string, session: SessionView, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { event: type, at: new Date().toISOString(), session, ...extra };
+  return { event: type, at: new Date().toISOString(), session: redactSession(session), ...extra };
 }

@@ -223,7 +223,9 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
   for (let hop = 0; ; hop++) {
     preflight(current, policy);
     seen.add(current.href);
-    const headers = { 'user-agent': opts.userAgent, accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' };
+    // The session's headers and cookies, asked for each hop: none for a URL out of its scope.
+    const own = opts.requestState ? await opts.requestState.headersFor(current) : {};
+    const headers = { 'user-agent': opts.userAgent, accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', ...own, 'accept-encoding': 'gzip, deflate, br' };
     const head: WireHead | null = opts.capture ? { statusText: '', rawHeaders: [] } : null;
     const sentAt = new Date();
     let res: Dispatcher.ResponseData;
@@ -238,6 +240,16 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
       });
     } catch (err) {
       throw fetchError(err, current.href);
+    }
+    const setCookie = res.headers['set-cookie'];
+    if (opts.requestState && setCookie !== undefined) {
+      try {
+        await opts.requestState.received(current, Array.isArray(setCookie) ? setCookie : [setCookie]);
+      } catch (err) {
+        res.body.destroy();
+        res.body.on('error', () => undefined);
+        throw fetchError(err, current.href);
+      }
     }
     const location = headerValue(res.headers.location);
     if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304 && location) {

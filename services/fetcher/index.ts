@@ -19,10 +19,13 @@
  * claimed while its session is paused (claim-3): it comes back every PAUSE_RECHECK_MS until the
  * session is resumed, using no attempt, no rate token and no fetch.
  */
-import { SessionCache } from '../../shared/admission/index.js';
+import { SessionCache, type SessionPolicy } from '../../shared/admission/index.js';
 import { fetchItemWindow } from '../../shared/config/limits.js';
 import { CrawlError } from '../../shared/errors/index.js';
+import { RedisCookieJarStore } from '../../shared/fetch/cookie-jar.js';
+import { SessionRequestState } from '../../shared/fetch/request-state.js';
 import { fetchRequest } from '../../shared/fetch/seam.js';
+import { redactError, secretsOf } from '../../shared/observability/redact.js';
 import type { ClaimReply } from '../../shared/ledger/index.js';
 import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
 import { RateLimiter, ReplicaRate } from '../../shared/ratelimit.js';
@@ -60,6 +63,24 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const fetcher = new HttpFetcher(ctx.config);
   /** WARC files of the sessions that ask for them (one per session on this replica). */
   const warc = replicaWarcWriters(ctx.name, ctx.config, (err, sessionId) => ctx.log.error({ sessionId, err: (err as Error).message }, 'cannot close a WARC file'));
+  // The sessions' headers, cookies and jars: built once per cached session policy (specs never change).
+  const jars = new RedisCookieJarStore(ctx.redis, ctx.keys);
+  const requestStates = new WeakMap<SessionPolicy, { state: SessionRequestState; secrets: string[] }>();
+  const requestStateOf = (session: SessionPolicy): { state: SessionRequestState; secrets: string[] } => {
+    let entry = requestStates.get(session);
+    if (!entry) {
+      const state = new SessionRequestState({
+        sessionId: session.id,
+        spec: session.spec,
+        inScope: (url) => session.scope.allows(url),
+        jar: jars,
+        jarTtlMs: () => session.spec.timeoutMs + ctx.config().session.closeAfterMs + ctx.config().session.retentionMs,
+      });
+      entry = { state, secrets: secretsOf(session.spec) };
+      requestStates.set(session, entry);
+    }
+    return entry;
+  };
 
   // The session watch: statuses pushed on the control channel, read back once a second.
   const watch = new SessionWatch({
@@ -206,7 +227,17 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
-          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u), ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }), ...(session.spec.warc ? { capture: true } : {}) }));
+          const own = requestStateOf(session);
+          const hop = own.state.hop();
+          const fetched = await fetchStep(job, fetcher, fetchRequest(ctx.config(), {
+            allowRedirect: (u) => session.scope.allows(u),
+            ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }),
+            ...(session.spec.userAgent ? { userAgent: session.spec.userAgent } : {}),
+            ...(hop ? { requestState: hop } : {}),
+            ...(session.spec.warc ? { capture: true } : {}),
+          }));
+          // An error message never shows the session's header or cookie values.
+          return fetched.kind === 'fail' && own.secrets.length > 0 ? { ...fetched, error: redactError(fetched.error, own.secrets) } : fetched;
         } finally {
           endTimer();
           await limiter.release(job.target.host, entered.slot);
@@ -232,7 +263,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   /** Writes the request and response records of a captured exchange (a session with `warc`); answers the response record's id. */
   async function archive(job: FetchJob, res: FetchResponse): Promise<string | null> {
     if (!res.exchange) return null;
-    const { request, response } = exchangeRecords(res.exchange, { keepSecrets: job.session.spec.warcRecordSecrets === true });
+    const { request, response } = exchangeRecords(res.exchange, { keepSecrets: job.session.spec.warcRecordSecrets === true, secretHeaders: Object.keys(job.session.spec.headers ?? {}) });
     try {
       await warc.write(job.task.sessionId, [request, response]);
     } catch (err) {

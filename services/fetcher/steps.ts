@@ -12,6 +12,7 @@ import { bareRecord, failureRecord, taskRef } from '../../shared/tasks/records.j
 import type { ExtractTask, FetchTask, ResultRecord } from '../../shared/tasks/types.js';
 import type { RobotsDecision } from './robots-cache.js';
 import { sniffContentType } from '../../shared/content/sniff.js';
+import { redactHeaders } from '../../shared/observability/redact.js';
 import { mimeType, parseRetryAfter, statusError } from './classify.js';
 
 /** Bytes of a body the type sniffing reads (the MIME Sniffing Standard's 1,445, and a Word document's ZIP entries). */
@@ -210,6 +211,8 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
   if (!task.role && !isPage) return unparsed(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {});
   const headers: Record<string, string> = {};
   for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
+  // Credentials and client state never travel on (the list above holds none; this keeps it so).
+  const shown = redactHeaders(headers);
   return {
     kind: 'page',
     page: {
@@ -223,7 +226,7 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
       status: res.status,
       contentType,
       ...(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {}),
-      headers,
+      headers: shown,
       fetchedAt,
       fetchMs: Math.round(res.ms),
       body: res.body,

@@ -30,6 +30,18 @@ export interface FetchRequest {
    * line and header lines as received, the body before decompression. Off, nothing is kept.
    */
   capture?: boolean | undefined;
+  /** The session's request state (headers, cookies), asked at every hop (shared/fetch/request-state.ts). */
+  requestState?: HopState | undefined;
+}
+
+/**
+ * What a fetch asks of a session's request state at each hop (the first request and each
+ * redirect): the headers for this URL (none for a host out of the session's scope), and what
+ * to do with the hop's Set-Cookie lines. Its errors are CrawlErrors.
+ */
+export interface HopState {
+  headersFor(url: URL): Promise<Record<string, string>>;
+  received(url: URL, setCookie: readonly string[]): Promise<void>;
 }
 
 export interface FetchResponse {

@@ -156,7 +156,7 @@ export class SessionStore {
   async expireKeys(id: string, retentionMs: number): Promise<void> {
     const k = this.keys.session(id);
     const p = this.redis.pipeline();
-    for (const key of [k.session, k.tasks, k.leases, k.results, k.resultIndex, k.roles, k.hostPages]) p.pexpire(key, retentionMs);
+    for (const key of [k.session, k.tasks, k.leases, k.results, k.resultIndex, k.roles, k.hostPages, k.cookies]) p.pexpire(key, retentionMs);
     await p.exec();
   }
 }

@@ -22,6 +22,8 @@ export interface SessionKeys {
   readonly hostPages: string;
   /** Hash: task id → role (robots, sitemap) of the tasks that are no pages. */
   readonly roles: string;
+  /** Hash: `["domain","path","name"]` → cookie (tough-cookie JSON): the cookie jar of a session with `cookieJar` (shared/fetch/cookie-jar.ts). */
+  readonly cookies: string;
 }
 
 export interface Keys {
@@ -72,6 +74,7 @@ export function redisKeys(namespace: string): Keys {
         resultIndex: `${base}:results:index`,
         hostPages: `${base}:hosts`,
         roles: `${base}:roles`,
+        cookies: `${base}:cookies`,
       };
     },
     rateGlobal: () => `${ns}:rate:{rate}:global`,

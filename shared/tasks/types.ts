@@ -175,6 +175,25 @@ export interface SessionRequest {
   warc?: boolean;
   /** Keep the values of Authorization, Cookie and Proxy-Authorization in WARC request records (default: written as `***`). */
   warcRecordSecrets?: boolean;
+  /** Request headers sent to the hosts of the session's scope (values are secrets: shown as `***`). */
+  headers?: Record<string, string>;
+  /** Cookies sent to the hosts of the session's scope, under RFC 6265 domain, path and secure rules (values are secrets). */
+  cookies?: SessionCookie[];
+  /** Keep the Set-Cookie answers of the session's responses (in Redis, shared by every fetcher) and send them back. */
+  cookieJar?: boolean;
+  /** The User-Agent of the session's page fetches instead of fetch.userAgent (robots.txt still matches the crawler's own token). */
+  userAgent?: string;
+}
+
+/** A cookie a session sends (POST /sessions `cookies`). Without `domain` it goes to every host of the scope. */
+export interface SessionCookie {
+  name: string;
+  value: string;
+  domain?: string;
+  /** Default `/`. */
+  path?: string;
+  /** Only over https. */
+  secure?: boolean;
 }
 
 /** What a client asks for in POST /sessions, after defaults are applied. */
@@ -199,6 +218,11 @@ export interface SessionSpec {
   warc?: boolean;
   /** Secrets of request headers kept in WARC request records; absent = false (`***`). */
   warcRecordSecrets?: boolean;
+  /** Request state (shared/fetch/request-state.ts); each absent unless the request gave it. Values are secrets: outputs show them through redactSpec. */
+  headers?: Record<string, string>;
+  cookies?: SessionCookie[];
+  cookieJar?: boolean;
+  userAgent?: string;
 }
 
 export interface SessionCounts {

@@ -32,11 +32,11 @@ function mimeOf(headers: ReadonlyArray<readonly [string, string]>): string {
 }
 
 /** The request and response records of an exchange, request first. */
-export function exchangeRecords(x: HttpExchange, opts: { keepSecrets?: boolean } = {}): { request: WarcEntry; response: WarcEntry } {
+export function exchangeRecords(x: HttpExchange, opts: { keepSecrets?: boolean; secretHeaders?: readonly string[] } = {}): { request: WarcEntry; response: WarcEntry } {
   const requestId = newRecordId();
   const responseId = newRecordId();
   const ip: Array<[string, string]> = x.ip ? [['WARC-IP-Address', x.ip]] : [];
-  const req = httpRequestBlock({ method: x.method, url: new URL(x.url), headers: x.requestHeaders, keepSecrets: opts.keepSecrets === true });
+  const req = httpRequestBlock({ method: x.method, url: new URL(x.url), headers: x.requestHeaders, keepSecrets: opts.keepSecrets === true, secretHeaders: opts.secretHeaders ?? [] });
   const request = warcRecord({
     type: 'request',
     id: requestId,

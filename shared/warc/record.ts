@@ -126,16 +126,20 @@ export interface HttpRequestBlock {
   url: URL;
   /** Header lines as sent, names as written. */
   headers: ReadonlyArray<readonly [string, string]>;
-  /** Keep the values of SECRET_HEADERS (the session's warcRecordSecrets); default `***`. */
+  /** Keep the values of SECRET_HEADERS and secretHeaders (the session's warcRecordSecrets); default `***`. */
   keepSecrets?: boolean;
+  /** More header names whose values are secrets: the session's own request headers (any case). */
+  secretHeaders?: readonly string[];
 }
 
 /** The request as sent: request line (origin form) and headers; a GET has no body. */
 export function httpRequestBlock(req: HttpRequestBlock): Buffer {
   const target = `${req.url.pathname}${req.url.search}` || '/';
   const lines = [`${req.method} ${target} HTTP/1.1`];
+  const more = new Set((req.secretHeaders ?? []).map((n) => n.toLowerCase()));
   for (const [name, value] of req.headers) {
-    lines.push(`${name}: ${!req.keepSecrets && SECRET_HEADERS.has(name.toLowerCase()) ? '***' : oneLine(value)}`);
+    const secret = SECRET_HEADERS.has(name.toLowerCase()) || more.has(name.toLowerCase());
+    lines.push(`${name}: ${!req.keepSecrets && secret ? '***' : oneLine(value)}`);
   }
   return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
 }

@@ -15,7 +15,7 @@ describe('docs/architecture.md: Redis keys', () => {
     const s = k.session('<id>');
     const built = [
       k.sessionsIndex, k.sessionsDue, k.sessionsControl,
-      s.session, s.tasks, s.leases, s.roles, s.hostPages, s.results, s.resultIndex,
+      s.session, s.tasks, s.leases, s.roles, s.hostPages, s.results, s.resultIndex, s.cookies,
       k.rateGlobal(), k.rateHost('<host>'), k.hostBackoff('<host>'), k.hostSlots('<host>'),
       k.robots('<origin>'), k.robotsLock('<origin>'),
       k.config, k.configHistory, k.configChannel, k.bullPrefix,
