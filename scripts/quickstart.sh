@@ -25,7 +25,7 @@ done
 
 say() { printf 'quickstart: %s\n' "$*"; }
 
-bash scripts/services-up.sh
+SERVICES_UP_CHROMIUM=0 bash scripts/services-up.sh
 
 [[ -d node_modules ]] || npm ci --no-audit --no-fund
 npm run build --silent
