@@ -109,6 +109,13 @@ export class RateTracker {
     return points && points.length > 0 ? (points[points.length - 1] as RatePoint).pagesPerSecond : null;
   }
 
+  /** The mean rate of the kept points (a steadier figure than the latest), or null before two samples. */
+  mean(id: string): number | null {
+    const points = this.series.get(id);
+    if (!points || points.length === 0) return null;
+    return points.reduce((n, p) => n + p.pagesPerSecond, 0) / points.length;
+  }
+
   points(id: string): readonly RatePoint[] {
     return this.series.get(id) ?? [];
   }

@@ -7,7 +7,8 @@ import { fill, h, poll } from '../dom.js';
 
 const STATUSES = ['running', 'paused', 'completed', 'partial', 'cancelled', 'closed'];
 export const POLL_MS = 1500;
-const rates = new RateTracker(2);
+// pages/s over the last ~6 s (4 polls).
+const rates = new RateTracker(4);
 
 function ageOf(s: Session, now: number): string {
   const start = Date.parse(s.createdAt);
@@ -34,7 +35,7 @@ export function sessionsPage(root: HTMLElement, app: App): () => void {
         h('td', null, statusBadge(s.status)),
         h('td', { class: 'wide' }, progressBar(s)),
         h('td', { class: 'num' }, `${doneOf(s.counts)} / ${s.counts.admitted}`),
-        h('td', { class: 'num', 'data-testid': 'rate' }, formatRate(s.status === 'running' ? rates.rate(s.id) : null)),
+        h('td', { class: 'num', 'data-testid': 'rate' }, formatRate(s.status === 'running' ? rates.mean(s.id) : null)),
         h('td', null, ageOf(s, now)))));
   };
   status.addEventListener('change', render);

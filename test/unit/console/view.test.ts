@@ -44,6 +44,8 @@ describe('console view logic', () => {
     t.sample('s', 60, 6000);
     assert.deepEqual(t.points('s').map((p) => p.pagesPerSecond), [0, 10, 20]);
     assert.equal(t.rate('s'), 20);
+    assert.equal(t.mean('s'), 10);
+    assert.equal(t.mean('other'), null);
     assert.equal(t.rate('other'), null);
     // A sample that is not later than the last one adds nothing.
     t.sample('s', 100, 6000);
