@@ -36,17 +36,19 @@ export async function registerConsole(app: FastifyInstance, dir: string = CONSOL
     reply.headers(SECURITY_HEADERS);
     if (!built) return reply.code(404).type('text/plain; charset=utf-8').send(`the web console is not built (${dir}): run npm run build\n`);
     reply.header('cache-control', 'no-cache');
-    return reply.sendFile('index.html', dir);
+    return reply.sendFile('index.html', dir, { cacheControl: false });
   };
   if (built) {
     await app.register(fastifyStatic, {
       root: dir,
       prefix: CONSOLE_PREFIX,
       index: false,
-      // Assets have content hashes in their names (Vite); index.html is answered by `index` below.
-      setHeaders: (res, path) => {
+      // Assets have content hashes in their names (Vite): cached for good. index.html is
+      // answered by `index` below, revalidated every time.
+      maxAge: 365 * 24 * 3600 * 1000,
+      immutable: true,
+      setHeaders: (res) => {
         for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-        res.setHeader('cache-control', path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
       },
     });
   } else {
