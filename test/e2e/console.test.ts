@@ -48,8 +48,12 @@ describe('web console: a crawl and a live rate change through the browser', func
     assert.ok(stack);
     const index = await fetch(`${stack.api}/`);
     assert.equal(index.status, 200);
-    assert.match(await index.text(), /<div id="app">/);
+    const html = await index.text();
+    assert.match(html, /<div id="app">/);
     assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const script = /src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(script, 'the page loads its script from /console/assets/');
+    assert.equal((await fetch(`${stack.api}${script}`)).status, 200, 'assets need no token');
     assert.equal((await http(stack.api, 'GET', '/sessions')).status, 401);
   });
 
