@@ -8,6 +8,7 @@
  * an invalid value (which changes nothing).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import type { ReplicaView } from '../../shared/service/heartbeat.js';
 import { launchChromium } from '../support/browser.js';
@@ -94,7 +95,7 @@ describe('web console: a crawl and a live rate change through the browser', func
     assert.match(counts ?? '', new RegExp(`delivered${s.body.counts.delivered}`));
   });
 
-  it('shows a result\'s title, its Markdown preview and the outcomes by reason', async () => {
+  it('shows a result\'s title, its Markdown preview and the outcomes by reason; downloads the results', async () => {
     const title = page.getByTestId('result-title').filter({ hasText: /^Page \d+$/ }).first();
     await title.waitFor();
     const text = (await title.textContent()) ?? '';
@@ -108,6 +109,14 @@ describe('web console: a crawl and a live rate change through the browser', func
     if (outcomes.body.failed.total > 0) {
       await page.getByTestId('outcomes-failed').filter({ hasText: 'http_client_error' }).waitFor();
     }
+    // The JSONL download is fetched with the token and saved from a Blob URL: the session's records.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-jsonl').click()]);
+    assert.equal(download.suggestedFilename(), `${sessionId}.jsonl`);
+    const path = await download.path();
+    const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { url: string });
+    const all = await http(stack!.api, 'GET', `/sessions/${sessionId}/results`, undefined, auth);
+    assert.equal(lines.length, all.text.trim().split('\n').length);
+    assert.ok(lines.every((r) => r.url.startsWith(origin)));
     // The sessions list shows it completed, with its label.
     await page.getByTestId('nav-sessions').click();
     const row = page.locator(`[data-testid="session-row"][data-id="${sessionId}"]`);
