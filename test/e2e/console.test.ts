@@ -3,9 +3,10 @@
  * running stack with an API token. Log in with the token (a wrong one is refused on the
  * form), submit a crawl of a local site through the New crawl form (first with a value the
  * API refuses: its message appears beside that field), watch the session reach `completed`,
- * see a result's title and its Markdown preview, change `rate.global` on the Fleet page and
- * see every replica report the new config version, and get the API's field-named error for
- * an invalid value (which changes nothing).
+ * see a result's title and its Markdown preview, download its records, change `rate.global`
+ * on the Fleet page and see every replica report the new config version, get the API's
+ * field-named error for an invalid value (which changes nothing), and cancel a running
+ * session from its page.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -166,5 +167,22 @@ describe('web console: a crawl and a live rate change through the browser', func
     assert.equal(message, api.body.error.message, 'the message is the API\'s own');
     const after = await http<{ version: number }>(stack.api, 'GET', '/config', undefined, auth);
     assert.equal(after.body.version, before.body.version);
+  });
+
+  it('cancels a running session from its page, after asking', async () => {
+    assert.ok(stack && site);
+    site.latencyMs = 500;
+    const created = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [`${origin}/`], maxPages: PAGES, label: 'to cancel' }, auth);
+    assert.equal(created.status, 201, created.text);
+    const id = created.body.id;
+    await page.goto(`${stack.api}/#/sessions/${id}`);
+    await page.getByTestId('status').filter({ hasText: 'running' }).waitFor();
+    page.once('dialog', (d) => void d.accept());
+    await page.getByTestId('cancel').click();
+    await page.getByTestId('status').filter({ hasText: 'cancelled' }).waitFor();
+    const s = await http<{ status: string }>(stack.api, 'GET', `/sessions/${id}`, undefined, auth);
+    assert.equal(s.body.status, 'cancelled');
+    await page.getByTestId('cancel').waitFor({ state: 'detached' });
+    site.latencyMs = 0;
   });
 });
