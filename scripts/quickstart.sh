@@ -25,7 +25,7 @@ done
 
 say() { printf 'quickstart: %s\n' "$*"; }
 
-bash scripts/services-up.sh
+SERVICES_UP_CHROMIUM=0 bash scripts/services-up.sh
 
 [[ -d node_modules ]] || npm ci --no-audit --no-fund
 npm run build --silent
@@ -86,6 +86,7 @@ fi
 
 ID=$(node bin/crawlctl.js --api "$API" crawl "$SITE_URL" --max-pages "$DEMO_SITE_PAGES")
 say "crawl $ID of $SITE_URL started"
+say "  console: $API/   (web console: this crawl at $API/#/sessions/$ID)"
 say "  API:     $API   (GET $API/sessions/$ID, $API/sessions/$ID/results)"
 say "  follow:  npx crawlctl status $ID --wait"
 mkdir -p results

@@ -6,7 +6,11 @@
 # A server that does not answer on a local address (127.0.0.1, localhost, ::1) is started
 # when it is installed; when it is not installed, it is installed with apt-get first if this
 # runs as root on Debian or Ubuntu; otherwise the script prints the command to run and exits 1.
-# A server on another host is only checked. Each start is waited for with a bound, in
+# A server on another host is only checked.
+#   Chromium    at CHROMIUM_PATH (default /usr/bin/chromium), the browser of the console's e2e
+#               test: installed with apt-get (package chromium) when missing and this runs as
+#               root on Debian or Ubuntu; otherwise a note with the command (only that test needs
+#               it). SERVICES_UP_CHROMIUM=0 skips it (npm run quickstart does). Each start is waited for with a bound, in
 # seconds: SERVICES_UP_RABBITMQ_WAIT_S (120), SERVICES_UP_REDIS_WAIT_S (15),
 # SERVICES_UP_POSTGRES_WAIT_S (60).
 #
@@ -189,6 +193,20 @@ postgres_up() {
   say "PostgreSQL answers on $host:$port (${INSTALLED}started cluster $version/main, ready after ${took} s)"
 }
 
+chromium_up() {
+  local path=${CHROMIUM_PATH:-/usr/bin/chromium}
+  [[ ${SERVICES_UP_CHROMIUM:-1} == 0 ]] && return 0
+  if [[ -x $path ]]; then say "Chromium is installed ($path)"; return; fi
+  if [[ $path == /usr/bin/chromium && $(id -u) -eq 0 ]] && debian_like && command -v apt-get >/dev/null 2>&1; then
+    INSTALLED=
+    ensure_installed Chromium chromium chromium
+    say "Chromium is installed ($path, ${INSTALLED%, })"
+    return
+  fi
+  say "note: Chromium is not at $path; the console's browser test (test/e2e/console.test.ts) needs it: sudo apt-get install -y chromium, or set CHROMIUM_PATH"
+}
+
 redis_up
 rabbitmq_up
 postgres_up
+chromium_up

@@ -1,6 +1,7 @@
 /**
  * Controller: the HTTP API (fastify). Sessions, results, the config center, the replicas
- * and the rollout of a config change, the cluster overview, the control-plane dashboard, ops endpoints and the OpenAPI document.
+ * and the rollout of a config change, the cluster overview, the control-plane dashboard, ops endpoints and the OpenAPI document,
+ * and the web console at `/` (console.ts).
  *
  * Order of a request: request id and metrics (shared/http/observe.ts) → rate limit and
  * bearer-token auth (security.ts) → schema validation (strict: no unknown properties in
@@ -16,10 +17,12 @@ import { loggingOptions, observeRequests } from '../../shared/http/observe.js';
 import { packageRoot } from '../../shared/paths.js';
 import { registerOpsRoutes, runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { registerConfigRoutes } from './config.js';
+import { isConsolePath, registerConsole } from './console.js';
 import { openControlQueues, registerDashboard } from './dashboard.js';
 import { OPEN_PATHS, registerOpenApi } from './openapi.js';
 import { registerReplicaRoutes } from './replicas.js';
 import { registerSecurity } from './security.js';
+import { registerOutcomesRoute } from './outcomes.js';
 import { registerSessionRoutes } from './sessions.js';
 import { ClusterStats, registerStatsRoute } from './stats.js';
 import { registerWarcRoutes } from './warc.js';
@@ -91,7 +94,8 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
   // reason (after auth, so only a client with the token learns where the dependency is).
   app.addHook('onRequest', async (req, reply) => {
     const why = ctx.readiness().unavailable;
-    if (why && !OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return reply.code(503).send({ error: { code: 'unavailable', message: why } });
+    const path = req.url.split('?')[0] ?? '';
+    if (why && !OPEN_PATHS.has(path) && !isConsolePath(path)) return reply.code(503).send({ error: { code: 'unavailable', message: why } });
   });
 
   app.setErrorHandler((err: FastifyError | CrawlError, req, reply) => {
@@ -130,8 +134,10 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
     registerWarcRoutes(app, { sessions: ctx.sessions, config: ctx.config });
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
     registerReplicaRoutes(app, { redis: ctx.redis, keys: ctx.keys });
+    registerOutcomesRoute(app, { sessions: ctx.sessions, results: ctx.results });
     registerStatsRoute(app, stats);
     await registerDashboard(app, control.queues);
+    await registerConsole(app);
   } catch (err) {
     await control.close();
     throw err;

@@ -21,6 +21,7 @@ import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { CATALOGUE } from '../../shared/errors/index.js';
 import { RECORD_FORMATS } from '../../shared/tasks/types.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
+import { outcomesResponseSchema } from './outcomes.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
 
 /** Routes that answer without a token (probes, scrapes, the API description). */
@@ -316,6 +317,12 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     description: 'Streams the records written so far from the results store, in write order: all of them, or with `limit` one page after the cursor `after` (the next cursor in the `X-Next-Cursor` header, absent at the end). `outcome` and `supplement` filter; `fields=url,title` keeps only those keys.',
     tags: ['sessions'],
     responses: { 200: { description: 'Newline-delimited JSON records, each a ResultRecord (components.schemas.ResultRecord).', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
+  },
+  'GET /sessions/:id/outcomes': {
+    summary: 'How the session\'s URLs ended: delivered, and failed, skipped, cancelled by reason code',
+    description: 'Counted from the records in the results store: `failed.reasons` is e.g. `{ "timeout": 2, "http_server_error": 1 }` (codes of docs/errors.md). Reads every failed, skipped and cancelled record of the session.',
+    tags: ['sessions'],
+    responses: { 200: { description: 'Counts by outcome and reason.', ...outcomesResponseSchema } },
   },
   'DELETE /sessions/:id': {
     summary: 'Cancel a session, or remove a finished one (?purge=true)',

@@ -2,7 +2,9 @@
  * Who may call the API, and how often. One `onRequest` hook, before any body is read:
  *
  *  1. Open paths (probes, /metrics, /openapi.json) pass untouched: never limited, never
- *     authenticated, so Kubernetes and Prometheus are not throttled.
+ *     authenticated, so Kubernetes and Prometheus are not throttled. So do the web console's
+ *     static page and assets (`/`, `/console/…`, console.ts): its login form takes the token
+ *     and the console sends it as a bearer header on every API call.
  *  2. Rate limit: a token bucket per API token (requests that present the right one) or
  *     else per client address; over the limit → 429 with `Retry-After`.
  *  3. With a token, everything else needs it: `Authorization: Bearer <token>`, or, under
@@ -21,6 +23,7 @@ import type { Config } from '../../shared/config/index.js';
 import { dashboardCookieValue, parseCookies, safeEqual, serializeCookie, tokenFingerprint, tokenMatches } from '../../shared/http/auth.js';
 import { TokenBuckets } from '../../shared/http/rate-limit.js';
 import type { Metrics } from '../../shared/observability/metrics.js';
+import { isConsolePath } from './console.js';
 import { OPEN_PATHS } from './openapi.js';
 import { loadOrCreateTokenFile } from './token-file.js';
 
@@ -87,7 +90,7 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
 
   app.addHook('onRequest', async (req, reply) => {
     const path = pathOf(req.url);
-    if (OPEN_PATHS.has(path)) return;
+    if (OPEN_PATHS.has(path) || isConsolePath(path)) return;
     const cfg = opts.config();
     const token = cfg.api.token !== '' ? cfg.api.token : tokenOfFile;
     const dashboard = isDashboardPath(path);

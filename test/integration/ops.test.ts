@@ -237,7 +237,7 @@ describe('controller security and operations', function () {
     const all = registeredRoutes(introspect).filter((r) => r.method !== 'HEAD');
     const registered = all.filter((r) => !r.hidden).map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`).sort();
     assert.deepEqual(documented, registered, 'the document lists exactly the registered routes');
-    for (const r of all.filter((x) => x.hidden)) assert.match(r.url, /^\/admin\/queues(\/|$)/, `only the dashboard's own routes are hidden (${r.url})`);
+    for (const r of all.filter((x) => x.hidden)) assert.match(r.url, /^(\/admin\/queues(\/|$)|\/$|\/console(\/|$))/, `only the dashboard's and the console's own routes are hidden (${r.url})`);
     for (const must of ['POST /sessions', 'GET /sessions/{id}/results', 'PATCH /config', 'GET /stats', 'GET /openapi.json', 'GET /metrics']) {
       assert.ok(documented.includes(must), `${must} documented`);
     }

@@ -30,7 +30,7 @@ interface Run {
 async function servicesUp(env: Record<string, string>): Promise<Run> {
   const t0 = performance.now();
   try {
-    const { stdout, stderr } = await promisify(execFile)('bash', [SCRIPT], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', AMQP_URL, REDIS_URL, ...env }, timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)('bash', [SCRIPT], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', AMQP_URL, REDIS_URL, SERVICES_UP_CHROMIUM: '0', ...env }, timeout: 30_000 });
     return { code: 0, stdout, stderr, ms: performance.now() - t0 };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -59,6 +59,22 @@ describe('scripts/services-up.sh', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), [`services-up: Redis answers on ${hostPort(REDIS_URL)}`, `services-up: RabbitMQ answers on ${hostPort(AMQP_URL)}`]);
     assert.ok(r.ms < 1000, `took ${Math.round(r.ms)} ms`);
+  });
+
+  it('checks for Chromium (the console e2e test\'s browser); a missing one at another path is a note with the command, not a failure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'services-up-chromium-'));
+    try {
+      const browser = join(dir, 'chromium');
+      writeFileSync(browser, '#!/bin/sh\n', { mode: 0o755 });
+      const found = await servicesUp({ SERVICES_UP_CHROMIUM: '1', CHROMIUM_PATH: browser });
+      assert.equal(found.code, 0, found.stderr);
+      assert.equal(found.stdout.trim().split('\n')[2], `services-up: Chromium is installed (${browser})`);
+      const missing = await servicesUp({ SERVICES_UP_CHROMIUM: '1', CHROMIUM_PATH: join(dir, 'none') });
+      assert.equal(missing.code, 0, missing.stderr);
+      assert.match(missing.stdout.trim().split('\n')[2] ?? '', /^services-up: note: Chromium is not at .*none; the console's browser test .* sudo apt-get install -y chromium/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('starts a redis-server on the port of a local REDIS_URL that does not answer', async () => {

@@ -116,7 +116,7 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-/** `readyTimeoutMs`: how long the controller may take to answer /readyz (default 20 s; more on a loaded machine). */
+/** `readyTimeoutMs`: how long the controller may take to answer /readyz (default 60 s: five processes on a loaded machine). */
 export async function startTestStack(opts: { fetchers?: number; extractors?: number; env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<TestStack> {
   const ns = testNamespace('e');
   const port = await freePort();
@@ -144,10 +144,18 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
   for (const spec of specs) supervisor.start(spec);
   const api = `http://127.0.0.1:${port}`;
   // Ready, and the controller that answers (not another process on its port).
-  await waitFor(async () => {
-    const r = await http<{ service?: string }>(api, 'GET', '/readyz');
-    return r.status === 200 && r.body.service === 'controller';
-  }, { timeoutMs: opts.readyTimeoutMs ?? 20_000, what: 'controller /readyz' });
+  // A stack that does not come up is stopped and its namespace removed before the error is thrown.
+  try {
+    await waitFor(async () => {
+      const r = await http<{ service?: string }>(api, 'GET', '/readyz');
+      return r.status === 200 && r.body.service === 'controller';
+    }, { timeoutMs: opts.readyTimeoutMs ?? 60_000, what: 'controller /readyz' });
+  } catch (err) {
+    await supervisor.stopAll();
+    await cleanupNamespace(ns);
+    rmSync(resultsDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     ns,
     api,
