@@ -33,7 +33,7 @@ import type { ResultsStore } from '../../shared/results/store.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import { RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
+import { DOCUMENT_KINDS, RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
@@ -60,6 +60,7 @@ export const createSessionSchema = {
     sitemaps: { type: 'boolean' },
     formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, uniqueItems: true },
     onlyMainContent: { type: 'boolean' },
+    documents: { type: 'array', items: { type: 'string', enum: [...DOCUMENT_KINDS] }, uniqueItems: true },
   },
 } as const;
 
@@ -142,6 +143,7 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     sitemaps: body.sitemaps ?? false,
     formats: [...(body.formats ?? cfg.content.defaultFormats)],
     onlyMainContent: body.onlyMainContent ?? true,
+    documents: [...(body.documents ?? DOCUMENT_KINDS)],
   };
 }
 
