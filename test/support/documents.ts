@@ -130,3 +130,32 @@ export const feeds = {
   billionLaughs: (): string =>
     `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">${Array.from({ length: 9 }, (_, k) => `<!ENTITY lol${k + 1} "${`&lol${k === 0 ? '' : k};`.repeat(10)}">`).join('')}]><rss version="2.0"><channel><title>&lol9;</title><item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>`,
 };
+
+/**
+ * A PDF of `pages` pages written by hand (pdf-lib takes minutes for 100,000 pages): every
+ * page shares one content stream ("Page text") and one font, so 100,000 pages are ~8 MB.
+ */
+export function makeHugePdf(pages: number): Buffer {
+  const parts: string[] = ['%PDF-1.7\n'];
+  const offsets: number[] = [];
+  let at = parts[0]!.length;
+  const add = (n: number, body: string): void => {
+    offsets[n] = at;
+    const obj = `${n} 0 obj\n${body}\nendobj\n`;
+    parts.push(obj);
+    at += Buffer.byteLength(obj);
+  };
+  const stream = 'BT /F1 12 Tf 50 700 Td (Page text) Tj ET';
+  const kids: string[] = [];
+  for (let i = 0; i < pages; i++) kids.push(`${5 + i} 0 R`);
+  add(1, '<< /Type /Catalog /Pages 2 0 R >>');
+  add(2, `<< /Type /Pages /Count ${pages} /Kids [${kids.join(' ')}] >>`);
+  add(3, '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
+  add(4, `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`);
+  for (let i = 0; i < pages; i++) add(5 + i, '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 800] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>');
+  const count = pages + 5;
+  const xref = [`xref\n0 ${count}\n`, '0000000000 65535 f \n'];
+  for (let n = 1; n < count; n++) xref.push(`${String(offsets[n]).padStart(10, '0')} 00000 n \n`);
+  parts.push(...xref, `trailer\n<< /Size ${count} /Root 1 0 R >>\nstartxref\n${at}\n%%EOF\n`);
+  return Buffer.from(parts.join(''));
+}
