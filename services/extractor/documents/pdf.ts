@@ -1,7 +1,7 @@
 /**
  * PDF → DocumentContent with pdf.js (pdfjs-dist, Mozilla's reader; its legacy build runs on
  * Node 20): the text of each page (lines kept; a line set in a clearly larger font than the
- * page's body becomes a Markdown heading), one section per page (Markdown: a thematic break
+ * document's body text becomes a Markdown heading), one section per page (Markdown: a thematic break
  * between pages; text: a form feed), the Title (else the first line), Author, page count,
  * CreationDate, Producer and Language, and links from URI link annotations and from URLs
  * written in the text. Runs in a document worker (worker.ts): the pool bounds its time.
@@ -11,12 +11,13 @@
  * keeps its first pages and names `pages` in `truncated`. A PDF whose pages hold no text
  * (a scan) is delivered with empty text and reason no_text_layer.
  */
+import type * as PdfJsModule from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { CrawlError } from '../../../shared/errors/index.js';
 import type { RecordMetadata } from '../../../shared/tasks/types.js';
 import type { DocumentLimits } from '../parse.js';
 import { firstLine, urlsInText, type DocumentContent } from './common.js';
 
-type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');
+type PdfJs = typeof PdfJsModule;
 let pdfjs: Promise<PdfJs> | null = null;
 /** pdf.js is an ES module of 2 MB: loaded once per worker, on first use. */
 function loadPdfJs(): Promise<PdfJs> {
@@ -55,18 +56,17 @@ function pageLines(items: readonly TextItem[]): Line[] {
   return lines;
 }
 
-/** The font height most of the page's characters are set in. */
+/** The font height most of the document's characters are set in (a tie goes to the smaller). */
 function bodySize(lines: readonly Line[]): number {
   const weight = new Map<number, number>();
   for (const l of lines) weight.set(Math.round(l.size), (weight.get(Math.round(l.size)) ?? 0) + l.text.length);
   let best = 0;
   let most = -1;
-  for (const [size, n] of weight) if (n > most) [best, most] = [size, n];
+  for (const [size, n] of weight) if (n > most || (n === most && size < best)) [best, most] = [size, n];
   return best;
 }
 
-function pageMarkdown(lines: readonly Line[]): string {
-  const body = bodySize(lines);
+function pageMarkdown(lines: readonly Line[], body: number): string {
   return lines
     .map((l) => {
       if (body > 0 && l.size >= body * 1.6 && l.text.length <= 200) return `# ${l.text}`;
@@ -108,7 +108,7 @@ export async function parsePdf(body: Buffer, pageUrl: string, limits: DocumentLi
   }
   try {
     const pages = Math.min(pdf.numPages, limits.maxPages);
-    const markdown: string[] = [];
+    const pageLinesList: Line[][] = [];
     const text: string[] = [];
     const links: { url: string; text: string }[] = [];
     for (let n = 1; n <= pages; n++) {
@@ -118,11 +118,13 @@ export async function parsePdf(body: Buffer, pageUrl: string, limits: DocumentLi
       for (const a of (await page.getAnnotations()) as { subtype?: string; url?: string }[]) {
         if (a.subtype === 'Link' && typeof a.url === 'string') links.push({ url: a.url, text: '' });
       }
-      markdown.push(pageMarkdown(lines));
+      pageLinesList.push(lines);
       text.push(lines.map((l) => l.text).join('\n'));
       page.cleanup();
     }
     const allText = text.join('\f');
+    const body = bodySize(pageLinesList.flat());
+    const markdown = pageLinesList.map((lines) => pageMarkdown(lines, body));
     for (const url of urlsInText(allText)) links.push({ url, text: url });
     const { info } = (await pdf.getMetadata().catch(() => ({ info: {} }))) as { info: Record<string, unknown> };
     const metadata: RecordMetadata = { pages: pdf.numPages };
