@@ -19,7 +19,7 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { CATALOGUE } from '../../shared/errors/index.js';
-import { RECORD_FORMATS } from '../../shared/tasks/types.js';
+import { DOCUMENT_KINDS, RECORD_FORMATS } from '../../shared/tasks/types.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { outcomesResponseSchema } from './outcomes.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
@@ -131,10 +131,24 @@ export const resultRecordSchema = {
         ogTitle: { type: 'string' },
         ogImage: { type: 'string' },
         keywords: { type: 'array', items: { type: 'string' } },
+        pages: { type: 'integer', description: 'Of a PDF: its page count.' },
+        createdAt: { type: 'string', description: 'Of a PDF: its creation date (ISO 8601).' },
+        producer: { type: 'string', description: 'Of a PDF: the program that produced it.' },
       },
     },
     headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Format `headers`: the response headers the fetcher kept (see docs/api.md).' },
-    truncated: { type: 'array', items: { type: 'string', enum: ['markdown', 'text', 'html', 'rawHtml', 'links'] }, description: 'Fields cut at their byte cap (content.max*Bytes); absent when none was.' },
+    truncated: { type: 'array', items: { type: 'string', enum: ['markdown', 'text', 'html', 'rawHtml', 'links', 'pages', 'feed'] }, description: 'Fields cut at their byte cap (content.max*Bytes), `pages` of a PDF longer than documents.maxPages, `feed` of a feed with more items than documents.maxFeedItems; absent when none was.' },
+    feed: {
+      type: 'object',
+      description: 'Of a feed (RSS 0.9x/2.0, RSS 1.0, Atom 1.0, JSON Feed): its title and items; every item link is admitted as a link of the feed.',
+      properties: {
+        title: nullableString,
+        items: {
+          type: 'array',
+          items: { type: 'object', properties: { url: nullableString, title: nullableString, publishedAt: { type: 'string', format: 'date-time', nullable: true } } },
+        },
+      },
+    },
   },
 } as const;
 
@@ -195,6 +209,7 @@ const sessionSchema = {
         },
         cookieJar: { type: 'boolean', description: 'The session keeps the cookies its responses set (in Redis, shared by every fetcher) and sends them back. Absent when not asked for.' },
         userAgent: { type: 'string', description: 'The User-Agent of the session\'s page fetches (robots.txt is read and matched as the crawler). Absent when not given.' },
+        documents: { type: 'array', items: { type: 'string', enum: [...DOCUMENT_KINDS] }, description: 'The documents parsed (pdf, docx, feeds, text); the others are delivered unparsed. Absent for sessions created before the option existed (= all).' },
       },
     },
   },

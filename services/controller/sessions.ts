@@ -33,7 +33,7 @@ import type { ResultsStore } from '../../shared/results/store.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import { RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
+import { DOCUMENT_KINDS, RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 import { redactSpec } from '../../shared/observability/redact.js';
@@ -66,6 +66,7 @@ export const createSessionSchema = {
     warc: { type: 'boolean' },
     warcRecordSecrets: { type: 'boolean' },
     ...requestStateSchema,
+    documents: { type: 'array', items: { type: 'string', enum: [...DOCUMENT_KINDS] }, uniqueItems: true },
   },
 } as const;
 
@@ -151,6 +152,7 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     ...(body.warc ? { warc: true } : {}),
     ...(body.warcRecordSecrets ? { warcRecordSecrets: true } : {}),
     ...requestStateSpec(body),
+    documents: [...(body.documents ?? DOCUMENT_KINDS)],
   };
 }
 

@@ -1,5 +1,7 @@
 /**
- * Extractor: consumes the extract queue, a batch of fetched pages per message. Per session of
+ * Extractor: consumes the extract queue, a batch of fetched pages per message, and the
+ * document queue (PDF, DOCX, feeds, text: one document a message, parsed by document workers
+ * of their own, then the same screen → admit → record steps as a page). Per session of
  * the batch, the steps of steps.ts: parse each page (a worker thread, time-bounded, for large
  * pages) → screen its links → admit (one Redis round trip for the session's pages: each
  * page's task moves on, its new links are reserved within maxPages and the per-host limit,
@@ -9,7 +11,7 @@
  */
 import { SessionCache, type FoundLink } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
-import { extractItemWindow } from '../../shared/config/limits.js';
+import { documentItemWindow, extractItemWindow } from '../../shared/config/limits.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { publishExtractPages } from '../../shared/observability/diagnostics.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
@@ -35,15 +37,19 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   pool.warm();
   /** WARC metadata records (session id, outlinks) of the sessions that ask for WARC. */
   const warc = replicaWarcWriters(ctx.name, ctx.config, (err, sessionId) => ctx.log.error({ sessionId, err: (err as Error).message }, 'cannot close a WARC file'));
+  // Documents have workers of their own (pdf.js, mammoth, the feed reader; nothing inline), so
+  // a burst of large PDFs never holds an HTML page's parse.
+  const documentPool = new ParsePool(() => ctx.config().documents.concurrency, { inlineBytes: -1, workerUrl: new URL('./documents/worker.js', import.meta.url) });
 
-  /** The pages of one session through the steps; returns children and records to publish. */
-  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[] }> {
+  /** The pages (or documents) of one session through the steps; returns children and records to publish. */
+  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config, stage: 'extract' | 'document'): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[] }> {
     const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[] };
     const session = await sessions.get(sessionId);
     if (!session) return out;
     publishExtractPages({ sessionId, pages });
 
-    const parsed = await Promise.all(pages.map((page) => parseStep(page, session, cfg, (job) => pool.parse(job))));
+    const parser = stage === 'document' ? documentPool : pool;
+    const parsed = await Promise.all(pages.map((page) => parseStep(page, session, cfg, (job) => parser.parse(job), stage)));
     const screened: Screened[] = [];
     parsed.forEach((result, i) => {
       if ('kind' in result) {
@@ -80,10 +86,10 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     return out;
   }
 
-  async function handleBatch(pages: ExtractTask[]): Promise<void> {
+  async function handleBatch(pages: ExtractTask[], stage: 'extract' | 'document' = 'extract'): Promise<void> {
     const cfg = ctx.config();
     const groups = bySession(pages);
-    const results = await Promise.all([...groups].map(([sessionId, list]) => extractSession(sessionId, list, cfg)));
+    const results = await Promise.all([...groups].map(([sessionId, list]) => extractSession(sessionId, list, cfg, stage)));
     await outbox.send('fetch', results.flatMap((r) => r.children), { now: true });
     await outbox.send('deliver', results.flatMap((r) => r.records), { now: true });
     // Only now, with children and records confirmed, are these links safe to skip next time.
@@ -104,15 +110,30 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     log: ctx.log,
     metrics,
   });
+  // The documents stage: its own queue and prefetch (documents.prefetch), one document a message.
+  const documents = new Consumer<ExtractTask>(ctx.broker, {
+    name: 'document',
+    queue: topology.queue('document'),
+    quarantine: topology.quarantine(topology.queue('document')),
+    codec: outbox.codecs.document,
+    concurrency: Number.POSITIVE_INFINITY,
+    itemWindow: documentItemWindow(ctx.config().documents),
+    itemsPerMessage: 1,
+    handle: (docs) => handleBatch(docs, 'document'),
+    log: ctx.log,
+    metrics,
+  });
   await consumer.start();
+  await documents.start();
   ctx.onConfigChange(async (next, prev) => {
     if (itemWindow(next.extract) !== itemWindow(prev.extract)) await consumer.resize(Number.POSITIVE_INFINITY, { itemWindow: itemWindow(next.extract) });
+    if (documentItemWindow(next.documents) !== documentItemWindow(prev.documents)) await documents.resize(Number.POSITIVE_INFINITY, { itemWindow: documentItemWindow(next.documents) });
   });
   return {
     close: async (graceMs) => {
-      await consumer.close(graceMs);
+      await Promise.all([consumer.close(graceMs), documents.close(graceMs)]);
       await warc.close();
-      await pool.close();
+      await Promise.all([pool.close(), documentPool.close()]);
     },
   };
 }

@@ -38,8 +38,8 @@ export interface PageSignals {
   baseHref: string | undefined;
   /** `a[href]` and `area[href]`. */
   anchors: { href: string; rel: string | undefined }[];
-  /** `link[rel][href]`. */
-  links: { rel: string; href: string }[];
+  /** `link[rel][href]` (with `type` when set: feeds are announced by it). */
+  links: { rel: string; href: string; type?: string | undefined }[];
   /** `content` of every `meta[name][content]` whose name is `robots` (trimmed, any case). */
   robots: string[];
 }
@@ -48,7 +48,7 @@ export interface PageSignals {
 export function signalsOf($: CheerioAPI): PageSignals {
   const signals: PageSignals = { baseHref: $('base[href]').first().attr('href'), anchors: [], links: [], robots: [] };
   for (const el of $('a[href], area[href]').toArray()) signals.anchors.push({ href: el.attribs['href'] ?? '', rel: el.attribs['rel'] });
-  for (const el of $('link[rel][href]').toArray()) signals.links.push({ rel: el.attribs['rel'] ?? '', href: el.attribs['href'] ?? '' });
+  for (const el of $('link[rel][href]').toArray()) signals.links.push({ rel: el.attribs['rel'] ?? '', href: el.attribs['href'] ?? '', type: el.attribs['type'] });
   for (const el of $('meta[name][content]').toArray()) {
     if (isRobotsMeta(el.attribs['name'] ?? '')) signals.robots.push(el.attribs['content'] ?? '');
   }
@@ -59,6 +59,9 @@ export function signalsOf($: CheerioAPI): PageSignals {
 export function isRobotsMeta(name: string): boolean {
   return name.trim().toLowerCase() === 'robots';
 }
+
+/** The types of `<link rel="alternate">` that announce a feed. */
+const FEED_LINK_TYPES = new Set(['application/rss+xml', 'application/atom+xml', 'application/feed+json', 'application/rdf+xml']);
 
 /** Extracts the followable links of a page fetched from `pageUrl`. */
 export function extractLinks($: CheerioAPI, pageUrl: string, opts: LinkOptions): PageLinks {
@@ -88,6 +91,16 @@ export function linksFromSignals(signals: PageSignals, pageUrl: string, opts: Li
     if (url === null || seen.has(url)) continue;
     // `#section` on the page itself is not a new page (with a foreign <base> it is).
     if (href.startsWith('#') && url === page) continue;
+    seen.add(url);
+    links.push(url);
+  }
+  // Feeds the page announces (`<link rel="alternate" type="application/rss+xml" href>`): the
+  // documents stage reads them and admits their items.
+  for (const link of signals.links) {
+    if (links.length >= opts.maxLinks) break;
+    if (!relTokens(link.rel).includes('alternate') || !FEED_LINK_TYPES.has((link.type ?? '').trim().toLowerCase())) continue;
+    const url = normalizeUrl(link.href.trim(), base, normalizeOpts);
+    if (url === null || seen.has(url)) continue;
     seen.add(url);
     links.push(url);
   }

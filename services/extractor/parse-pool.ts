@@ -49,7 +49,7 @@ export interface ParseRequest {
 
 export type ParseResponse =
   | { id: number; ok: true; page: ParsedPage }
-  /** `code` when the parser refused the document with a catalogue error (too_large, parse_failed). */
+  /** `code` when the parser refused the document with a catalogue error (too_large, parse_failed, document_encrypted, document_corrupt). */
   | { id: number; ok: false; message: string; code?: string }
   /** Sent once, when the worker has loaded the parser: the time bound starts from then. */
   | { ready: true };
@@ -80,6 +80,10 @@ interface Slot {
   id: number;
 }
 
+/** Catalogue codes of a worker's refusal that the page keeps (any other error becomes parse_failed). */
+const KEPT_CODES: ReadonlySet<string> = new Set(['too_large', 'parse_failed', 'document_encrypted', 'document_corrupt']);
+type KeptCode = 'too_large' | 'parse_failed' | 'document_encrypted' | 'document_corrupt';
+
 /** Memory limits of one worker: an over-large DOM kills the worker, not the service. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 768, maxYoungGenerationSizeMb: 64, stackSizeMb: 16 };
 
@@ -92,6 +96,7 @@ export class ParsePool {
   /** `size()` is read on each dispatch, so the pool follows live concurrency changes. */
   constructor(
     private readonly size: () => number,
+    /** `inlineBytes` -1: nothing inline (the documents stage); `workerUrl`: the worker's module (default parse-worker.js). */
     private readonly opts: { inlineBytes?: number; workerUrl?: URL } = {},
   ) {}
 
@@ -158,7 +163,7 @@ export class ParsePool {
       if (!p || msg.id !== slot.id) return;
       this.settle(slot);
       if (msg.ok) p.resolve(msg.page);
-      else if (msg.code === 'too_large' || msg.code === 'parse_failed') p.reject(new CrawlError(msg.code, msg.message));
+      else if (msg.code !== undefined && KEPT_CODES.has(msg.code)) p.reject(new CrawlError(msg.code as KeptCode, msg.message));
       else p.reject(new CrawlError('parse_failed', `${p.job.pageUrl}: ${msg.message}`));
       this.dispatch();
     });

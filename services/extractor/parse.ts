@@ -12,7 +12,7 @@
 import * as cheerio from 'cheerio';
 import type { Document } from 'domhandler';
 import { CrawlError } from '../../shared/errors/index.js';
-import type { TaskRole } from '../../shared/tasks/types.js';
+import type { DocumentKind, RecordFeed, TaskRole } from '../../shared/tasks/types.js';
 import { normalizeUrl } from '../../shared/url/normalize.js';
 import { parseRobotsRules } from '../../shared/url/robots.js';
 import { parseSitemap, sitemapCandidates } from '../../shared/url/sitemap.js';
@@ -36,6 +36,23 @@ export interface ParsedPage {
   linkRole?: TaskRole;
   /** The content formats asked for (ParseOptions.content), from the same document; absent when none were. */
   content?: PageContent;
+  /** Set when the body was a document of the documents stage (PDF, DOCX, feed, text): its kind, feed, reason. */
+  document?: ParsedDocument;
+}
+
+/** What a parsed document carries beyond a page's fields. */
+export interface ParsedDocument {
+  kind: DocumentKind;
+  feed?: RecordFeed;
+  /** Delivered, with something to say (no_text_layer). */
+  reason?: string;
+}
+
+/** The caps of the documents stage (documents.*), given to its parsers. */
+export interface DocumentLimits {
+  maxPages: number;
+  maxFeedItems: number;
+  maxInflatedBytes: number;
 }
 
 /** Page content to produce along with the links (see content/index.ts). */
@@ -55,6 +72,8 @@ export interface ParseOptions {
   maxHtmlBytes?: number;
   /** Content formats of the page; absent or empty: none (the streaming path when there are no fields either). */
   content?: ContentRequest;
+  /** Present for a document of the documents stage. */
+  documents?: DocumentLimits;
 }
 
 export function parsePage(body: Buffer, contentType: string, pageUrl: string, fields: Readonly<Record<string, string>>, opts: ParseOptions): ParsedPage {

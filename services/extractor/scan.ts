@@ -40,7 +40,7 @@ export function scanPage(html: string): ScannedPage {
             if (signals.baseHref === undefined && attribs['href'] !== undefined) signals.baseHref = attribs['href'];
             break;
           case 'link':
-            if (attribs['rel'] !== undefined && attribs['href'] !== undefined) signals.links.push({ rel: attribs['rel'], href: attribs['href'] });
+            if (attribs['rel'] !== undefined && attribs['href'] !== undefined) signals.links.push({ rel: attribs['rel'], href: attribs['href'], type: attribs['type'] });
             break;
           case 'meta':
             if (attribs['name'] !== undefined && attribs['content'] !== undefined && isRobotsMeta(attribs['name'])) signals.robots.push(attribs['content']);

@@ -48,13 +48,28 @@ export function bodyDigest(body: Buffer): { contentHash: string; bytes: number }
   return { contentHash: `sha256:${createHash('sha256').update(body).digest('hex')}`, bytes: body.length };
 }
 
-/** 1. Parse a page; a page that cannot be parsed becomes its failure record. A closing pool (shutdown) propagates: the page is redelivered. */
-export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: Config, parse: (job: ParseJob) => Promise<ParsedPage>): Promise<ParsedPage | DeliverRecord> {
+/** The codes a parse keeps; any other error becomes parse_failed. */
+const PARSE_CODES: ReadonlySet<string> = new Set(['parse_timeout', 'parse_failed', 'too_large', 'document_encrypted', 'document_corrupt']);
+
+/**
+ * 1. Parse a page (stage `extract`) or a document (stage `document`: its computed type, the
+ * documents.* caps and time bound); what cannot be parsed becomes its failure record. A
+ * closing pool (shutdown) propagates: the page is redelivered.
+ */
+export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: Config, parse: (job: ParseJob) => Promise<ParsedPage>, stage: 'extract' | 'document' = 'extract'): Promise<ParsedPage | DeliverRecord> {
   const content = page.role === undefined ? contentRequest(session, cfg) : null;
+  const doc = stage === 'document';
+  const failed = (e: CrawlError): DeliverRecord => {
+    const ref = taskRef(page);
+    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, ...(page.detectedType ? { detectedType: page.detectedType } : {}), attempts: page.attempt, ...bodyDigest(page.body) }));
+  };
+  if (doc && page.body.length > cfg.documents.maxBytes) {
+    return failed(new CrawlError('too_large', `${page.url}: the document has ${page.body.length} bytes, more than documents.maxBytes (${cfg.documents.maxBytes})`, { details: { limit: cfg.documents.maxBytes } }));
+  }
   try {
     return await parse({
       body: page.body,
-      contentType: page.contentType,
+      contentType: doc ? (page.detectedType ?? page.contentType) : page.contentType,
       pageUrl: page.finalUrl,
       fields: session.spec.fields,
       opts: {
@@ -63,17 +78,14 @@ export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: 
         stripParams: cfg.traps.stripParams,
         maxHtmlBytes: cfg.extract.maxHtmlBytes,
         ...(content ? { content } : {}),
+        ...(doc ? { documents: { maxPages: cfg.documents.maxPages, maxFeedItems: cfg.documents.maxFeedItems, maxInflatedBytes: cfg.documents.maxInflatedBytes } } : {}),
       },
       role: page.role,
-      timeoutMs: cfg.extract.maxParseMs,
+      timeoutMs: doc ? cfg.documents.maxParseMs : cfg.extract.maxParseMs,
     });
   } catch (err) {
     if (err instanceof CrawlError && err.code === 'unavailable') throw err;
-    const e = err instanceof CrawlError && (err.code === 'parse_timeout' || err.code === 'parse_failed' || err.code === 'too_large')
-      ? err
-      : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err });
-    const ref = taskRef(page);
-    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, attempts: page.attempt, ...bodyDigest(page.body) }));
+    return failed(err instanceof CrawlError && PARSE_CODES.has(err.code) ? err : new CrawlError('parse_failed', `${page.url}: ${(err as Error).message}`, { cause: err }));
   }
 }
 
@@ -115,10 +127,12 @@ export interface PageOutcome {
  */
 export function contentFields(page: ExtractTask, parsed: ParsedPage, formats: readonly RecordFormat[]): Partial<ResultRecord> {
   const out: Partial<ResultRecord> = { ...bodyDigest(page.body) };
-  if (page.role === undefined) {
+  const binary = parsed.document?.kind === 'pdf' || parsed.document?.kind === 'docx';
+  if (page.role === undefined && !binary) {
     out.charset = parsed.charset;
     out.charsetSource = parsed.charsetSource;
   }
+  if (parsed.document?.feed) out.feed = parsed.document.feed;
   const c = parsed.content;
   if (c) {
     if (c.markdown !== undefined) out.markdown = c.markdown;
@@ -147,6 +161,7 @@ export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonl
   const { page, parsed } = s;
   const children = admitted.map((c) => fetchTask(page.sessionId, c, page.url));
   const record = bareRecord(s.ref, 'delivered', {
+    ...(parsed.document?.reason ? { reason: parsed.document.reason } : {}),
     finalUrl: page.finalUrl,
     status: page.status,
     title: parsed.title,

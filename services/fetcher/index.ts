@@ -277,6 +277,8 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     switch (verdict.kind) {
       case 'page':
         return outbox.send('extract', verdict.page);
+      case 'document':
+        return outbox.send('document', verdict.page);
       case 'record':
         return deliver(job.task, verdict.record);
       case 'fail':

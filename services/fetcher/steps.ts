@@ -11,8 +11,10 @@ import { effectiveHostRate, ratesFor, type HostLimits, type ReplicaRate, type Wa
 import { bareRecord, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { ExtractTask, FetchTask, ResultRecord } from '../../shared/tasks/types.js';
 import type { RobotsDecision } from './robots-cache.js';
-import { sniffContentType } from '../../shared/content/sniff.js';
+import { documentKind } from '../../shared/content/documents.js';
+import { mimeEssence, sniffContentType } from '../../shared/content/sniff.js';
 import { redactHeaders } from '../../shared/observability/redact.js';
+import { DOCUMENT_KINDS } from '../../shared/tasks/types.js';
 import { mimeType, parseRetryAfter, statusError } from './classify.js';
 
 /** Bytes of a body the type sniffing reads (the MIME Sniffing Standard's 1,445, and a Word document's ZIP entries). */
@@ -37,7 +39,9 @@ export type Verdict =
   /** The attempt failed: retried if transient and attempts remain, else the task fails. */
   | { kind: 'fail'; error: CrawlError; response: FetchResponse | null }
   /** The page goes to the extractor. */
-  | { kind: 'page'; page: ExtractTask };
+  | { kind: 'page'; page: ExtractTask }
+  /** A document the session has parsed (PDF, DOCX, feed, text) goes to the documents stage. */
+  | { kind: 'document'; page: ExtractTask };
 
 const NEXT: Verdict = { kind: 'next' };
 
@@ -182,7 +186,9 @@ export interface RouteDeps {
 /**
  * 5. Route the response: a 429 or 503 first slows the answering host down; an HTTP error
  * fails the attempt; HTML (and the documents of robots.txt and sitemap tasks, whatever their
- * type) goes to the extractor; any other type ends delivered as it is.
+ * type) goes to the extractor; a PDF, DOCX, feed (or other XML/JSON) or plain text the
+ * session parses (spec.documents) to the documents stage; any other type ends delivered as
+ * it is.
  */
 export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDeps): Promise<Verdict> {
   const { task, attempt } = job;
@@ -208,13 +214,16 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
   // the bytes do (shared/content/sniff.ts).
   const sniffed = sniffContentType(res.body.subarray(0, SNIFF_BYTES), contentType === '' ? null : contentType, { noSniff: /nosniff/i.test(res.headers['x-content-type-options'] ?? '') });
   const isPage = sniffed.detectedType === null ? mime === '' || deps.htmlTypes.includes(mime) : sniffed.kind === 'html';
-  if (!task.role && !isPage) return unparsed(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {});
+  // A document the session parses (spec.documents, default all) goes to its own stage.
+  const doc = !task.role && !isPage ? documentKind(sniffed.kind, sniffed.detectedType ?? mimeEssence(contentType) ?? '') : null;
+  const parsesDoc = doc !== null && (job.session.spec.documents ?? DOCUMENT_KINDS).includes(doc);
+  if (!task.role && !isPage && !parsesDoc) return unparsed(sniffed.detectedType ? { detectedType: sniffed.detectedType } : {});
   const headers: Record<string, string> = {};
   for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
   // Credentials and client state never travel on (the list above holds none; this keeps it so).
   const shown = redactHeaders(headers);
   return {
-    kind: 'page',
+    kind: parsesDoc ? 'document' : 'page',
     page: {
       sessionId: task.sessionId,
       taskId: task.taskId,

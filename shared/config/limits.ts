@@ -30,6 +30,11 @@ export function extractItemWindow(e: Derived['extract']): number {
   return e.prefetch > 0 ? e.prefetch : 64 * e.concurrency;
 }
 
+/** Documents an extractor holds: documents.prefetch, or 2 per document worker. */
+export function documentItemWindow(d: { prefetch: number; concurrency: number }): number {
+  return d.prefetch > 0 ? d.prefetch : 2 * d.concurrency;
+}
+
 /** Messages a delivery replica holds: twice its concurrency (the consumer runtime's default). */
 export function deliverPrefetch(d: Derived['deliver']): number {
   return 2 * d.concurrency;

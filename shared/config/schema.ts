@@ -58,6 +58,7 @@ export interface Settings {
   rate: { global: number; perHost: number; perReplica: number; hosts: string[] };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
+  documents: { concurrency: number; prefetch: number; maxBytes: number; maxPages: number; maxFeedItems: number; maxInflatedBytes: number; maxParseMs: number };
   content: {
     defaultFormats: RecordFormat[];
     maxMarkdownBytes: number;
@@ -447,6 +448,57 @@ export const schema: convict.Schema<Settings> = {
       format: intIn(1, PAGE_MAX_BYTES),
       default: 4_194_304,
       env: 'EXTRACT_MAX_HTML_BYTES',
+    },
+  },
+  documents: {
+    concurrency: {
+      doc: 'Document parse worker threads per extractor replica (PDF, DOCX, feeds, text: the document stage, apart from the HTML parse workers).',
+      live: true,
+      format: intIn(1, 64),
+      default: 2,
+      env: 'DOCUMENTS_CONCURRENCY',
+    },
+    prefetch: {
+      doc: 'Documents held (being parsed or waiting for their outputs to be confirmed) per extractor replica; 0 means 2 per document worker.',
+      live: true,
+      format: intIn(0, AMQP_MAX_PREFETCH),
+      default: 0,
+      env: 'DOCUMENTS_PREFETCH',
+    },
+    maxBytes: {
+      doc: 'Largest document parsed, in bytes; a larger one fails with too_large (fetch.maxBytes caps the download first).',
+      live: true,
+      format: intIn(1, PAGE_MAX_BYTES),
+      default: 52_428_800,
+      env: 'DOCUMENTS_MAX_BYTES',
+    },
+    maxPages: {
+      doc: 'PDF pages read; a longer PDF keeps its first pages and names `pages` in `truncated`.',
+      live: true,
+      format: intIn(1, 1_000_000),
+      default: 500,
+      env: 'DOCUMENTS_MAX_PAGES',
+    },
+    maxFeedItems: {
+      doc: 'Items kept of one feed (RSS, Atom, JSON Feed); the rest are ignored and the record names `feed` in `truncated`.',
+      live: true,
+      format: intIn(1, 1_000_000),
+      default: 1000,
+      env: 'DOCUMENTS_MAX_FEED_ITEMS',
+    },
+    maxInflatedBytes: {
+      doc: 'Largest total size of the parts of a DOCX once inflated; past it (a ZIP bomb) the document fails with too_large.',
+      live: true,
+      format: intIn(1, 1_073_741_824),
+      default: 209_715_200,
+      env: 'DOCUMENTS_MAX_INFLATED_BYTES',
+    },
+    maxParseMs: {
+      doc: 'Longest time parsing one document may take (in a worker thread, which is stopped past it); the document then fails with parse_timeout.',
+      live: true,
+      format: intIn(1, TIMER_MAX_MS),
+      default: 60_000,
+      env: 'DOCUMENTS_MAX_PARSE_MS',
     },
   },
   content: {

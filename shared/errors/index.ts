@@ -31,6 +31,8 @@ export const CATALOGUE = {
   protocol_error: { class: 'permanent', doc: 'The response was malformed (bad encoding, bad headers).' },
   parse_failed: { class: 'permanent', doc: 'The page could not be parsed.' },
   parse_timeout: { class: 'permanent', doc: 'Parsing the page took longer than extract.maxParseMs (pathological HTML).' },
+  document_encrypted: { class: 'permanent', doc: 'The document (a PDF) is encrypted: its text cannot be read without a password.' },
+  document_corrupt: { class: 'permanent', doc: 'The document (PDF, DOCX, feed) is truncated or malformed and cannot be parsed.' },
   poison: { class: 'permanent', doc: 'The task crashed its consumer on every delivery and was dead-lettered.' },
   // skips: decided, not failed
   out_of_scope: { class: 'skip', doc: 'The redirect target is outside the session scope.' },

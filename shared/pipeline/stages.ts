@@ -24,6 +24,8 @@ export { STAGE_NAMES, type StageName } from './stage-names.js';
 export interface StageItems extends Record<StageName, unknown> {
   fetch: FetchTask;
   extract: ExtractTask;
+  /** A fetched document (PDF, DOCX, feed, text): the same task as a page, on a queue of its own. */
+  document: ExtractTask;
   deliver: DeliverMessage;
 }
 
@@ -49,7 +51,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     service: 'fetcher',
     codec: () => fetchCodec,
     batchSize: (cfg) => cfg.amqp.fetchBatch,
-    publishesTo: ['extract', 'deliver', 'fetch'],
+    publishesTo: ['extract', 'document', 'deliver', 'fetch'],
     backlog: false,
     refs: (tasks) => tasks.map(taskRef),
   },
@@ -61,6 +63,19 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     publishesTo: ['fetch', 'deliver'],
     backlog: true,
     refs: (pages) => pages.map(taskRef),
+  },
+  // Documents (PDF, DOCX, feeds, plain text) travel apart from pages, so a burst of large
+  // PDFs never queues HTML behind it: their own queue, prefetch (documents.prefetch) and
+  // parse workers (documents.concurrency) in the extractor. One document per message: a
+  // document may be up to documents.maxBytes, and a batch of them would make one message huge.
+  document: {
+    name: 'document',
+    service: 'extractor',
+    codec: (live) => extractCodec(() => live().amqp.compressPages),
+    batchSize: () => 1,
+    publishesTo: ['fetch', 'deliver'],
+    backlog: true,
+    refs: (docs) => docs.map(taskRef),
   },
   deliver: {
     name: 'deliver',

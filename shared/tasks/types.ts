@@ -81,10 +81,33 @@ export interface RecordMetadata {
   ogTitle?: string;
   ogImage?: string;
   keywords?: string[];
+  /** Of a PDF: its page count, creation date (ISO 8601) and the program that produced it. */
+  pages?: number;
+  createdAt?: string;
+  producer?: string;
+}
+
+/** What the documents stage parses (POST /sessions `documents`); the others are delivered unparsed. */
+export const DOCUMENT_KINDS = ['pdf', 'docx', 'feeds', 'text'] as const;
+export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
+
+/** One item of a feed (RSS, Atom, JSON Feed). */
+export interface RecordFeedItem {
+  /** Absolute and normalized; null when the item names no usable link. */
+  url: string | null;
+  title: string | null;
+  /** ISO 8601 when the item gives a date that parses. */
+  publishedAt: string | null;
+}
+
+/** A feed's record field. */
+export interface RecordFeed {
+  title: string | null;
+  items: RecordFeedItem[];
 }
 
 /** Record fields that a byte cap (content.max*Bytes) applies to. */
-export type CappedRecordField = 'markdown' | 'text' | 'html' | 'rawHtml' | 'links';
+export type CappedRecordField = 'markdown' | 'text' | 'html' | 'rawHtml' | 'links' | 'pages' | 'feed';
 
 /** One line of a session's results. */
 export interface ResultRecord {
@@ -123,7 +146,9 @@ export interface ResultRecord {
   rawHtml?: string;
   metadata?: RecordMetadata;
   headers?: Record<string, string>;
-  /** The fields cut at their byte cap; absent when none was. */
+  /** Of a feed: its title and items (at most documents.maxFeedItems). */
+  feed?: RecordFeed;
+  /** The fields cut at their byte cap (`pages`: a PDF past documents.maxPages; `feed`: items past documents.maxFeedItems); absent when none was. */
   truncated?: CappedRecordField[];
   /** Set on results delivered after the session went partial. */
   supplement?: boolean;
@@ -171,6 +196,8 @@ export interface SessionRequest {
   formats?: RecordFormat[];
   /** Markdown, text and html without navigation, headers, footers, sidebars, banners; default true. */
   onlyMainContent?: boolean;
+  /** Which documents are parsed (pdf, docx, feeds, text); default all. */
+  documents?: DocumentKind[];
   /** Write the session's exchanges as WARC/1.1 files (GET /sessions/:id/warc); default false. */
   warc?: boolean;
   /** Keep the values of Authorization, Cookie and Proxy-Authorization in WARC request records (default: written as `***`). */
@@ -223,6 +250,8 @@ export interface SessionSpec {
   cookies?: SessionCookie[];
   cookieJar?: boolean;
   userAgent?: string;
+  /** Documents parsed; absent in sessions created before the option existed (= all). */
+  documents?: DocumentKind[];
 }
 
 export interface SessionCounts {

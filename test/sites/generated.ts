@@ -79,7 +79,8 @@ export function mixedLatency(m: LatencyMix, seed: number, path: string): number 
 export type ExpectedOutcome = {
   status: number;
   outcome: 'delivered' | 'failed';
-  reason: null | 'http_client_error' | 'http_server_error';
+  /** `no_text_layer`: a delivered PDF without text (the site's PDFs are one empty page). */
+  reason: null | 'http_client_error' | 'http_server_error' | 'no_text_layer';
   html: boolean;
 };
 
@@ -143,6 +144,7 @@ const SERVER_ERROR_BODY = Buffer.from(
 
 const PAGE_OUTCOME: ExpectedOutcome = { status: 200, outcome: 'delivered', reason: null, html: true };
 const FILE_OUTCOME: ExpectedOutcome = { status: 200, outcome: 'delivered', reason: null, html: false };
+const PDF_OUTCOME: ExpectedOutcome = { status: 200, outcome: 'delivered', reason: 'no_text_layer', html: false };
 const NOT_FOUND_OUTCOME: ExpectedOutcome = { status: 404, outcome: 'failed', reason: 'http_client_error', html: false };
 const ERROR_OUTCOME: ExpectedOutcome = { status: 500, outcome: 'failed', reason: 'http_server_error', html: false };
 
@@ -483,8 +485,9 @@ export class GeneratedSite {
       case 'page':
         return PAGE_OUTCOME;
       case 'png':
-      case 'pdf':
         return FILE_OUTCOME;
+      case 'pdf':
+        return PDF_OUTCOME;
       case 'error':
         return ERROR_OUTCOME;
       default:

@@ -30,6 +30,8 @@ export type ContentFormat = (typeof CONTENT_FORMATS)[number];
 
 /** Fields that a byte cap applies to. */
 export type CappedField = 'markdown' | 'text' | 'html' | 'rawHtml' | 'links';
+/** What a record's `truncated` may name: a capped field, or a document cut short (`pages` of a PDF, `feed` items). */
+export type TruncatedField = CappedField | 'pages' | 'feed';
 
 export interface ContentOptions {
   formats: readonly ContentFormat[];
@@ -52,8 +54,8 @@ export interface PageContent {
   rawHtml?: string;
   links?: PageLink[];
   metadata?: PageMetadata;
-  /** The fields cut by their byte cap, in CONTENT_FORMATS order. */
-  truncated: CappedField[];
+  /** The fields cut by their byte cap, in CONTENT_FORMATS order (a document may add `pages` or `feed` first). */
+  truncated: TruncatedField[];
 }
 
 /**
@@ -84,7 +86,8 @@ export function pageContent(doc: Document, html: string, pageUrl: string, opts: 
   return out;
 }
 
-function applyCaps(out: PageContent, caps: Partial<Record<CappedField, number>>): void {
+/** Cuts the fields of `out` to their caps, naming each cut field in `truncated` (documents use it too). */
+export function applyCaps(out: PageContent, caps: Partial<Record<CappedField, number>>): void {
   for (const field of CONTENT_FORMATS) {
     if (field === 'metadata') continue;
     const cap = caps[field];

@@ -39,7 +39,7 @@ export function pageMetadata(walk: DocumentWalk, base: string, stripParams: read
   return out;
 }
 
-function set(out: PageMetadata, key: Exclude<keyof PageMetadata, 'keywords'>, value: string | undefined): void {
+function set(out: PageMetadata, key: Exclude<keyof PageMetadata, 'keywords' | 'pages'>, value: string | undefined): void {
   const trimmed = value?.trim();
   if (trimmed) out[key] = trimmed;
 }

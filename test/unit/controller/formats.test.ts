@@ -35,7 +35,22 @@ describe('session formats', () => {
     assert.equal(first(), 'body/onlyMainContent must be boolean');
   });
 
+  it('documents names kinds from pdf, docx, feeds, text, each once', () => {
+    assert.equal(validate({ seeds: ['http://a/'], documents: ['pdf', 'feeds'] }), true);
+    assert.equal(validate({ seeds: ['http://a/'], documents: [] }), true);
+    assert.equal(validate({ seeds: ['http://a/'], documents: ['pdf', 'xlsx'] }), false);
+    assert.equal(first(), 'body/documents/1 must be equal to one of the allowed values');
+    assert.equal(validate({ seeds: ['http://a/'], documents: ['pdf', 'pdf'] }), false);
+    assert.equal(first(), 'body/documents must NOT have duplicate items (items ## 1 and 0 are identical)');
+  });
+
   describe('buildSpec', () => {
+    it('documents: all by default, else what the request names', () => {
+      const c = loadConfig({ env: { FETCH_ALLOWED_NETWORKS: '127.0.0.0/8' }, file: null }).config;
+      assert.deepEqual(buildSpec({ seeds: ['http://127.0.0.1:8000/'] }, c).documents, ['pdf', 'docx', 'feeds', 'text']);
+      assert.deepEqual(buildSpec({ seeds: ['http://127.0.0.1:8000/'], documents: ['text'] }, c).documents, ['text']);
+    });
+
     const cfg = loadConfig({ env: { FETCH_ALLOWED_NETWORKS: '127.0.0.0/8' }, file: null }).config;
     const seeds = ['http://127.0.0.1:8000/'];
 

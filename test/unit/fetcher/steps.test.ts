@@ -16,11 +16,11 @@ import { fetchStep, gateStep, hostLimits, preflightStep, robotsStep, routeStep, 
 const spec: SessionSpec = { seeds: ['http://site.test/'], maxPages: 10, maxDepth: 3, timeoutMs: 60_000, allowedHosts: ['site.test'], include: [], exclude: [], fields: {}, webhook: null, label: null };
 const cfg = (env: Record<string, string> = {}): Config => loadConfig({ env, file: null }).config;
 
-function job(url = 'http://site.test/a', role?: 'robots' | 'sitemap'): FetchJob {
+function job(url = 'http://site.test/a', role?: 'robots' | 'sitemap', documents?: SessionSpec['documents']): FetchJob {
   return {
     task: { sessionId: 's', taskId: 't', url, depth: 1, attempt: 0, admittedAt: 0, parent: 'http://site.test/', ...(role ? { role } : {}) },
     attempt: 1,
-    session: sessionPolicy('s', spec),
+    session: sessionPolicy('s', documents ? { ...spec, documents } : spec),
     target: new URL(url),
     crawlDelayS: null,
   };
@@ -168,13 +168,30 @@ describe('fetcher steps', () => {
       assert.equal(page.kind, 'page');
       assert.equal(page.kind === 'page' && page.page.detectedType, 'text/html');
       const pdf = await routeStep(job(), response(200, { 'content-type': 'text/html' }, '%PDF-1.7\n%\xe2\xe3\n1 0 obj'), deps);
-      assert.equal(pdf.kind === 'record' && pdf.record.detectedType, 'application/pdf');
-      assert.equal(pdf.kind === 'record' && pdf.record.contentType, 'text/html');
+      assert.equal(pdf.kind === 'document' && pdf.page.detectedType, 'application/pdf');
+      assert.equal(pdf.kind === 'document' && pdf.page.contentType, 'text/html');
       const png = await routeStep(job(), response(200, {}, '\x89PNG\r\n\x1a\n\0\0\0\rIHDR'), deps);
       assert.equal(png.kind === 'record' && png.record.detectedType, 'image/png');
       // nosniff: the type as sent stands.
       const declared = await routeStep(job(), response(200, { 'content-type': 'application/octet-stream', 'x-content-type-options': 'nosniff' }, '<html></html>'), deps);
       assert.equal(declared.kind, 'record');
+    });
+    it('sends the documents a session parses to the document stage, and delivers the others unparsed', async () => {
+      const body = '%PDF-1.7\n%\xe2\xe3\n1 0 obj';
+      const octet = await routeStep(job(), response(200, { 'content-type': 'application/octet-stream' }, body), deps);
+      assert.equal(octet.kind, 'document');
+      assert.equal(octet.kind === 'document' && octet.page.detectedType, 'application/pdf');
+      const rss = '<?xml version="1.0"?><rss version="2.0"><channel></channel></rss>';
+      assert.equal((await routeStep(job(), response(200, { 'content-type': 'application/rss+xml' }, rss), deps)).kind, 'document');
+      assert.equal((await routeStep(job(), response(200, { 'content-type': 'application/json' }, '{"a":1}'), deps)).kind, 'document');
+      assert.equal((await routeStep(job(), response(200, { 'content-type': 'text/plain' }, 'hello'), deps)).kind, 'document');
+      assert.equal((await routeStep(job(), response(200, { 'content-type': 'text/markdown' }, '# hi'), deps)).kind, 'document');
+      assert.equal((await routeStep(job(), response(200, { 'content-type': 'text/css' }, 'a{}'), deps)).kind, 'record');
+      // A session that parses only feeds: the PDF is delivered as it is, the feed parsed.
+      const only = await routeStep(job('http://site.test/a', undefined, ['feeds']), response(200, { 'content-type': 'application/pdf' }, body), deps);
+      assert.equal(only.kind === 'record' && only.record.contentType, 'application/pdf');
+      assert.equal((await routeStep(job('http://site.test/a', undefined, ['feeds']), response(200, { 'content-type': 'application/rss+xml' }, rss), deps)).kind, 'document');
+      assert.equal((await routeStep(job('http://site.test/a', undefined, []), response(200, { 'content-type': 'text/plain' }, 'x'), deps)).kind, 'record');
     });
     it('sends robots.txt and sitemaps to the extractor whatever their type', async () => {
       const v = await routeStep(job('http://site.test/sitemap.xml', 'sitemap'), response(200, { 'content-type': 'application/xml' }), deps);

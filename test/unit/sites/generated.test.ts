@@ -132,7 +132,7 @@ describe('GeneratedSite', function () {
         kinds.add(`${expected.status} ${expected.outcome} ${expected.reason} ${type.split(';')[0]}`);
       }
       assert.deepEqual([...kinds].sort(), [
-        '200 delivered null application/pdf',
+        '200 delivered no_text_layer application/pdf',
         '200 delivered null image/png',
         '200 delivered null text/html',
         '404 failed http_client_error text/html',
