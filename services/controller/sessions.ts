@@ -26,6 +26,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { admissionOptions, admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
+import type { RecrawlPolicy } from '../../shared/crawlindex/policy.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { SessionRecord, SessionStore, TaskLedger } from '../../shared/ledger/index.js';
 import type { Outbox } from '../../shared/pipeline/outbox.js';
@@ -60,6 +61,14 @@ export const createSessionSchema = {
     sitemaps: { type: 'boolean' },
     formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, uniqueItems: true },
     onlyMainContent: { type: 'boolean' },
+    recrawl: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxAgeMs: { type: 'integer', minimum: 1, maximum: 10 * 365 * 86_400_000 },
+        conditional: { type: 'boolean' },
+      },
+    },
   },
 } as const;
 
@@ -142,7 +151,16 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     sitemaps: body.sitemaps ?? false,
     formats: [...(body.formats ?? cfg.content.defaultFormats)],
     onlyMainContent: body.onlyMainContent ?? true,
+    ...(body.recrawl ? { recrawl: recrawlSpec(body.recrawl, cfg) } : {}),
   };
+}
+
+/** A session's recrawl policy: maxAgeMs beyond the index's memory could never be met. */
+function recrawlSpec(r: RecrawlPolicy, cfg: Config): RecrawlPolicy {
+  if (r.maxAgeMs !== undefined && r.maxAgeMs > cfg.index.retentionMs) {
+    throw invalid('recrawl/maxAgeMs', `must be <= index.retentionMs (${cfg.index.retentionMs}): the crawl index forgets a URL after that`);
+  }
+  return { ...(r.maxAgeMs !== undefined ? { maxAgeMs: r.maxAgeMs } : {}), ...(r.conditional !== undefined ? { conditional: r.conditional } : {}) };
 }
 
 /** The distinct host names (not IP literals) of normalized seeds, in order of first use. */
@@ -188,6 +206,7 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     finishedAt: s.finishedAt,
     counts: s.counts,
     seedsFailed: s.seedsFailed,
+    recrawl: s.recrawl,
     traps: s.traps,
     limited: s.limited,
     retries: s.retries,
@@ -287,8 +306,19 @@ export async function purgeSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'r
   return { id, purged: true, keys: removed };
 }
 
+/** Validates a session request (beyond its JSON schema), creates the session and admits its seeds; answers its id. */
+export async function createSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'tasks' | 'outbox' | 'config'>, body: CreateSessionBody): Promise<string> {
+  const cfg = deps.config();
+  const spec = buildSpec(body, cfg);
+  await checkSeedHosts(spec.seeds, cfg);
+  const id = newSessionId();
+  await deps.sessions.create(id, spec, cfg.session.closeAfterMs);
+  await admitSeeds({ tasks: deps.tasks, outbox: deps.outbox, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
+  return id;
+}
+
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
-  const { sessions, tasks, results, outbox } = deps;
+  const { sessions, results, outbox } = deps;
 
   const load = async (id: string): Promise<SessionRecord> => {
     const s = await sessions.get(id);
@@ -297,13 +327,8 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
   };
 
   app.post<{ Body: CreateSessionBody }>('/sessions', { schema: { body: createSessionSchema } }, async (req, reply) => {
-    const cfg = deps.config();
-    const spec = buildSpec(req.body, cfg);
-    await checkSeedHosts(spec.seeds, cfg);
-    const id = newSessionId();
-    await sessions.create(id, spec, cfg.session.closeAfterMs);
-    const seeded = await admitSeeds({ tasks, outbox, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
-    req.log.info({ sessionId: id, seeds: seeded.admitted }, 'session created');
+    const id = await createSession(deps, req.body);
+    req.log.info({ sessionId: id }, 'session created');
     return reply.code(201).send(sessionJson(await load(id)));
   });
 

@@ -17,7 +17,7 @@ import { bySession } from '../../shared/tasks/group.js';
 import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
 import { KnownLinks } from './known.js';
 import { ParsePool } from './parse-pool.js';
-import { admitStep, parseStep, recordStep, screenStep, sessionFormats, type Screened } from './steps.js';
+import { admitStep, parseStep, recordStep, reusedParse, screenStep, sessionFormats, type Screened } from './steps.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
 
@@ -38,7 +38,13 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     if (!session) return out;
     publishExtractPages({ sessionId, pages });
 
-    const parsed = await Promise.all(pages.map((page) => parseStep(page, session, cfg, (job) => pool.parse(job))));
+    const parsed = await Promise.all(pages.map(async (page) => {
+      if (!page.reuse) return parseStep(page, session, cfg, (job) => pool.parse(job));
+      // Not downloaded (fresh, or a 304): the links of the last fetch, from its record.
+      const previous = await ctx.results.get(page.reuse.previous.sessionId, page.taskId);
+      if (!previous) ctx.log.info({ sessionId, taskId: page.taskId, from: page.reuse.previous.sessionId }, 'the record of the last fetch is gone: the page is recorded without its links');
+      return reusedParse(previous);
+    }));
     const screened: Screened[] = [];
     parsed.forEach((result, i) => {
       if ('kind' in result) {

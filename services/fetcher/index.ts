@@ -19,7 +19,9 @@
  * claimed while its session is paused (claim-3): it comes back every PAUSE_RECHECK_MS until the
  * session is resumed, using no attempt, no rate token and no fetch.
  */
+import { createHash } from 'node:crypto';
 import { SessionCache } from '../../shared/admission/index.js';
+import { changedSince, CrawlIndex, shortHash } from '../../shared/crawlindex/index.js';
 import { fetchItemWindow } from '../../shared/config/limits.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import { fetchRequest } from '../../shared/fetch/seam.js';
@@ -37,7 +39,7 @@ import { HttpFetcher, type FetchResponse } from './http.js';
 import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
 import { SessionWatch } from './session-watch.js';
 import { HostSlots } from './slots.js';
-import { fetchStep, gateStep, preflightStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
+import { fetchStep, gateStep, indexEntryOf, preflightStep, recrawlStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
 
 /** Tasks held per replica (the schema bounds it so the derived prefetch stays valid). */
 const itemWindow = fetchItemWindow;
@@ -56,6 +58,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   const sessions = new SessionCache(ctx.sessions);
   const limiter = new RateLimiter(ctx.redis, ctx.keys);
   const fetcher = new HttpFetcher(ctx.config);
+  const index = new CrawlIndex(ctx.redis, ctx.keys, () => ctx.config().index);
 
   // The session watch: statuses pushed on the control channel, read back once a second.
   const watch = new SessionWatch({
@@ -188,6 +191,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     if (halted(job)) return stop(job);
     let verdict = preflightStep(job, fetcher);
     if (verdict.kind === 'next') verdict = await robotsStep(job, ctx.config().robots.obey, (url) => robots.check(url));
+    if (verdict.kind === 'next') verdict = await recrawlStep(job, (taskId) => index.get(taskId), () => Date.now());
     if (verdict.kind === 'next') {
       // The gate and the request hold one of this replica's request slots (the wait for the
       // output's confirm below does not).
@@ -202,7 +206,11 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
-          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), { allowRedirect: (u) => session.scope.allows(u), ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }) }));
+          return await fetchStep(job, fetcher, fetchRequest(ctx.config(), {
+            allowRedirect: (u) => session.scope.allows(u),
+            ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }),
+            ...(job.validators ? { validators: job.validators } : {}),
+          }));
         } finally {
           endTimer();
           await limiter.release(job.target.host, entered.slot);
@@ -213,13 +221,29 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       if (fetched.kind === 'fetched') {
         metrics.pagesFetched.inc({ status_class: statusClass(fetched.response.status) });
         metrics.fetchBytes.inc(fetched.response.body.length);
-        verdict = await routeStep(job, fetched.response, routeDeps);
+        verdict = await indexed(job, fetched.response, await routeStep(job, fetched.response, routeDeps));
       } else {
         metrics.pagesFetched.inc({ status_class: 'error' });
         verdict = fetched;
       }
     }
     await act(job, verdict);
+  }
+
+  /**
+   * Every response goes into the crawl index (the newest fetch of a URL wins); the page or
+   * record learns whether its body changed since the fetch the index knew.
+   */
+  async function indexed(job: FetchJob, res: FetchResponse, verdict: Verdict): Promise<Verdict> {
+    const page = verdict.kind === 'page' ? verdict.page : null;
+    const fetchedAt = page?.fetchedAt ?? Date.now();
+    const hashed = !res.bodySkipped && res.status >= 200 && res.status < 300;
+    const contentHash = hashed ? `sha256:${createHash('sha256').update(res.body).digest('hex')}` : null;
+    const { previous } = await index.put(job.task.taskId, indexEntryOf(job, res, fetchedAt, contentHash));
+    const changed = page?.reuse ? false : changedSince(previous, shortHash(contentHash));
+    if (page) return { kind: 'page', page: { ...page, changed } };
+    if (verdict.kind === 'record' && verdict.record.outcome === 'delivered') return { kind: 'record', record: { ...verdict.record, changed } };
+    return verdict;
   }
 
   /** What a verdict does to the task. */

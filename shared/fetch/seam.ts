@@ -5,6 +5,7 @@
  * configuration, with the few per-use overrides a caller has (robots.txt reads a prefix).
  */
 import type { Config } from '../config/index.js';
+import type { Validators } from '../crawlindex/policy.js';
 
 export interface FetchRequest {
   userAgent: string;
@@ -24,6 +25,8 @@ export interface FetchRequest {
   accept?: string | undefined;
   /** Content types (`image/*` style patterns) whose body is not downloaded: the fetch stops after the headers. */
   skipTypes?: readonly string[] | undefined;
+  /** Validators of a conditional request (the crawl index's ETag and Last-Modified), sent on the first hop only. */
+  validators?: Validators | undefined;
 }
 
 export interface FetchResponse {
