@@ -146,7 +146,7 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
   await waitFor(async () => {
     const r = await http<{ service?: string }>(api, 'GET', '/readyz');
     return r.status === 200 && r.body.service === 'controller';
-  }, { timeoutMs: 20_000, what: 'controller /readyz' });
+  }, { timeoutMs: 60_000, what: 'controller /readyz' });
   return {
     ns,
     api,
