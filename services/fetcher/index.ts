@@ -5,11 +5,15 @@
  * (fetch.concurrency, shared fairly across hosts: slots.ts):
  *   preflight (scheme, IP literals against the SSRF policy) →
  *   robots (robots.txt of the origin, cached for the cluster; disallowed → skipped) →
+ *   recrawl (a session with `recrawl`: a page the crawl index says is fresh goes to the
+ *   extractor without a request; others may be fetched conditionally) →
  *   gate (cluster-wide rate buckets with Crawl-delay, the host's 429/503 backoff, per-host
  *   concurrency slots; a long wait hands the task to a delay queue) →
  *   fetch (through the fetch seam: SSRF guard, caps, timeouts, redirects) →
  *   route (HTML to the extract stage; other content, HTTP errors and permanent failures to
- *   delivery; transient failures back to this stage through a delay queue).
+ *   delivery; transient failures back to this stage through a delay queue);
+ *   every response is written to the crawl index (shared/crawlindex), which says whether the
+ *   body changed.
  * Every output is confirmed by the broker before the input is acked.
  *
  * Cancel and pause (session-watch.ts): a claimed task checks its session's status, a Map
