@@ -22,6 +22,17 @@ export type { ReplicaView, Rollout } from '../shared/service/heartbeat.js';
  * older or newer controller leaves out or widens does not break the CLI. The extras are what
  * the controller adds to SessionView.
  */
+/** A schedule as GET /schedules answers it. */
+export interface ScheduleView {
+  id: string;
+  every?: string;
+  cron?: string;
+  createdAt: string;
+  nextRunAt: string | null;
+  session: CreateSessionBody;
+  runs: { at: string; sessionId: string | null; error: string | null }[];
+}
+
 export interface Session {
   id: SessionView['id'];
   status: SessionStatus | string;
@@ -296,6 +307,24 @@ export class ApiClient {
   /** The record of one URL of the session (GET /sessions/:id/page?url=); 404 when the session has none. */
   page(id: string, url: string): Promise<ResultRecord> {
     return this.json<ResultRecord>('GET', `/sessions/${encodeURIComponent(id)}/page?url=${encodeURIComponent(url)}`);
+  }
+
+  /** GET /urls?url=: the crawl index's last fetch of a URL by any session; 404 when never fetched. */
+  urlEntry(url: string): Promise<Record<string, unknown>> {
+    return this.json<Record<string, unknown>>('GET', `/urls?url=${encodeURIComponent(url)}`);
+  }
+
+  /** POST /schedules. */
+  createSchedule(body: { every?: string; cron?: string; session: CreateSessionBody }): Promise<ScheduleView> {
+    return this.json<ScheduleView>('POST', '/schedules', { body });
+  }
+
+  listSchedules(): Promise<{ schedules: ScheduleView[] }> {
+    return this.json<{ schedules: ScheduleView[] }>('GET', '/schedules');
+  }
+
+  deleteSchedule(id: string): Promise<{ id: string; deleted: boolean }> {
+    return this.json<{ id: string; deleted: boolean }>('DELETE', `/schedules/${encodeURIComponent(id)}`);
   }
 
   /** GET /replicas, optionally of one service. */

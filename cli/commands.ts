@@ -153,7 +153,24 @@ export function buildCrawlBody(urls: readonly string[], values: OptionValues): C
   if (flag(values, 'cookie-jar')) body.cookieJar = true;
   const userAgent = str(values, 'user-agent');
   if (userAgent !== undefined) body.userAgent = userAgent;
+  const maxAge = str(values, 'recrawl-max-age-ms');
+  const conditional = flag(values, 'conditional');
+  if (maxAge !== undefined || conditional) {
+    body.recrawl = {
+      ...(maxAge !== undefined ? { maxAgeMs: parsePositiveInt('--recrawl-max-age-ms', maxAge) } : {}),
+      ...(conditional ? { conditional: true } : {}),
+    };
+  }
   return body;
+}
+
+/** `schedule add` arguments → the body of POST /schedules. Throws UsageError naming the option. */
+export function buildScheduleBody(urls: readonly string[], values: OptionValues): { every?: string; cron?: string; session: CreateSessionBody } {
+  const every = str(values, 'every');
+  const cron = str(values, 'cron');
+  if ((every === undefined) === (cron === undefined)) throw new UsageError('schedule add needs one of --every and --cron', 'schedule add');
+  if (urls.length === 0) throw new UsageError('schedule add needs at least one URL', 'schedule add');
+  return { ...(every !== undefined ? { every } : {}), ...(cron !== undefined ? { cron } : {}), session: buildCrawlBody(urls, values) };
 }
 
 /** `--header 'Name: value'` → [name, value]; the message of a bad one never shows the value (a secret). */
@@ -350,6 +367,11 @@ const WAIT_OPTIONS: Record<string, OptionDef> = {
   output: { type: 'string', arg: 'FILE', help: 'with --wait: where to save the results (default ./<id>.jsonl)' },
 };
 
+const RECRAWL_OPTIONS: Record<string, OptionDef> = {
+  'recrawl-max-age-ms': { type: 'string', arg: 'N', help: 'do not fetch a page any session fetched less than N ms ago; follow its links from that fetch' },
+  conditional: { type: 'boolean', help: 'revalidate pages the crawl index knows (If-None-Match / If-Modified-Since); a 304 keeps the last fetch\'s links' },
+};
+
 export const COMMANDS: Record<string, CommandDef> = {
   crawl: {
     usage: 'crawl <url...> [options]',
@@ -373,9 +395,49 @@ export const COMMANDS: Record<string, CommandDef> = {
       cookie: { type: 'string', multiple: true, arg: 'n=v', help: 'send this cookie to the hosts of the session (repeatable; the value is shown as ***)' },
       'cookie-jar': { type: 'boolean', help: 'keep the cookies the site sets and send them back (shared by every fetcher)' },
       'user-agent': { type: 'string', arg: 'UA', help: 'the User-Agent of this session\'s page fetches (robots.txt rules still match the crawler\'s own)' },
+      ...RECRAWL_OPTIONS,
       ...WAIT_OPTIONS,
     },
     run: runCrawl,
+  },
+  url: {
+    usage: 'url <url>',
+    summary: 'show what the crawl index holds of a URL: its last fetch by any session (JSON)',
+    args: { min: 1, max: 1, missing: 'url needs a URL' },
+    options: {},
+    run: runUrl,
+  },
+  'schedule add': {
+    usage: 'schedule add (--every D | --cron P) <url...> [crawl options]',
+    summary: 'start a crawl session on a schedule; prints the schedule id',
+    args: { min: 1, max: Infinity, missing: 'schedule add needs at least one URL' },
+    options: {
+      every: { type: 'string', arg: 'D', help: 'every interval: 30s, 15m, 6h, 1d' },
+      cron: { type: 'string', arg: 'P', help: 'on a cron pattern, UTC ("0 3 * * *")' },
+      'max-pages': { type: 'string', arg: 'N', help: 'stop after N pages' },
+      'max-depth': { type: 'string', arg: 'N', help: 'follow links at most N hops from a seed' },
+      'timeout-ms': { type: 'string', arg: 'N', help: 'session deadline in milliseconds' },
+      'allow-host': { type: 'string', multiple: true, arg: 'H', help: 'crawl this host (repeatable; default: the seeds\' hosts)' },
+      include: { type: 'string', multiple: true, arg: 'RE', help: 'only URLs matching this regex (repeatable)' },
+      exclude: { type: 'string', multiple: true, arg: 'RE', help: 'skip URLs matching this regex (repeatable)' },
+      label: { type: 'string', arg: 'L', help: 'a label for each session' },
+      ...RECRAWL_OPTIONS,
+    },
+    run: runScheduleAdd,
+  },
+  'schedule list': {
+    usage: 'schedule list',
+    summary: 'list the schedules with their latest runs (time and session id)',
+    args: { min: 0, max: 0, missing: '' },
+    options: {},
+    run: runScheduleList,
+  },
+  'schedule rm': {
+    usage: 'schedule rm <id>',
+    summary: 'remove a schedule: no further session starts (started ones run on)',
+    args: { min: 1, max: 1, missing: 'schedule rm needs a schedule id' },
+    options: {},
+    run: runScheduleRemove,
   },
   status: {
     usage: 'status <id> [--wait] [--output FILE]',
@@ -723,6 +785,57 @@ async function runPage(ctx: CommandContext): Promise<number> {
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new UsageError(`the URL must be an absolute http(s) URL, got ${JSON.stringify(url)}`, ctx.command);
   const record = await ctx.api.page(id, url);
   ctx.out(ctx.json ? JSON.stringify(record) : JSON.stringify(record, null, 2));
+  return EXIT.ok;
+}
+
+/** An absolute http(s) URL argument, or a usage error. */
+function httpArg(ctx: CommandContext, url: string): void {
+  let parsed: URL | null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new UsageError(`the URL must be an absolute http(s) URL, got ${JSON.stringify(url)}`, ctx.command);
+}
+
+async function runUrl(ctx: CommandContext): Promise<number> {
+  const url = ctx.positionals[0] as string;
+  httpArg(ctx, url);
+  const entry = await ctx.api.urlEntry(url);
+  ctx.out(ctx.json ? JSON.stringify(entry) : JSON.stringify(entry, null, 2));
+  return EXIT.ok;
+}
+
+async function runScheduleAdd(ctx: CommandContext): Promise<number> {
+  const body = buildScheduleBody(ctx.positionals, ctx.values);
+  const s = await ctx.api.createSchedule(body);
+  ctx.out(ctx.json ? JSON.stringify(s) : s.id);
+  return EXIT.ok;
+}
+
+async function runScheduleList(ctx: CommandContext): Promise<number> {
+  const { schedules } = await ctx.api.listSchedules();
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ schedules }));
+    return EXIT.ok;
+  }
+  if (schedules.length === 0) {
+    ctx.out('no schedules');
+    return EXIT.ok;
+  }
+  const lines: string[] = [];
+  for (const s of schedules) {
+    lines.push(`${s.id}  ${s.every !== undefined ? `every ${s.every}` : `cron ${s.cron ?? ''}`}  ${s.session.seeds.join(' ')}  next ${s.nextRunAt ?? '-'}`);
+    for (const r of s.runs) lines.push(`  ${r.at}  ${r.sessionId ?? `refused: ${r.error ?? ''}`}`);
+  }
+  ctx.out(lines.join('\n'));
+  return EXIT.ok;
+}
+
+async function runScheduleRemove(ctx: CommandContext): Promise<number> {
+  const r = await ctx.api.deleteSchedule(ctx.positionals[0] as string);
+  ctx.out(ctx.json ? JSON.stringify(r) : `${r.id} deleted`);
   return EXIT.ok;
 }
 

@@ -23,7 +23,10 @@ import { OPEN_PATHS, registerOpenApi } from './openapi.js';
 import { registerReplicaRoutes } from './replicas.js';
 import { registerSecurity } from './security.js';
 import { registerOutcomesRoute } from './outcomes.js';
-import { registerSessionRoutes } from './sessions.js';
+import { createSession, registerSessionRoutes } from './sessions.js';
+import { registerScheduleRoutes, Schedules, startScheduleWorker } from './schedules.js';
+import { registerUrlRoutes } from './urls.js';
+import { CrawlIndex } from '../../shared/crawlindex/index.js';
 import { ClusterStats, registerStatsRoute } from './stats.js';
 import { registerWarcRoutes } from './warc.js';
 
@@ -121,10 +124,22 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
   const control = openControlQueues(cfg.redis.url, ctx.keys, ctx.log);
+  const schedulesQueue = control.queues.find((q) => q.name.endsWith('.schedules'));
+  if (!schedulesQueue) throw new Error('the schedules control queue is missing');
+  const schedules = new Schedules({
+    redis: ctx.redis,
+    keys: ctx.keys,
+    queue: schedulesQueue,
+    config: ctx.config,
+    startSession: (request) => createSession({ sessions: ctx.sessions, tasks: ctx.tasks, outbox: ctx.outbox, config: ctx.config }, request),
+    log: ctx.log,
+  });
+  const scheduleWorker = startScheduleWorker(schedules, cfg.redis.url, ctx.keys, ctx.log);
   const stats = new ClusterStats({ broker: ctx.broker, topology: ctx.topology, redis: ctx.redis, keys: ctx.keys, metrics: ctx.metrics, log: ctx.log, controlQueues: control.queues });
   app.addHook('onReady', async () => stats.start());
   app.addHook('onClose', async () => {
     await stats.stop();
+    await scheduleWorker.close();
     await control.close();
   });
   try {
@@ -132,6 +147,8 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
     registerOpsRoutes(app, ctx);
     registerSessionRoutes(app, { sessions: ctx.sessions, tasks: ctx.tasks, results: ctx.results, outbox: ctx.outbox, redis: ctx.redis, keys: ctx.keys, config: ctx.config });
     registerWarcRoutes(app, { sessions: ctx.sessions, config: ctx.config });
+    registerUrlRoutes(app, { index: new CrawlIndex(ctx.redis, ctx.keys, () => ctx.config().index), config: ctx.config });
+    registerScheduleRoutes(app, schedules, ctx.config);
     registerConfigRoutes(app, { redis: ctx.redis, keys: ctx.keys, center: ctx.center });
     registerReplicaRoutes(app, { redis: ctx.redis, keys: ctx.keys });
     registerOutcomesRoute(app, { sessions: ctx.sessions, results: ctx.results });
@@ -139,6 +156,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
     await registerDashboard(app, control.queues);
     await registerConsole(app);
   } catch (err) {
+    await scheduleWorker.close();
     await control.close();
     throw err;
   }

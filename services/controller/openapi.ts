@@ -149,8 +149,58 @@ export const resultRecordSchema = {
         },
       },
     },
+    changed: { type: ['boolean', 'null'], description: 'Delivered pages: whether the body differs from the last fetch the crawl index knew (any session); null when it knew none.' },
+    notModified: { type: 'boolean', description: 'The server answered 304 to a conditional request (recrawl.conditional); the links are the last fetch\'s.' },
+    lastFetchedAt: { type: 'string', format: 'date-time', description: 'A page skipped as `fresh`: when it was last fetched.' },
+    outlinks: { type: 'array', items: { type: 'string' }, description: 'The page\'s links (normalized URLs), kept for later sessions that skip or revalidate the page; absent when `links` lists them.' },
   },
 } as const;
+
+const recrawlSchema = {
+  type: 'object',
+  description: 'The recrawl policy (the crawl index): absent when the session fetches every page.',
+  properties: {
+    maxAgeMs: { type: 'integer', description: 'A page any session fetched with a 2xx (or revalidated with a 304) less than this long ago is not fetched: skipped(fresh), its links from that fetch admitted.' },
+    conditional: { type: 'boolean', description: 'Other pages the index knows are fetched with If-None-Match / If-Modified-Since; a 304 is delivered with notModified.' },
+  },
+};
+
+/** What the crawl index holds of a URL (GET /urls). */
+const urlEntrySchema = {
+  description: 'The last fetch of a URL by any session.',
+  type: 'object',
+  required: ['url', 'fingerprint', 'fetchedAt', 'status', 'contentHash', 'sessionId', 'etag', 'lastModified'],
+  properties: {
+    url: { type: 'string', description: 'Normalized.' },
+    fingerprint: { type: 'string' },
+    fetchedAt: { type: 'string', format: 'date-time' },
+    status: { type: 'integer' },
+    contentHash: { ...nullableString, description: '`sha256:` + the first 12 hex digits of the body\'s SHA-256 (a 304 keeps the revalidated body\'s).' },
+    sessionId: { type: 'string', description: 'The session whose record of the URL holds its links.' },
+    etag: nullableString,
+    lastModified: nullableTime,
+    expiresAt: { type: 'string', format: 'date-time', description: 'When the index forgets the URL unless it is fetched again (index.retentionMs).' },
+  },
+};
+
+const scheduleSchema = {
+  description: 'A schedule: a session started on every tick.',
+  type: 'object',
+  required: ['id', 'createdAt', 'session', 'runs'],
+  properties: {
+    id: { type: 'string' },
+    every: { type: 'string', description: 'An interval (`30s`, `15m`, `6h`, `1d`); or `cron`.' },
+    cron: { type: 'string', description: 'A cron pattern (5 or 6 fields), in UTC.' },
+    createdAt: { type: 'string', format: 'date-time' },
+    nextRunAt: nullableTime,
+    session: { type: 'object', additionalProperties: true, description: 'The session request each run starts (as POST /sessions takes it).' },
+    runs: {
+      type: 'array',
+      description: 'The latest runs first (schedules.keepRuns): when, and the session started (or why none was).',
+      items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, sessionId: nullableString, error: nullableString } },
+    },
+  },
+};
 
 const sessionSchema = {
   description: 'A crawl session.',
@@ -171,6 +221,11 @@ const sessionSchema = {
       properties: Object.fromEntries(['admitted', 'fetched', 'delivered', 'failed', 'skipped', 'cancelled', 'supplements'].map((k) => [k, { type: 'integer' }])),
     },
     seedsFailed: { type: 'integer', description: 'Seeds that ended failed or skipped; all of them means nothing could be crawled.' },
+    recrawl: {
+      type: 'object',
+      description: 'Pages by what the crawl index said of them: fresh (not fetched, recrawl.maxAgeMs), notModified (a 304, recrawl.conditional), changed (body differs from the last fetch), new (delivered, no body known before).',
+      properties: Object.fromEntries(['fresh', 'notModified', 'changed', 'new'].map((k) => [k, { type: 'integer' }])),
+    },
     traps: {
       type: 'object',
       description: 'Links refused by a spider-trap rule, by reason: every known reason (0 when none), and any other reason counted.',
@@ -210,6 +265,7 @@ const sessionSchema = {
         cookieJar: { type: 'boolean', description: 'The session keeps the cookies its responses set (in Redis, shared by every fetcher) and sends them back. Absent when not asked for.' },
         userAgent: { type: 'string', description: 'The User-Agent of the session\'s page fetches (robots.txt is read and matched as the crawler). Absent when not given.' },
         documents: { type: 'array', items: { type: 'string', enum: [...DOCUMENT_KINDS] }, description: 'The documents parsed (pdf, docx, feeds, text); the others are delivered unparsed. Absent for sessions created before the option existed (= all).' },
+        recrawl: recrawlSchema,
       },
     },
   },
@@ -395,6 +451,29 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tags: ['sessions'],
     responses: { 200: { description: 'One record, a ResultRecord (components.schemas.ResultRecord).', type: 'object', additionalProperties: true } },
   },
+  'GET /urls': {
+    summary: 'What the crawl index holds of a URL: its last fetch by any session',
+    description: 'The URL is normalized as admission normalizes links. 404 when no session fetched it within index.retentionMs.',
+    tags: ['sessions'],
+    responses: { 200: urlEntrySchema },
+    errors: { 404: 'The URL was never fetched (or the index forgot it).' },
+  },
+  'POST /schedules': {
+    summary: 'Start a session on a schedule',
+    description: '`{"every": "6h" | "cron": "0 3 * * *", "session": {…}}`: the session request is validated exactly as POST /sessions validates it (errors name `session/<field>`). A BullMQ job scheduler starts one session per tick across controller replicas.',
+    tags: ['schedules'],
+    responses: { 201: { ...scheduleSchema, description: 'Created.' } },
+  },
+  'GET /schedules': {
+    summary: 'The schedules, each with its latest runs',
+    tags: ['schedules'],
+    responses: { 200: { description: 'The schedules.', type: 'object', required: ['schedules'], properties: { schedules: { type: 'array', items: scheduleSchema } } } },
+  },
+  'DELETE /schedules/:id': {
+    summary: 'Remove a schedule: no further session is started (sessions already started run on)',
+    tags: ['schedules'],
+    responses: { 200: { description: 'Removed.', type: 'object', required: ['id', 'deleted'], properties: { id: { type: 'string' }, deleted: { type: 'boolean' } } } },
+  },
   'GET /replicas': {
     summary: 'The live replicas of every service, from their heartbeats',
     description: 'One entry per process whose heartbeat has not expired (replicas.heartbeatMs × replicas.missedBeats), in service order; `?service=` keeps one service.',
@@ -520,6 +599,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       tags: [
         { name: 'sessions', description: 'Crawl sessions and their results.' },
         { name: 'config', description: 'The config center: live settings, history, rollback.' },
+        { name: 'schedules', description: 'Sessions started on a schedule.' },
         { name: 'operations', description: 'Probes, metrics, overview.' },
       ],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The API_TOKEN setting.' } } },

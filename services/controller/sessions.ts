@@ -26,6 +26,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { admissionOptions, admitSeeds, sessionPolicy } from '../../shared/admission/index.js';
 import type { Config } from '../../shared/config/index.js';
+import type { RecrawlPolicy } from '../../shared/crawlindex/policy.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { SessionRecord, SessionStore, TaskLedger } from '../../shared/ledger/index.js';
 import type { Outbox } from '../../shared/pipeline/outbox.js';
@@ -67,6 +68,14 @@ export const createSessionSchema = {
     warcRecordSecrets: { type: 'boolean' },
     ...requestStateSchema,
     documents: { type: 'array', items: { type: 'string', enum: [...DOCUMENT_KINDS] }, uniqueItems: true },
+    recrawl: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxAgeMs: { type: 'integer', minimum: 1, maximum: 10 * 365 * 86_400_000 },
+        conditional: { type: 'boolean' },
+      },
+    },
   },
 } as const;
 
@@ -153,7 +162,16 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     ...(body.warcRecordSecrets ? { warcRecordSecrets: true } : {}),
     ...requestStateSpec(body),
     documents: [...(body.documents ?? DOCUMENT_KINDS)],
+    ...(body.recrawl ? { recrawl: recrawlSpec(body.recrawl, cfg) } : {}),
   };
+}
+
+/** A session's recrawl policy: maxAgeMs beyond the index's memory could never be met. */
+function recrawlSpec(r: RecrawlPolicy, cfg: Config): RecrawlPolicy {
+  if (r.maxAgeMs !== undefined && r.maxAgeMs > cfg.index.retentionMs) {
+    throw invalid('recrawl/maxAgeMs', `must be <= index.retentionMs (${cfg.index.retentionMs}): the crawl index forgets a URL after that`);
+  }
+  return { ...(r.maxAgeMs !== undefined ? { maxAgeMs: r.maxAgeMs } : {}), ...(r.conditional !== undefined ? { conditional: r.conditional } : {}) };
 }
 
 /** The distinct host names (not IP literals) of normalized seeds, in order of first use. */
@@ -199,6 +217,7 @@ export function sessionJson(s: SessionRecord): Record<string, unknown> {
     finishedAt: s.finishedAt,
     counts: s.counts,
     seedsFailed: s.seedsFailed,
+    recrawl: s.recrawl,
     traps: s.traps,
     limited: s.limited,
     retries: s.retries,
@@ -300,8 +319,19 @@ export async function purgeSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'r
   return { id, purged: true, keys: removed };
 }
 
+/** Validates a session request (beyond its JSON schema), creates the session and admits its seeds; answers its id. */
+export async function createSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'tasks' | 'outbox' | 'config'>, body: CreateSessionBody): Promise<string> {
+  const cfg = deps.config();
+  const spec = buildSpec(body, cfg);
+  await checkSeedHosts(spec.seeds, cfg);
+  const id = newSessionId();
+  await deps.sessions.create(id, spec, cfg.session.closeAfterMs);
+  await admitSeeds({ tasks: deps.tasks, outbox: deps.outbox, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
+  return id;
+}
+
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
-  const { sessions, tasks, results, outbox } = deps;
+  const { sessions, results, outbox } = deps;
 
   const load = async (id: string): Promise<SessionRecord> => {
     const s = await sessions.get(id);
@@ -310,13 +340,8 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
   };
 
   app.post<{ Body: CreateSessionBody }>('/sessions', { schema: { body: createSessionSchema } }, async (req, reply) => {
-    const cfg = deps.config();
-    const spec = buildSpec(req.body, cfg);
-    await checkSeedHosts(spec.seeds, cfg);
-    const id = newSessionId();
-    await sessions.create(id, spec, cfg.session.closeAfterMs);
-    const seeded = await admitSeeds({ tasks, outbox, admitLeaseMs: cfg.task.admitLeaseMs }, sessionPolicy(id, spec), admissionOptions(cfg));
-    req.log.info({ sessionId: id, seeds: seeded.admitted }, 'session created');
+    const id = await createSession(deps, req.body);
+    req.log.info({ sessionId: id }, 'session created');
     return reply.code(201).send(sessionJson(await load(id)));
   });
 

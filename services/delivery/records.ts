@@ -4,13 +4,14 @@
  * then the ledger's terminal compare-and-set, then repair the rows where the ledger decided
  * otherwise and mark the supplements.
  */
+import { recrawlCounter } from '../../shared/crawlindex/policy.js';
 import { TERMINAL_STATE, type TaskLedger } from '../../shared/ledger/index.js';
 import type { ResultsStore, StoredRecord } from '../../shared/results/store.js';
 import type { DeliverRecord, ResultRecord } from '../../shared/tasks/types.js';
 
-/** A seed (depth 0, no parent, no robots/sitemap role) that did not end delivered. */
+/** A seed (depth 0, no parent, no robots/sitemap role) that did not end delivered (a seed skipped as fresh was crawled, earlier). */
 export function seedFailed(r: ResultRecord): boolean {
-  return r.depth === 0 && r.parent === null && r.role === undefined && (r.outcome === 'failed' || r.outcome === 'skipped');
+  return r.depth === 0 && r.parent === null && r.role === undefined && (r.outcome === 'failed' || (r.outcome === 'skipped' && r.reason !== 'fresh'));
 }
 
 export interface Delivered {
@@ -34,6 +35,7 @@ export async function deliverRecords(deps: { results: ResultsStore; tasks: Pick<
     fetched: m.record.status !== null,
     seedFailed: seedFailed(m.record),
     children: m.children,
+    recrawl: recrawlCounter(m.record),
   })));
   // 3. The rows follow its decision.
   const replace: StoredRecord[] = [];

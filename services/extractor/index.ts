@@ -22,7 +22,7 @@ import { metadataRecord } from '../../shared/warc/exchange.js';
 import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { KnownLinks } from './known.js';
 import { ParsePool } from './parse-pool.js';
-import { admitStep, parseStep, recordStep, screenStep, sessionFormats, type Screened } from './steps.js';
+import { admitStep, parseStep, recordStep, reusedParse, screenStep, sessionFormats, type Screened } from './steps.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
 
@@ -49,7 +49,13 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     publishExtractPages({ sessionId, pages });
 
     const parser = stage === 'document' ? documentPool : pool;
-    const parsed = await Promise.all(pages.map((page) => parseStep(page, session, cfg, (job) => parser.parse(job), stage)));
+    const parsed = await Promise.all(pages.map(async (page) => {
+      if (!page.reuse) return parseStep(page, session, cfg, (job) => parser.parse(job), stage);
+      // Not downloaded (fresh, or a 304): the links of the last fetch, from its record.
+      const previous = await ctx.results.get(page.reuse.previous.sessionId, page.taskId);
+      if (!previous) ctx.log.info({ sessionId, taskId: page.taskId, from: page.reuse.previous.sessionId }, 'the record of the last fetch is gone: the page is recorded without its links');
+      return reusedParse(previous);
+    }));
     const screened: Screened[] = [];
     parsed.forEach((result, i) => {
       if ('kind' in result) {

@@ -160,7 +160,7 @@ export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonl
   }
   const { page, parsed } = s;
   const children = admitted.map((c) => fetchTask(page.sessionId, c, page.url));
-  const record = bareRecord(s.ref, 'delivered', {
+  const record = page.reuse ? reusedRecord(s) : bareRecord(s.ref, 'delivered', {
     ...(parsed.document?.reason ? { reason: parsed.document.reason } : {}),
     finalUrl: page.finalUrl,
     status: page.status,
@@ -173,6 +173,53 @@ export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonl
     fetchedAt: new Date(page.fetchedAt).toISOString(),
     attempts: page.attempt,
     ...contentFields(page, parsed, formats),
+    ...(page.role === undefined ? { changed: page.changed ?? null } : {}),
   });
+  // The links stay with the record (a later session that skips or revalidates the page follows them).
+  if (page.role === undefined && !Array.isArray(record.links) && parsed.links.length > 0) record.outlinks = parsed.links;
   return { children, record: deliverMessage(s.ref, record, children.map((c) => c.taskId)), nowKnown };
+}
+
+/**
+ * The links of a page that was not downloaded (the crawl index stood for it): the record of
+ * its last fetch, in the session the index names, holds them (`outlinks`, or `links` when that
+ * session asked for the list). None when that record is gone (its session was purged).
+ */
+export function reusedLinks(previous: ResultRecord | null): { links: string[]; title: string | null } {
+  if (!previous) return { links: [], title: null };
+  const links = previous.outlinks ?? (Array.isArray(previous.links) ? previous.links.map((l) => l.url) : []);
+  return { links, title: previous.title };
+}
+
+/** A reused page as a parsed page: its links and title from the last fetch's record. */
+export function reusedParse(previous: ResultRecord | null): ParsedPage {
+  const { links, title } = reusedLinks(previous);
+  return { title, fields: {}, links, canonical: null, charset: 'utf-8', charsetSource: 'default', truncated: false };
+}
+
+/** The record of a page the crawl index stood for: skipped(fresh), or delivered as a 304. */
+export function reusedRecord(s: Screened): ResultRecord {
+  const { page, parsed } = s;
+  const reuse = page.reuse as NonNullable<ExtractTask['reuse']>;
+  const links = { links: parsed.links.length, ...(parsed.links.length > 0 ? { outlinks: parsed.links } : {}) };
+  if (reuse.kind === 'fresh') {
+    return bareRecord(s.ref, 'skipped', {
+      reason: 'fresh',
+      title: parsed.title,
+      lastFetchedAt: new Date(reuse.previous.fetchedAt).toISOString(),
+      attempts: page.attempt,
+      ...links,
+    });
+  }
+  return bareRecord(s.ref, 'delivered', {
+    finalUrl: page.finalUrl,
+    status: page.status,
+    title: parsed.title,
+    fetchedAt: new Date(page.fetchedAt).toISOString(),
+    lastFetchedAt: new Date(reuse.previous.fetchedAt).toISOString(),
+    attempts: page.attempt,
+    notModified: true,
+    changed: false,
+    ...links,
+  });
 }

@@ -14,6 +14,7 @@ import { request, type Agent, type Dispatcher } from 'undici';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Config } from '../../shared/config/index.js';
 import type { FetchRequest, FetchResponse, PageFetcher } from '../../shared/fetch/seam.js';
+import type { Validators } from '../../shared/crawlindex/policy.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import type { HttpExchange } from '../../shared/warc/exchange.js';
@@ -198,6 +199,14 @@ export function typeMatches(contentType: string | undefined, patterns: readonly 
   return patterns.some((p) => (p.endsWith('/*') ? essence.startsWith(p.slice(0, -1)) : essence === p));
 }
 
+/** If-None-Match / If-Modified-Since of a conditional request (recrawl.conditional). */
+export function conditionalHeaders(v: Validators | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v?.ifNoneMatch !== undefined) out['if-none-match'] = v.ifNoneMatch;
+  if (v?.ifModifiedSince !== undefined) out['if-modified-since'] = v.ifModifiedSince;
+  return out;
+}
+
 /**
  * The checks a URL passes before any connection: http(s) only, and an IP literal host must be
  * permitted by the SSRF policy (host names are checked on the resolved address, at connect).
@@ -225,7 +234,14 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
     seen.add(current.href);
     // The session's headers and cookies, asked for each hop: none for a URL out of its scope.
     const own = opts.requestState ? await opts.requestState.headersFor(current) : {};
-    const headers = { 'user-agent': opts.userAgent, accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', ...own, 'accept-encoding': 'gzip, deflate, br' };
+    const headers = {
+      'user-agent': opts.userAgent,
+      accept: opts.accept ?? 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5',
+      ...own,
+      'accept-encoding': 'gzip, deflate, br',
+      // The validators describe the URL asked for, not a redirect target.
+      ...(hop === 0 ? conditionalHeaders(opts.validators) : {}),
+    };
     const head: WireHead | null = opts.capture ? { statusText: '', rawHeaders: [] } : null;
     const sentAt = new Date();
     let res: Dispatcher.ResponseData;

@@ -5,11 +5,15 @@
  * (fetch.concurrency, shared fairly across hosts: slots.ts):
  *   preflight (scheme, IP literals against the SSRF policy) →
  *   robots (robots.txt of the origin, cached for the cluster; disallowed → skipped) →
+ *   recrawl (a session with `recrawl`: a page the crawl index says is fresh goes to the
+ *   extractor without a request; others may be fetched conditionally) →
  *   gate (cluster-wide rate buckets with Crawl-delay, the host's 429/503 backoff, per-host
  *   concurrency slots; a long wait hands the task to a delay queue) →
  *   fetch (through the fetch seam: SSRF guard, caps, timeouts, redirects) →
  *   route (HTML to the extract stage; other content, HTTP errors and permanent failures to
- *   delivery; transient failures back to this stage through a delay queue).
+ *   delivery; transient failures back to this stage through a delay queue);
+ *   every response is written to the crawl index (shared/crawlindex), which says whether the
+ *   body changed.
  * Every output is confirmed by the broker before the input is acked.
  *
  * Cancel and pause (session-watch.ts): a claimed task checks its session's status, a Map
@@ -19,7 +23,9 @@
  * claimed while its session is paused (claim-3): it comes back every PAUSE_RECHECK_MS until the
  * session is resumed, using no attempt, no rate token and no fetch.
  */
+import { createHash } from 'node:crypto';
 import { SessionCache, type SessionPolicy } from '../../shared/admission/index.js';
+import { changedSince, CrawlIndex, shortHash } from '../../shared/crawlindex/index.js';
 import { fetchItemWindow } from '../../shared/config/limits.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import { RedisCookieJarStore } from '../../shared/fetch/cookie-jar.js';
@@ -42,7 +48,7 @@ import { HttpFetcher, type FetchResponse } from './http.js';
 import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
 import { SessionWatch } from './session-watch.js';
 import { HostSlots } from './slots.js';
-import { fetchStep, gateStep, preflightStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
+import { fetchStep, gateStep, indexEntryOf, preflightStep, recrawlStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
 
 /** Tasks held per replica (the schema bounds it so the derived prefetch stays valid). */
 const itemWindow = fetchItemWindow;
@@ -81,6 +87,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     }
     return entry;
   };
+  const index = new CrawlIndex(ctx.redis, ctx.keys, () => ctx.config().index);
 
   // The session watch: statuses pushed on the control channel, read back once a second.
   const watch = new SessionWatch({
@@ -213,6 +220,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     if (halted(job)) return stop(job);
     let verdict = preflightStep(job, fetcher);
     if (verdict.kind === 'next') verdict = await robotsStep(job, ctx.config().robots.obey, (url) => robots.check(url));
+    if (verdict.kind === 'next') verdict = await recrawlStep(job, (taskId) => index.get(taskId), () => Date.now());
     if (verdict.kind === 'next') {
       // The gate and the request hold one of this replica's request slots (the wait for the
       // output's confirm below does not).
@@ -235,6 +243,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
             ...(session.spec.userAgent ? { userAgent: session.spec.userAgent } : {}),
             ...(hop ? { requestState: hop } : {}),
             ...(session.spec.warc ? { capture: true } : {}),
+            ...(job.validators ? { validators: job.validators } : {}),
           }));
           // An error message never shows the session's header or cookie values.
           return fetched.kind === 'fail' && own.secrets.length > 0 ? { ...fetched, error: redactError(fetched.error, own.secrets) } : fetched;
@@ -250,7 +259,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
         metrics.fetchBytes.inc(fetched.response.body.length);
         // The exchange is on disk before the page goes on: a delivered page has its response record.
         const responseId = await archive(job, fetched.response);
-        verdict = await routeStep(job, fetched.response, routeDeps);
+        verdict = await indexed(job, fetched.response, await routeStep(job, fetched.response, routeDeps));
         if (verdict.kind === 'page' && responseId !== null) verdict.page.warcResponseId = responseId;
       } else {
         metrics.pagesFetched.inc({ status_class: 'error' });
@@ -270,6 +279,22 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       throw new CrawlError('internal', `${job.task.url}: cannot write its WARC records: ${(err as Error).message}`, { cause: err });
     }
     return response.record.id;
+  }
+
+  /**
+   * Every response goes into the crawl index (the newest fetch of a URL wins); the page or
+   * record learns whether its body changed since the fetch the index knew.
+   */
+  async function indexed(job: FetchJob, res: FetchResponse, verdict: Verdict): Promise<Verdict> {
+    const page = verdict.kind === 'page' ? verdict.page : null;
+    const fetchedAt = page?.fetchedAt ?? Date.now();
+    const hashed = !res.bodySkipped && res.status >= 200 && res.status < 300;
+    const contentHash = hashed ? `sha256:${createHash('sha256').update(res.body).digest('hex')}` : null;
+    const { previous } = await index.put(job.task.taskId, indexEntryOf(job, res, fetchedAt, contentHash));
+    const changed = page?.reuse ? false : changedSince(previous, shortHash(contentHash));
+    if (page) return { kind: 'page', page: { ...page, changed } };
+    if (verdict.kind === 'record' && verdict.record.outcome === 'delivered') return { kind: 'record', record: { ...verdict.record, changed } };
+    return verdict;
   }
 
   /** What a verdict does to the task. */

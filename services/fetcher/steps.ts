@@ -15,6 +15,8 @@ import { documentKind } from '../../shared/content/documents.js';
 import { mimeEssence, sniffContentType } from '../../shared/content/sniff.js';
 import { redactHeaders } from '../../shared/observability/redact.js';
 import { DOCUMENT_KINDS } from '../../shared/tasks/types.js';
+import { parseHttpDate, shortHash, type IndexEntry } from '../../shared/crawlindex/entry.js';
+import { recrawlDecision, type Validators } from '../../shared/crawlindex/policy.js';
 import { mimeType, parseRetryAfter, statusError } from './classify.js';
 
 /** Bytes of a body the type sniffing reads (the MIME Sniffing Standard's 1,445, and a Word document's ZIP entries). */
@@ -29,6 +31,10 @@ export interface FetchJob {
   target: URL;
   /** The host's Crawl-delay from robots.txt (set by the robots step). */
   crawlDelayS: number | null;
+  /** The crawl index's entry of the URL, when the session has a recrawl policy (set by the recrawl step). */
+  previous?: IndexEntry | null;
+  /** Validators of a conditional request (set by the recrawl step). */
+  validators?: Validators | null;
 }
 
 export type Verdict =
@@ -96,6 +102,61 @@ export async function robotsStep(job: FetchJob, obey: boolean, check: (url: URL)
   if (!decision.allowed) return { kind: 'record', record: failureRecord(taskRef(job.task), decision.error, { attempts: job.attempt }) };
   job.crawlDelayS = decision.crawlDelayS;
   return NEXT;
+}
+
+/**
+ * 2b. Recrawl (a session with `recrawl`): a page the crawl index says any session fetched
+ * recently enough is not fetched: it goes to the extractor without a body, to be recorded
+ * `skipped(fresh)` with the links of that fetch; otherwise the request may be conditional.
+ * robots.txt and sitemap tasks are always fetched.
+ */
+export async function recrawlStep(job: FetchJob, lookup: (taskId: string) => Promise<IndexEntry | null>, now: () => number): Promise<Verdict> {
+  const policy = job.session.spec.recrawl;
+  if (!policy || job.task.role) return NEXT;
+  const entry = await lookup(job.task.taskId);
+  const decision = recrawlDecision(entry, policy, now());
+  job.previous = entry;
+  if (decision.kind === 'fetch') {
+    job.validators = decision.validators;
+    return NEXT;
+  }
+  return { kind: 'page', page: reusedPage(job, { status: decision.entry.status, finalUrl: job.task.url, headers: {}, fetchedAt: decision.entry.fetchedAt, fetchMs: 0 }, 'fresh', decision.entry) };
+}
+
+/** A page the extractor records from the last fetch's record (its links), without a body. */
+function reusedPage(job: FetchJob, res: Pick<ExtractTask, 'status' | 'finalUrl' | 'headers' | 'fetchedAt' | 'fetchMs'>, kind: 'fresh' | 'notModified', previous: IndexEntry): ExtractTask {
+  const { task, attempt } = job;
+  return {
+    sessionId: task.sessionId,
+    taskId: task.taskId,
+    url: task.url,
+    depth: task.depth,
+    attempt,
+    ...(task.parent ? { parent: task.parent } : {}),
+    contentType: '',
+    body: Buffer.alloc(0),
+    ...res,
+    reuse: { kind, previous },
+  };
+}
+
+/**
+ * What the crawl index records of a response: its time, status, validators and content hash
+ * (a 304 keeps the hash of the body it revalidated; a 304 without validators of its own keeps
+ * the ones it answered).
+ */
+export function indexEntryOf(job: FetchJob, res: Pick<FetchResponse, 'status' | 'headers' | 'body' | 'bodySkipped'>, fetchedAt: number, contentHash: string | null): IndexEntry {
+  const notModified = res.status === 304 && job.previous;
+  const etag = res.headers['etag'] ?? null;
+  const lastModified = parseHttpDate(res.headers['last-modified']);
+  return {
+    fetchedAt,
+    status: res.status,
+    contentHash: notModified ? job.previous!.contentHash : shortHash(contentHash),
+    sessionId: job.task.sessionId,
+    etag: etag ?? (notModified ? job.previous!.etag : null),
+    lastModified: lastModified ?? (notModified ? job.previous!.lastModified : null),
+  };
 }
 
 /** What the politeness gate checks for one host, from the live config and the host's Crawl-delay. */
@@ -194,6 +255,12 @@ export async function routeStep(job: FetchJob, res: FetchResponse, deps: RouteDe
   const { task, attempt } = job;
   if (res.status === 429 || res.status === 503) {
     await deps.penalize(new URL(res.finalUrl).host, res.status, parseRetryAfter(res.headers['retry-after'], deps.now()) ?? 0);
+  }
+  // A 304 to a conditional request: the page is the last fetch's, and so are its links.
+  if (res.status === 304 && job.previous && job.validators) {
+    const headers: Record<string, string> = {};
+    for (const h of KEPT_HEADERS) if (res.headers[h] !== undefined) headers[h] = res.headers[h] as string;
+    return { kind: 'page', page: reusedPage(job, { status: 304, finalUrl: res.finalUrl, headers, fetchedAt: deps.now(), fetchMs: Math.round(res.ms) }, 'notModified', job.previous) };
   }
   const code = statusError(res.status);
   if (code) return { kind: 'fail', error: new CrawlError(code, `${task.url}: HTTP ${res.status}`, { details: { status: res.status } }), response: res };

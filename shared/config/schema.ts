@@ -94,6 +94,8 @@ export interface Settings {
   shutdown: { graceMs: number };
   config: { file: string; pollMs: number; historyLength: number };
   replicas: { heartbeatMs: number; missedBeats: number };
+  index: { retentionMs: number; shardChars: number };
+  schedules: { keepRuns: number };
 }
 
 /** Pages per second, cluster-wide: far above what one cluster fetches, low enough for the rate scripts' arithmetic. */
@@ -868,6 +870,30 @@ export const schema: convict.Schema<Settings> = {
       format: intIn(2, 100),
       default: 3,
       env: 'REPLICAS_MISSED_BEATS',
+    },
+  },
+  index: {
+    retentionMs: {
+      doc: 'How long the crawl index remembers a URL after its last fetch (GET /urls, recrawl.maxAgeMs, conditional requests, `changed`).',
+      live: true,
+      format: intIn(60_000, 10 * 365 * 86_400_000),
+      default: 30 * 86_400_000,
+      env: 'INDEX_RETENTION_MS',
+    },
+    shardChars: {
+      doc: 'Fingerprint characters that name a crawl index shard (64^n hashes; the first two are the Redis Cluster hash tag). Size it so a shard holds about 100 URLs (2: up to ~400,000 URLs, 3: ~25 million); changing it starts an empty index.',
+      format: intIn(2, 4),
+      default: 2,
+      env: 'INDEX_SHARD_CHARS',
+    },
+  },
+  schedules: {
+    keepRuns: {
+      doc: 'Runs (time and session id) kept per schedule for GET /schedules.',
+      live: true,
+      format: intIn(1, 10_000),
+      default: 50,
+      env: 'SCHEDULES_KEEP_RUNS',
     },
   },
 };

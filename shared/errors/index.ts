@@ -40,6 +40,7 @@ export const CATALOGUE = {
   robots_unreachable: { class: 'skip', doc: 'robots.txt could not be fetched (5xx, 429, timeout, network error): the host counts as fully disallowed until robots.errorTtlMs passes.' },
   cancelled: { class: 'skip', doc: 'The session was cancelled before the task ran.' },
   deadline: { class: 'skip', doc: 'The session closed before the task ran.' },
+  fresh: { class: 'skip', doc: 'The session\'s recrawl.maxAgeMs: a session fetched the page recently enough; its links from that fetch were followed.' },
   // API and control plane
   validation: { class: 'permanent', doc: 'A request or setting failed validation.' },
   not_found: { class: 'permanent', doc: 'The session or resource does not exist.' },

@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/index.js';
 import type { HttpExchange } from '../warc/exchange.js';
+import type { Validators } from '../crawlindex/policy.js';
 
 export interface FetchRequest {
   userAgent: string;
@@ -25,6 +26,8 @@ export interface FetchRequest {
   accept?: string | undefined;
   /** Content types (`image/*` style patterns) whose body is not downloaded: the fetch stops after the headers. */
   skipTypes?: readonly string[] | undefined;
+  /** Validators of a conditional request (the crawl index's ETag and Last-Modified), sent on the first hop only. */
+  validators?: Validators | undefined;
   /**
    * Keep the exchange as it went over the wire (WARC): the request's header lines, the status
    * line and header lines as received, the body before decompression. Off, nothing is kept.

@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import * as scripts from '../redis/commands.js';
 import type { Keys } from '../redis/keys.js';
+import { RECRAWL_COUNTERS, type RecrawlCounter } from '../crawlindex/policy.js';
 import type { SessionCounts, SessionSpec, SessionStatus, SessionView, TrapCounts } from '../tasks/types.js';
 import { TRAP_COUNTERS } from '../url/traps.js';
 
@@ -86,6 +87,7 @@ export class SessionStore {
       cleaner: { redriven: Number(h.redriven ?? 0), timedOut: Number(h.timedOut ?? 0), reconciled: Number(h.reconciled ?? 0) },
       counts,
       seedsFailed: Number(h.seedsFailed ?? 0),
+      recrawl: Object.fromEntries(RECRAWL_COUNTERS.map((c) => [c, Number(h[`recrawl:${c}`] ?? 0)])) as Record<RecrawlCounter, number>,
       traps: trapCounts(h),
       limited: Number(h.limited ?? 0),
       retries: Number(h.retries ?? 0),

@@ -163,6 +163,8 @@ export interface Finishing {
   seedFailed: boolean;
   /** Task ids its page admitted (confirmed P → Q). */
   children: readonly string[];
+  /** A session counter of the crawl index this record moves once the task ends with it (`recrawl:<name>`). */
+  recrawl?: string | null | undefined;
 }
 
 /** What finish-3 said of one record. */
@@ -179,7 +181,7 @@ const FINISH_CODES: Readonly<Record<string, FinishCode>> = { o: 'ended', s: 'sup
 /** finish-3: the terminal compare-and-set of a batch of tasks of one session. */
 export async function finish(redis: Redis, k: SessionKeys, items: readonly Finishing[]): Promise<FinishReply> {
   const args: (string | number)[] = [];
-  for (const f of items) args.push(f.taskId, f.state, f.fetched ? '1' : '0', f.seedFailed ? '1' : '0', f.children.length, ...f.children);
+  for (const f of items) args.push(f.taskId, f.state, `${f.fetched ? '1' : '0'}${f.recrawl ? `:${f.recrawl}` : ''}`, f.seedFailed ? '1' : '0', f.children.length, ...f.children);
   const [status, codes, event] = (await callScript(redis, 'finish', [k.session, k.tasks, k.leases], args)) as [string, string, string];
   return { status, codes: [...codes].map((c) => FINISH_CODES[c] ?? 'unknown'), event: event === 'completed' || event === 'closed' ? event : null };
 }
@@ -314,4 +316,13 @@ export async function configSet(
     a.who,
   ])) as [string, number];
   return { kind: r[0] === 'conflict' ? 'conflict' : 'ok', version: Number(r[1]) };
+}
+
+// ---------------------------------------------------------------------------------------
+// The crawl index (shared/crawlindex)
+
+/** index-put-1: one fetch of a URL into its shard, the newest fetch winning; answers the entry held before ('' when none). */
+export async function indexPut(redis: Redis, shard: string, field: string, packed: string, expiredBefore: string, retentionMs: number, samples: number): Promise<{ written: boolean; previous: string }> {
+  const r = (await callScript(redis, 'index-put', [shard], [field, packed, expiredBefore, retentionMs, samples])) as [number, string];
+  return { written: Number(r[0]) === 1, previous: String(r[1] ?? '') };
 }

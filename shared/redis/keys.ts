@@ -55,6 +55,16 @@ export interface Keys {
   replica(id: string): string;
   /** Sorted set: replica id → time of its last heartbeat (ms); stale ids are pruned at every beat and listing. */
   readonly replicasIndex: string;
+  /**
+   * Hash: one shard of the crawl index (shared/crawlindex): fingerprint rest → packed entry.
+   * `tag` (two fingerprint characters) is the Redis Cluster hash tag, `rest` the further
+   * shard characters (index.shardChars), so the index spreads over the cluster in small hashes.
+   */
+  urlIndex(tag: string, rest: string): string;
+  /** Hash: schedule id → schedule (JSON). */
+  readonly schedules: string;
+  /** List: a schedule's runs (JSON: time and session id), newest first, trimmed to schedules.keepRuns. */
+  scheduleRuns(id: string): string;
 }
 
 export function redisKeys(namespace: string): Keys {
@@ -89,5 +99,8 @@ export function redisKeys(namespace: string): Keys {
     bullPrefix: `${ns}:bull`,
     replica: (id: string) => `${ns}:replica:{${id}}`,
     replicasIndex: `${ns}:replicas`,
+    urlIndex: (tag: string, rest: string) => `${ns}:idx:{${tag}}${rest}`,
+    schedules: `${ns}:schedules`,
+    scheduleRuns: (id: string) => `${ns}:schedule:{${id}}:runs`,
   };
 }

@@ -5,6 +5,9 @@
  * holds the format version, and consumers refuse versions they do not know.
  */
 
+import type { IndexEntry } from '../crawlindex/entry.js';
+import type { RecrawlPolicy } from '../crawlindex/policy.js';
+
 export const MESSAGE_VERSION = 2;
 
 /**
@@ -50,6 +53,14 @@ export interface ExtractTask {
   role?: TaskRole;
   /** The WARC-Record-ID of the fetch's response record (sessions with `warc`): the page's metadata record is concurrent to it. */
   warcResponseId?: string;
+  /**
+   * Set when the page was not downloaded because the crawl index stood for it (the body is
+   * empty): `fresh`, not fetched at all; `notModified`, the server answered 304. `previous` is
+   * the index entry of the last fetch, whose record holds the page's links.
+   */
+  reuse?: { kind: 'fresh' | 'notModified'; previous: IndexEntry };
+  /** Whether the body differs from the last fetch the crawl index knew; null when it knew none (set by the fetcher, which writes the index). */
+  changed?: boolean | null;
 }
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
@@ -154,6 +165,14 @@ export interface ResultRecord {
   supplement?: boolean;
   /** Set on the records of robots.txt and sitemap documents (`links` counts the URLs they listed). */
   role?: TaskRole;
+  /** Whether the body differs from the last fetch the crawl index knew (any session); null when it knew none. Set on delivered pages. */
+  changed?: boolean | null;
+  /** The server answered 304 to a conditional request (recrawl.conditional): the page is the last fetch's. */
+  notModified?: boolean;
+  /** When the page was last fetched (a record skipped as `fresh`). */
+  lastFetchedAt?: string;
+  /** The page's links (normalized URLs), kept so a later session that does not fetch the page still follows them; absent when `links` holds them. */
+  outlinks?: string[];
 }
 
 /** A terminal result for one task (deliver queue). `children` are task ids this page admitted. */
@@ -196,6 +215,8 @@ export interface SessionRequest {
   formats?: RecordFormat[];
   /** Markdown, text and html without navigation, headers, footers, sidebars, banners; default true. */
   onlyMainContent?: boolean;
+  /** Use the crawl index: skip fresh pages, revalidate the others (see shared/crawlindex/policy.ts). */
+  recrawl?: RecrawlPolicy;
   /** Which documents are parsed (pdf, docx, feeds, text); default all. */
   documents?: DocumentKind[];
   /** Write the session's exchanges as WARC/1.1 files (GET /sessions/:id/warc); default false. */
@@ -252,6 +273,8 @@ export interface SessionSpec {
   userAgent?: string;
   /** Documents parsed; absent in sessions created before the option existed (= all). */
   documents?: DocumentKind[];
+  /** The recrawl policy; absent when the session asked for none (every page is fetched). */
+  recrawl?: RecrawlPolicy;
 }
 
 export interface SessionCounts {
@@ -280,6 +303,8 @@ export interface SessionView {
   counts: SessionCounts;
   /** Seeds that ended without being delivered (failed or skipped): all of them means nothing could be crawled. */
   seedsFailed: number;
+  /** Pages by what the crawl index said of them: fresh (not fetched), notModified (304), changed, new (body never seen). */
+  recrawl: Record<'fresh' | 'notModified' | 'changed' | 'new', number>;
   traps: TrapCounts;
   spec: SessionSpec;
   resultsFile: string | null;

@@ -154,7 +154,7 @@ describe('controller security and operations', function () {
 
       const queues = await http<{ queues: { name: string }[] }>(api, 'GET', '/admin/queues/api/queues', undefined, cookie);
       assert.equal(queues.status, 200);
-      assert.deepEqual(queues.body.queues.map((q) => q.name).sort(), [`${ns}.sweeps`, `${ns}.webhooks`]);
+      assert.deepEqual(queues.body.queues.map((q) => q.name).sort(), [`${ns}.schedules`, `${ns}.sweeps`, `${ns}.webhooks`]);
 
       assert.equal((await http(api, 'GET', '/sessions', undefined, cookie)).status, 401, 'the cookie opens the dashboard only');
     });
@@ -211,8 +211,9 @@ describe('controller security and operations', function () {
       'POST /sessions': { seeds: ['http://127.0.0.1:9/'] },
       'PATCH /config': { 'fetch.concurrency': 5 },
       'POST /config/rollback': { version: 0 },
+      'POST /schedules': { every: '1h', session: { seeds: ['http://127.0.0.1:9/'] } },
     };
-    const validQueries: Record<string, string> = { 'GET /sessions/:id/page': 'url=http%3A%2F%2Fsite.test%2F&' };
+    const validQueries: Record<string, string> = { 'GET /sessions/:id/page': 'url=http%3A%2F%2Fsite.test%2F&', 'GET /urls': 'url=http%3A%2F%2Fsite.test%2F&' };
     const routes = registeredRoutes(introspect).filter((r) => !r.hidden && r.method !== 'HEAD');
     assert.ok(routes.length >= 15);
     for (const r of routes) {
@@ -299,7 +300,7 @@ describe('controller security and operations', function () {
     assert.deepEqual(stats.queues.retry.queues.map((q) => q.delayMs), [...RETRY_DELAYS_MS]);
     assert.deepEqual(stats.queues.retry.queues.map((q) => q.name), RETRY_DELAYS_MS.map((d) => topo.delayQueue(d)));
     assert.equal(stats.sessions.total, Object.entries(stats.sessions).filter(([k]) => k !== 'total').reduce((n, [, v]) => n + v, 0));
-    assert.deepEqual(stats.controlQueues.map((q) => q.name).sort(), [`${ns}.sweeps`, `${ns}.webhooks`]);
+    assert.deepEqual(stats.controlQueues.map((q) => q.name).sort(), [`${ns}.schedules`, `${ns}.sweeps`, `${ns}.webhooks`]);
 
     const exp = await waitFor(async () => {
       const e = parseExposition((await http(api, 'GET', '/metrics')).text);

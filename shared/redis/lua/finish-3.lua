@@ -6,7 +6,9 @@
   terminal.
   KEYS[1] session hash   KEYS[2] tasks hash   KEYS[3] leases zset
   ARGV, for each record: task id, terminal state (D, X, S or C), '1' if a response was
-  fetched, '1' if the task is a seed that did not end delivered, n, n children task ids
+  fetched (else '0'), followed by ':<name>' when the record moves the session counter
+  'recrawl:<name>' (fresh, notModified, changed, new), '1' if the task is a seed that did not
+  end delivered, n, n children task ids
   Returns {status, codes, event}: the session's status; one character per record:
     'o' the task ended with this record
     's' the same, after the session went partial: the record is a supplement
@@ -58,7 +60,11 @@ while i <= #ARGV do
       redis.call('HSET', KEYS[2], id, packTask(final, a, d, p, u))
       redis.call('ZREM', KEYS[3], id)
       counts[COUNTER[final]] = (counts[COUNTER[final]] or 0) + 1
-      if fetched == '1' then counts.fetched = (counts.fetched or 0) + 1 end
+      if string.sub(fetched, 1, 1) == '1' then counts.fetched = (counts.fetched or 0) + 1 end
+      if #fetched > 2 then
+        local counter = 'recrawl:' .. string.sub(fetched, 3)
+        counts[counter] = (counts[counter] or 0) + 1
+      end
       if seedFailed == '1' then counts.seedsFailed = (counts.seedsFailed or 0) + 1 end
       if status == 'closed' then
         codes[#codes + 1] = 'n'

@@ -20,6 +20,7 @@ describe('docs/architecture.md: Redis keys', () => {
       k.robots('<origin>'), k.robotsLock('<origin>'),
       k.config, k.configHistory, k.configChannel, k.bullPrefix,
       k.replica('<replica>'), k.replicasIndex,
+      k.urlIndex('<tag>', '<rest>'), k.schedules, k.scheduleRuns('<schedule>'),
     ];
     assert.deepEqual([...documented].sort(), [...built].sort());
     // Every key of the builder is covered above (all its fields but `namespace` and `session`, and every session key).

@@ -63,6 +63,7 @@ describe('docs/api.md record examples', () => {
     markdown: '# A\n', text: 'A', html: '<h1>A</h1>', rawHtml: '<title>A</title><h1>A</h1>',
     metadata: { description: 'd', language: 'en', canonical: 'https://a.example/', author: 'x', publishedAt: '2026-01-01', ogTitle: 'A', ogImage: 'https://a.example/i.png', keywords: ['k'] },
     headers: { 'content-type': 'text/html' }, truncated: ['markdown', 'links'],
+    changed: null, notModified: true, lastFetchedAt: '2026-11-21T09:07:04.010Z', outlinks: ['https://a.example/b'],
   };
 
   it('the schema names exactly the fields of the ResultRecord type', () => {
@@ -71,8 +72,9 @@ describe('docs/api.md record examples', () => {
       contentType: true, fields: true, links: true, canonical: true, fetchedAt: true, attempts: true, supplement: true, role: true,
       contentHash: true, bytes: true, contentLength: true, detectedType: true, charset: true, charsetSource: true, markdown: true, text: true, html: true, rawHtml: true, metadata: true, headers: true, truncated: true,
       feed: true,
+      changed: true, notModified: true, lastFetchedAt: true, outlinks: true,
     };
-    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated', 'feed'];
+    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated', 'feed', 'changed', 'notModified', 'lastFetchedAt', 'outlinks'];
     assert.deepEqual(Object.keys(resultRecordSchema.properties).sort(), Object.keys(fields).sort());
     assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => !optional.includes(k)).sort());
   });

@@ -35,7 +35,7 @@ function record(): SessionRecord {
   return {
     id: 's1', status: 'completed', createdAt: '2026-01-01T00:00:00.000Z', deadlineAt: '2026-01-01T01:00:00.000Z', closeAt: '2026-01-01T02:00:00.000Z',
     finishedAt: null, partialAt: null, pausedAt: null, pausedMs: 0, handedOverAt: null, cleaner: { redriven: 0, timedOut: 0, reconciled: 0 },
-    counts, seedsFailed: 0, traps: {}, limited: 0, retries: 0, spec: spec(), resultsFile: null,
+    counts, seedsFailed: 0, traps: {}, recrawl: { fresh: 0, notModified: 0, changed: 0, new: 0 }, limited: 0, retries: 0, spec: spec(), resultsFile: null,
   };
 }
 
