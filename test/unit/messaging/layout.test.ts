@@ -8,6 +8,7 @@ import { moveTarget } from '../../../shared/messaging/migrate.js';
 import { DELAY_HEADER, PREVIOUS_TOPOLOGY_VERSION, RETRY_DELAYS_MS, TOPOLOGY_VERSION, topology } from '../../../shared/messaging/topology.js';
 import { amqpUrls } from '../../../shared/messaging/urls.js';
 import { olderLayoutReplicas } from '../../../shared/service/heartbeat.js';
+import { main as migrateMain } from '../../../scripts/migrate.js';
 
 describe('queue layout versions', () => {
   const t = topology('ns');
@@ -56,6 +57,13 @@ describe('queue layout versions', () => {
     assert.equal(moveTarget(t, t.queue('fetch'), t.queue('fetch')), null);
     assert.equal(moveTarget(t, 'other.fetch', 'other.fetch'), null);
     assert.equal(moveTarget(t, 'other.retry.1000', 'other.fetch'), null);
+  });
+
+  it('crawlfleet migrate refuses an unknown argument with its usage, before connecting', async () => {
+    const errors: string[] = [];
+    assert.equal(await migrateMain(['--now'], () => undefined, (l) => errors.push(l)), 2);
+    assert.match(errors.join('\n'), /unexpected "--now"\nusage: crawlfleet migrate \[--wait <seconds>\]/);
+    assert.equal(await migrateMain(['--wait', 'soon'], () => undefined, () => undefined), 2);
   });
 
   it('counts replicas without a layout version as the previous release\'s', () => {
