@@ -137,7 +137,7 @@ describe('namespace delete', function () {
     const { consumerTag } = await consumerCh.consume(topology(ns).queue('deliver'), () => undefined);
     const refused = await cli('delete', ns);
     assert.equal(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, new RegExp(`${ns}\\.deliver has 1 consumer; stop its replicas or pass --force`));
+    assert.ok(refused.stderr.includes(`${topology(ns).queue('deliver')} has 1 consumer; stop its replicas or pass --force`), refused.stderr);
     await consumerCh.cancel(consumerTag);
     await consumerCh.close();
 
