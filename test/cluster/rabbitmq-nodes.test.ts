@@ -42,6 +42,7 @@ describe('cluster: RabbitMQ nodes stop in the middle of a crawl', function () {
     stack = await startTestStack({ fetchers: 2, env: { ...ENV, AMQP_URL: cluster.url }, readyTimeoutMs: 90_000 });
   });
   let failed = false;
+  let sessionId: string | null = null;
   afterEach(async function () {
     if (this.currentTest?.state !== 'failed') return;
     failed = true;
@@ -49,6 +50,7 @@ describe('cluster: RabbitMQ nodes stop in the middle of a crawl', function () {
     if (stack) console.log(stack.logs.slice(-40).join('\n'));
     if (stack && cluster) console.log(await cluster.describe(`${topology(stack.ns).prefix}.`).catch((err: Error) => err.message));
     if (stack) console.log(JSON.stringify((await http(stack.api, 'GET', '/readyz').catch((err: Error) => ({ body: err.message }))).body));
+    if (stack && sessionId) console.log(JSON.stringify((await http(stack.api, 'GET', `/sessions/${sessionId}`).catch((err: Error) => ({ body: err.message }))).body));
   });
   after(async () => {
     await stack?.stop();
@@ -74,6 +76,7 @@ describe('cluster: RabbitMQ nodes stop in the middle of a crawl', function () {
     const created = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [site.homeUrl], maxPages: 100_000 });
     assert.equal(created.status, 201, created.text);
     const id = created.body.id;
+    sessionId = id;
 
     await waitFor(async () => (await delivered(stack, id)) > 200, { timeoutMs: 90_000, what: '200 pages delivered' });
     // The services connect to the first node listed: stopping it moves every connection.
