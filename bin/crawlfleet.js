@@ -2,6 +2,7 @@
 // Starts one crawlfleet service: `crawlfleet <service>` (the list is shared/pipeline/services.ts).
 // This is the container command; `npm start` runs the same launcher once per process.
 // `crawlfleet namespace delete <ns> [--force]` removes a namespace (scripts/namespace.ts).
+// `crawlfleet migrate [--wait <s>]` drains the previous release's queue layout (scripts/migrate.ts).
 const dist = (path) => new URL(`../dist/${path}`, import.meta.url).href;
 
 async function load(path) {
@@ -22,8 +23,12 @@ if (name === 'namespace') {
   const { main } = await load('scripts/namespace.js');
   process.exit(await main(process.argv.slice(3)));
 }
+if (name === 'migrate') {
+  const { main } = await load('scripts/migrate.js');
+  process.exit(await main(process.argv.slice(3)));
+}
 if (!isServiceName(name)) {
-  console.error(`usage: crawlfleet <${SERVICE_NAMES.join('|')}>\n       crawlfleet namespace delete <namespace> [--force]`);
+  console.error(`usage: crawlfleet <${SERVICE_NAMES.join('|')}>\n       crawlfleet namespace delete <namespace> [--force]\n       crawlfleet migrate [--wait <seconds>]`);
   process.exit(2);
 }
 const mod = await load(`services/${name}/index.js`);

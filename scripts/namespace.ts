@@ -1,8 +1,9 @@
 /**
  * Removing a namespace: `crawlfleet namespace delete <ns> [--force]`.
  *
- * A namespace owns RabbitMQ queues (every name of `topology(ns).allQueues`, plus the retry
- * queues `<ns>.retry.<ms>` of earlier builds), its delay exchange, and Redis keys (`<ns>:*`,
+ * A namespace owns RabbitMQ queues (every name of `topology(ns).allQueues`, plus the queues
+ * of the previous layout and the retry queues `<ns>.retry.<ms>` of earlier builds), its delay
+ * exchanges (this layout's and the previous one's), and Redis keys (`<ns>:*`,
  * BullMQ's control queues included: they live under the `<ns>:bull` prefix).
  *
  * Replicas of the namespace that are alive hold consumers on its queues: while any queue has
@@ -11,9 +12,11 @@
  * Redis keys are found by SCAN on the one node the client talks to (a Redis Cluster needs a
  * run per master).
  */
-import amqp, { type Channel } from 'amqplib';
+import type amqp from 'amqplib';
+import type { Channel } from 'amqplib';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../shared/config/index.js';
+import { loadConfig, maskSecret } from '../shared/config/index.js';
+import { amqpUrls, connectFirst } from '../shared/messaging/urls.js';
 import { topology } from '../shared/messaging/topology.js';
 
 /** What opens AMQP channels (an amqplib connection). A failed checkQueue closes its channel. */
@@ -117,7 +120,8 @@ export async function deleteNamespace(conn: ChannelSource, redis: NamespaceRedis
   const ch = await openQuiet(conn);
   try {
     for (const q of queues) await ch.deleteQueue(q.name);
-    for (const x of topology(ns).exchanges) await ch.deleteExchange(x);
+    const t = topology(ns);
+    for (const x of [...t.exchanges, ...t.legacyExchanges]) await ch.deleteExchange(x);
   } finally {
     await ch.close().catch(() => undefined);
   }
@@ -147,7 +151,7 @@ export async function main(argv: readonly string[], out: (line: string) => void 
   let conn: Awaited<ReturnType<typeof amqp.connect>> | null = null;
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
   try {
-    conn = await amqp.connect(config.amqp.url);
+    conn = (await connectFirst(amqpUrls(config.amqp.url), {}, maskSecret)).conn;
     await redis.connect();
     const r = await deleteNamespace(conn, redis, ns, { force });
     out(`namespace ${ns} deleted: ${r.queues.length} queues (${r.messages} messages), ${r.keys} Redis keys`);

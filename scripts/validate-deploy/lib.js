@@ -116,10 +116,18 @@ export async function loadServiceRegistry(repo, file) {
   }
   // The queue each service consumes, from the stage registry beside it (absent in a --registry file without one).
   const stagesFile = path.join(path.dirname(source), 'stages.js');
+  // The name after `<namespace>.` comes from the queue layout (shared/messaging/topology.ts: `v3.fetch`).
+  const topologyFile = path.join(path.dirname(source), '..', 'messaging', 'topology.js');
+  let nameOf = (stage) => stage;
+  if (existsSync(topologyFile)) {
+    const { topology } = await import(pathToFileURL(topologyFile).href);
+    const t = topology('ns');
+    nameOf = (stage) => t.queue(stage).slice('ns.'.length);
+  }
   const queueOf = {};
   if (existsSync(stagesFile)) {
     const { STAGES, STAGE_NAMES } = await import(pathToFileURL(stagesFile).href);
-    for (const stage of STAGE_NAMES) queueOf[STAGES[stage].service] ??= stage;
+    for (const stage of STAGE_NAMES) queueOf[STAGES[stage].service] ??= nameOf(stage);
   }
   return { names: [...names], api: names.filter((n) => mod.SERVICES[n].api === true), queueOf, source: shown };
 }

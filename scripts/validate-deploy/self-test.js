@@ -99,7 +99,7 @@ expectRejects('k8s', process.execPath, [path.join(HERE, 'k8s-validate.js'), '--r
   ['[k8s] prod-broken Deployment crawlfleet/fetcher', '/spec/template/spec/containers/0/readinessProbe/httpGet/paht', 'unknown field'],
   ['[k8s] prod-broken ScaledObject crawlfleet/fetcher', '/spec/pollingInterval', 'must be integer'],
   ['[k8s] prod-broken ScaledObject crawlfleet/fetcher', '/spec/maxReplicaCountz', 'unknown field'],
-  ['[k8s] prod-broken ScaledObject crawlfleet/fetcher', '/spec/triggers/0/metadata/queueName', 'crawlfleet.fetch'],
+  ['[k8s] prod-broken ScaledObject crawlfleet/fetcher', '/spec/triggers/0/metadata/queueName', 'crawlfleet.v3.fetch'],
   ['[k8s] prod-broken Widget crawlfleet/w', 'no schema known'],
   ['[k8s] prod-broken', 'component=cleaner', 'service "cleaner" of the registry', 'found 0'],
   ['[k8s] dev-broken Deployment crawlfleet/controller', '/spec/template/spec/terminationGracePeriodSeconds', 'must exceed'],

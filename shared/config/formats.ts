@@ -85,7 +85,15 @@ export function registerFormats(): void {
         }
       },
     },
-    'amqp-url': { validate: (v: unknown) => assertUrl(v, ['amqp:', 'amqps:']) },
+    // One URL, or the nodes of a cluster comma-separated (shared/messaging/urls.ts), each checked.
+    'amqp-url': {
+      validate(v: unknown) {
+        if (typeof v !== 'string') throw new TypeError('must be a URL string');
+        const urls = v.split(',').map((s) => s.trim());
+        if (urls.some((u) => u === '')) throw new TypeError('must be one URL or several separated by commas, without empty entries');
+        for (const u of urls) assertUrl(u, ['amqp:', 'amqps:']);
+      },
+    },
     'redis-url': { validate: (v: unknown) => assertUrl(v, ['redis:', 'rediss:']) },
     // Booleans from the environment or a file as true/false (or 1/0); anything else is refused
     // (convict's Boolean would read any string but "false" as true).

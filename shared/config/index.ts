@@ -235,8 +235,11 @@ export function getKey(config: Config, key: string): unknown {
   return node;
 }
 
-/** A URL keeps everything but its password; any other secret becomes `***`. */
+/** A URL keeps everything but its password; any other secret becomes `***`. A comma-separated list of URLs (the nodes of a cluster) is masked URL by URL. */
 export function maskSecret(value: string): string {
+  if (value.includes(',') && /^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim())) {
+    return value.split(',').map((part) => maskSecret(part.trim())).join(',');
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     try {
       const u = new URL(value);

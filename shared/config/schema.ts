@@ -110,7 +110,7 @@ export const schema: convict.Schema<Settings> = {
   },
   amqp: {
     url: {
-      doc: 'RabbitMQ URL.',
+      doc: 'RabbitMQ URL, or the nodes of a cluster comma-separated: every (re)connect tries them in order and uses the first that answers.',
       format: 'amqp-url',
       default: 'amqp://guest:guest@127.0.0.1:5672',
       env: 'AMQP_URL',

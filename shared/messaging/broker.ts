@@ -5,6 +5,9 @@
  * publisher never stalls deliveries. On loss of either, both are dropped and rebuilt with
  * backoff; the topology is declared again and every registered setup (consumers) is
  * replayed on the new connection. Nothing here exits the process on a broker blip.
+ *
+ * `url` may list the nodes of a cluster (comma-separated): every (re)connect tries them in
+ * order (shared/messaging/urls.ts), and both connections go to the node that answered first.
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
@@ -12,8 +15,10 @@ import { maskSecret } from '../config/index.js';
 import { CrawlError } from '../errors/index.js';
 import type { Logger } from '../observability/log.js';
 import { declareTopology, type Topology, type TopologyOptions } from './topology.js';
+import { amqpUrls, connectFirst } from './urls.js';
 
 export interface BrokerOptions extends TopologyOptions {
+  /** One URL, or the nodes of a cluster comma-separated (tried in order on every connect). */
   url: string;
   name: string;
   heartbeatS: number;
@@ -56,6 +61,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Whether the current outage was reported (one error line per outage). */
   private reported = false;
   private readonly probes = new Set<ConsumerProbe>();
+  /** The node URL the connections use now (null while disconnected). */
+  private connectedUrl: string | null = null;
 
   constructor(private readonly opts: BrokerOptions) {
     super();
@@ -70,9 +77,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.ready;
   }
 
-  /** The broker's URL without its password, for logs and readiness. */
+  /** The broker's URL without its password, for logs and readiness: the node connected to, else every node listed. */
   get where(): string {
-    return maskSecret(this.opts.url);
+    if (this.connectedUrl) return maskSecret(this.connectedUrl);
+    return amqpUrls(this.opts.url).map(maskSecret).join(',');
   }
 
   /** Why the broker is not usable now (null when connected), naming RabbitMQ and where. */
@@ -153,10 +161,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   private async connectOnce(): Promise<void> {
-    const socketOpts = { clientProperties: { connection_name: this.opts.name }, timeout: this.opts.connectTimeoutMs ?? 5000 };
-    const url = withHeartbeat(this.opts.url, this.opts.heartbeatS);
-    this.pubConn = await amqp.connect(url, socketOpts);
-    this.subConn = await amqp.connect(url, socketOpts);
+    const timeoutMs = this.opts.connectTimeoutMs ?? 5000;
+    const urls = amqpUrls(this.opts.url).map((u) => withHeartbeat(u, this.opts.heartbeatS));
+    const first = await connectFirst(urls, { connectionName: this.opts.name, timeoutMs }, maskSecret);
+    this.pubConn = first.conn;
+    this.subConn = await amqp.connect(first.url, { clientProperties: { connection_name: this.opts.name }, timeout: timeoutMs });
+    this.connectedUrl = first.url;
     for (const conn of [this.pubConn, this.subConn]) {
       conn.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'broker connection error'));
       conn.on('close', (err?: Error) => this.onLost(conn, err));
@@ -203,6 +213,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   private async dropConnections(): Promise<void> {
     const conns = [this.pubConn, this.subConn];
+    this.connectedUrl = null;
     this.pubConn = null;
     this.subConn = null;
     this.pubChannel = null;
@@ -265,6 +276,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
     } finally {
       await ch.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Opens channels on the publishing connection for work that manages its own (the migration
+   * of an older layout's queues, shared/messaging/migrate.ts); waits for the broker like a publish.
+   */
+  channels(): { createChannel(): Promise<Channel>; createConfirmChannel(): Promise<ConfirmChannel> } {
+    const conn = async (): Promise<ChannelModel> => {
+      await this.waitReady();
+      if (!this.pubConn) throw new CrawlError('unavailable', 'broker not connected');
+      return this.pubConn;
+    };
+    return {
+      createChannel: async () => (await conn()).createChannel(),
+      createConfirmChannel: async () => (await conn()).createConfirmChannel(),
+    };
   }
 
   async close(): Promise<void> {

@@ -24,9 +24,9 @@ export interface QueueStat {
   consumers: number;
 }
 
-/** The metrics label of a queue of topology `t`. */
+/** The metrics label of a queue of topology `t` (without its namespace and layout version). */
 export function queueLabel(t: Topology, name: string): string {
-  const prefix = `${t.namespace}.`;
+  const prefix = `${t.prefix}.`;
   return name.startsWith(prefix) ? name.slice(prefix.length) : name;
 }
 

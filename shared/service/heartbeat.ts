@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
+import { PREVIOUS_TOPOLOGY_VERSION, TOPOLOGY_VERSION } from '../messaging/topology.js';
 import type { Logger } from '../observability/log.js';
 import { packageRoot } from '../paths.js';
 import type { Keys } from '../redis/keys.js';
@@ -36,6 +37,8 @@ export interface ReplicaRecord {
   pid: number;
   /** The package version the replica runs. */
   version: string;
+  /** The queue layout it declares and consumes (shared/messaging/topology.ts); absent in records of releases before layout 3. */
+  topologyVersion?: number;
   /** When the process started its runtime (ISO). */
   startedAt: string;
   /** When this heartbeat was written (ms since the epoch, the replica's clock). */
@@ -211,6 +214,7 @@ export class Heartbeat {
       host: hostname(),
       pid: process.pid,
       version: PACKAGE_VERSION,
+      topologyVersion: TOPOLOGY_VERSION,
       startedAt: this.startedAt,
       beatAt: now,
       heartbeatMs: cfg.heartbeatMs,
@@ -273,4 +277,9 @@ export async function listReplicas(redis: Redis, keys: Keys, opts: { service?: s
   });
   if (gone.length > 0) await redis.zrem(keys.replicasIndex, ...gone);
   return records.filter((r) => opts.service === undefined || r.service === opts.service).sort(compareReplicas);
+}
+
+/** Live replicas that run an older queue layout than this release (they may still publish to its queues). */
+export function olderLayoutReplicas(replicas: readonly Pick<ReplicaRecord, 'id' | 'topologyVersion'>[]): string[] {
+  return replicas.filter((r) => (r.topologyVersion ?? PREVIOUS_TOPOLOGY_VERSION) < TOPOLOGY_VERSION).map((r) => r.id);
 }

@@ -10,10 +10,16 @@
  *
  * Every item is checked for the fields its consumer relies on; a message that fails is a
  * DecodeError (the consumer runtime dead-letters it).
+ *
+ * The previous version (OLDEST_READ_VERSION, so that a stack upgrades in place with messages
+ * of the previous release on its queues) is read too, and only read: version 1 carried one
+ * task per message, fetch and deliver as the JSON item itself with `"v":1`, extract as the page
+ * body (deflated when the `x-body-encoding: deflate-raw` header says so) with the task as JSON
+ * in the `x-task` header.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { BatchCodec, Encoded, WireMessage } from '../messaging/batch.js';
-import { MESSAGE_VERSION, type DeliverMessage, type ExtractTask, type FetchTask } from './types.js';
+import { MESSAGE_VERSION, OLDEST_READ_VERSION, type DeliverMessage, type ExtractTask, type FetchTask } from './types.js';
 
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
@@ -25,10 +31,25 @@ const MAX_INFLATED_BYTES = 512 * 1024 * 1024;
 /** Contents at least this large travel deflated when compression is on. */
 export const COMPRESS_FROM_BYTES = 1024;
 
-function envelope(text: string, kind: string): Record<string, unknown> {
+function jsonObject(text: string, kind: string): Record<string, unknown> {
   const o = JSON.parse(text) as unknown;
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new DecodeError(`${kind} message is not a JSON object`);
-  const env = o as Record<string, unknown>;
+  return o as Record<string, unknown>;
+}
+
+/** Version 1 (one item per message, the item is the JSON object): the item without its version, or null for another version. */
+function version1(o: Record<string, unknown>): Record<string, unknown> | null {
+  if (OLDEST_READ_VERSION > 1 || o.v !== 1) return null;
+  const item = { ...o };
+  delete item.v;
+  return item;
+}
+
+function envelope(text: string, kind: string): Record<string, unknown> {
+  return checkEnvelope(jsonObject(text, kind), kind);
+}
+
+function checkEnvelope(env: Record<string, unknown>, kind: string): Record<string, unknown> {
   if (env.v !== MESSAGE_VERSION) throw new DecodeError(`unsupported message version ${String(env.v)}`);
   if (env.kind !== kind) throw new DecodeError(`expected a ${kind} message, got ${String(env.kind)}`);
   return env;
@@ -56,7 +77,11 @@ export const fetchCodec: BatchCodec<FetchTask> = {
   kind: 'fetch',
   encode: (tasks) => jsonMessage({ v: MESSAGE_VERSION, kind: 'fetch', tasks }),
   decode(msg) {
-    const tasks = list(envelope(msg.content.toString('utf8'), 'fetch'), 'tasks', 'fetch');
+    const o = jsonObject(msg.content.toString('utf8'), 'fetch');
+    const v1 = version1(o);
+    if (v1 && v1.kind !== 'fetch') throw new DecodeError(`expected a fetch message, got ${String(v1.kind)}`);
+    if (v1) delete v1.kind;
+    const tasks = v1 ? [v1] : list(checkEnvelope(o, 'fetch'), 'tasks', 'fetch');
     for (const t of tasks) requireFields(t, 'fetch', FETCH_FIELDS);
     return tasks as unknown as FetchTask[];
   },
@@ -68,7 +93,9 @@ export const deliverCodec: BatchCodec<DeliverMessage> = {
   kind: 'deliver',
   encode: (items) => jsonMessage({ v: MESSAGE_VERSION, kind: 'deliver', items }),
   decode(msg) {
-    const items = list(envelope(msg.content.toString('utf8'), 'deliver'), 'items', 'deliver');
+    const o = jsonObject(msg.content.toString('utf8'), 'deliver');
+    const v1 = version1(o);
+    const items = v1 ? [v1] : list(checkEnvelope(o, 'deliver'), 'items', 'deliver');
     for (const item of items) {
       if (item.kind === 'finalize') requireFields(item, 'finalize', ['sessionId', 'status']);
       else if (item.kind === 'record') requireFields(item, 'record', ['sessionId', 'taskId', 'record']);
@@ -108,7 +135,23 @@ export function extractCodec(compress: () => boolean = () => true): BatchCodec<E
   };
 }
 
+/** Version 1: one page, its body the content, its task in the `x-task` header. */
+function decodeExtractV1(msg: WireMessage, header: string): ExtractTask[] {
+  const meta = version1(jsonObject(header, 'extract'));
+  if (!meta) throw new DecodeError('extract message with an x-task header of an unsupported version');
+  if (meta.kind !== 'extract') throw new DecodeError(`expected a extract message, got ${String(meta.kind)}`);
+  delete meta.kind;
+  requireFields(meta, 'extract', EXTRACT_FIELDS.filter((f) => f !== 'bodyBytes'));
+  const encoding = msg.properties.headers?.['x-body-encoding'];
+  let body = msg.content;
+  if (encoding === 'deflate-raw') body = inflateRawSync(body, { maxOutputLength: MAX_INFLATED_BYTES });
+  else if (encoding !== undefined) throw new DecodeError(`unknown body encoding ${String(encoding)}`);
+  return [{ ...(meta as unknown as Omit<ExtractTask, 'body'>), body }];
+}
+
 function decodeExtract(msg: WireMessage): ExtractTask[] {
+  const v1Header = msg.properties.headers?.['x-task'];
+  if (typeof v1Header === 'string' && OLDEST_READ_VERSION <= 1) return decodeExtractV1(msg, v1Header);
   const encoding = msg.properties.headers?.['x-batch-encoding'];
   let raw = msg.content;
   if (encoding === 'deflate-raw') raw = inflateRawSync(raw, { maxOutputLength: MAX_INFLATED_BYTES });

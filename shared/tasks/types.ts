@@ -11,6 +11,13 @@ import type { RecrawlPolicy } from '../crawlindex/policy.js';
 export const MESSAGE_VERSION = 2;
 
 /**
+ * The oldest wire version consumers still read (N-1), so a stack is upgraded in place with
+ * messages of the previous release on its queues (shared/tasks/codec.ts reads them; writers
+ * always write MESSAGE_VERSION).
+ */
+export const OLDEST_READ_VERSION = MESSAGE_VERSION - 1;
+
+/**
  * What a task's document is for. A page (no role) is parsed as HTML for links and fields;
  * `robots` (an origin's robots.txt) and `sitemap` documents seed a session that asked for
  * `"sitemaps": true` with the URLs they list. The role is stored in the ledger with the task.

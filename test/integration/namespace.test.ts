@@ -89,7 +89,7 @@ describe('namespace delete', function () {
     const { consumerTag } = await consumerCh.consume(topology(ns).queue('extract'), () => undefined);
     await assert.rejects(deleteNamespace(conn, redis, ns), (err: unknown) => {
       assert.ok(err instanceof NamespaceInUseError);
-      assert.equal(err.message, `namespace ${ns} is in use: ${ns}.extract has 1 consumer; stop its replicas or pass --force`);
+      assert.equal(err.message, `namespace ${ns} is in use: ${topology(ns).queue('extract')} has 1 consumer; stop its replicas or pass --force`);
       return true;
     });
     assert.equal((await existingQueues(conn, ns)).length, topology(ns).allQueues.length, 'nothing deleted while refused');
@@ -137,7 +137,7 @@ describe('namespace delete', function () {
     const { consumerTag } = await consumerCh.consume(topology(ns).queue('deliver'), () => undefined);
     const refused = await cli('delete', ns);
     assert.equal(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, new RegExp(`${ns}\\.deliver has 1 consumer; stop its replicas or pass --force`));
+    assert.ok(refused.stderr.includes(`${topology(ns).queue('deliver')} has 1 consumer; stop its replicas or pass --force`), refused.stderr);
     await consumerCh.cancel(consumerTag);
     await consumerCh.close();
 
@@ -157,7 +157,7 @@ describe('namespace delete', function () {
     await redis.set(`${ns}:left`, '1');
     const found = await findLeftovers([ns]);
     assert.deepEqual(found, [{ namespace: ns, queues: [topology(ns).dead], keys: [`${ns}:left`] }]);
-    assert.equal(describeLeftovers(found), `test namespaces left behind (call cleanupNamespace or TestStack.stop in an after hook):\n  ${ns}: 1 queues (${ns}.dead) 1 Redis keys (${ns}:left)`);
+    assert.equal(describeLeftovers(found), `test namespaces left behind (call cleanupNamespace or TestStack.stop in an after hook):\n  ${ns}: 1 queues (${topology(ns).dead}) 1 Redis keys (${ns}:left)`);
     await cleanupNamespace(ns);
     assert.deepEqual(await findLeftovers([ns]), []);
   });

@@ -290,10 +290,11 @@ describe('controller security and operations', function () {
       // samples up to 1 s old are served: wait for queues and sessions sampled after the seed was published
       return Date.parse(res.body.sampledAt) > posted && (res.body.sessions.running ?? 0) >= 1 ? res.body : null;
     }, { timeoutMs: 5000, intervalMs: 200, what: '/stats to sample the queues and sessions after the seed was published' });
-    assert.equal(stats.queues.fetch.name, `${ns}.fetch`);
+    assert.equal(stats.queues.fetch.name, topology(ns).queue('fetch'));
     assert.ok(stats.queues.fetch.ready >= 1, 'the seeds wait in the fetch queue (no fetcher runs)');
     assert.equal(stats.queues.fetch.consumers, 0);
-    for (const q of ['extract', 'deliver', 'dead'] as const) assert.equal(stats.queues[q].name, `${ns}.${q}`);
+    for (const q of ['extract', 'deliver'] as const) assert.equal(stats.queues[q].name, topology(ns).queue(q));
+    assert.equal(stats.queues.dead.name, topology(ns).dead);
     assert.deepEqual(stats.queues.other, [], 'every queue of the topology has its place');
     const topo = topology(ns);
     assert.equal(stats.queues.retry.queues.length, RETRY_DELAYS_MS.length);

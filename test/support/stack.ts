@@ -10,10 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { deleteNamespace } from '../../scripts/namespace.js';
 import { stackSpecs, Supervisor } from '../../scripts/supervisor.js';
+import type * as SupervisorModule from '../../scripts/supervisor.js';
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -116,21 +118,36 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-/** `readyTimeoutMs`: how long the controller may take to answer /readyz (default 60 s: five processes on a loaded machine). */
-export async function startTestStack(opts: { fetchers?: number; extractors?: number; env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<TestStack> {
-  const ns = testNamespace('e');
+export interface TestStackOptions {
+  fetchers?: number;
+  extractors?: number;
+  env?: Record<string, string>;
+  /** A namespace and results directory of the caller's (an upgrade runs two stacks on one): `stop` then leaves both to it. */
+  ns?: string;
+  resultsDir?: string;
+  /** The root of another build to run (test/support/previous-release.ts); this checkout by default. */
+  release?: string;
+  /** How long the controller may take to answer /readyz (default 60 s: five processes on a loaded machine). */
+  readyTimeoutMs?: number;
+}
+
+export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
+  const ns = opts.ns ?? testNamespace('e');
   const port = await freePort();
-  const resultsDir = mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
+  const resultsDir = opts.resultsDir ?? mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
+  const { Supervisor: Sup, stackSpecs: specsOf } = opts.release
+    ? ((await import(pathToFileURL(join(opts.release, 'dist', 'scripts', 'supervisor.js')).href)) as typeof SupervisorModule)
+    : { Supervisor, stackSpecs };
   const env = serviceEnv(ns, { CONTROLLER_PORT: String(port), RESULTS_DIR: resultsDir, ...opts.env });
   const logs: string[] = [];
-  const supervisor = new Supervisor({
+  const supervisor = new Sup({
     stopGraceMs: 10_000,
     onLine: (label, line) => {
       logs.push(`[${label}] ${line}`);
       if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
     },
   });
-  const specs = stackSpecs({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env });
+  const specs = specsOf({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env });
   // Every worker gets a port of its own, chosen now: a worker asking the OS for any free port
   // while the controller is still starting could be handed the controller's, and answer for it.
   const taken = new Set([port]);
@@ -151,10 +168,11 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
       return r.status === 200 && r.body.service === 'controller';
     }, { timeoutMs: opts.readyTimeoutMs ?? 60_000, what: 'controller /readyz' });
   } catch (err) {
+    // Nothing of a stack that never came up is left running; its last lines say why.
     await supervisor.stopAll();
-    await cleanupNamespace(ns);
-    rmSync(resultsDir, { recursive: true, force: true });
-    throw err;
+    if (!opts.ns) await cleanupNamespace(ns).catch(() => undefined);
+    if (!opts.resultsDir) rmSync(resultsDir, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}\n${logs.slice(-20).join('\n')}`);
   }
   return {
     ns,
@@ -164,8 +182,8 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
     logs,
     async stop() {
       await supervisor.stopAll();
-      await cleanupNamespace(ns);
-      rmSync(resultsDir, { recursive: true, force: true });
+      if (!opts.ns) await cleanupNamespace(ns);
+      if (!opts.resultsDir) rmSync(resultsDir, { recursive: true, force: true });
     },
   };
 }

@@ -6,8 +6,9 @@ import { queueLabel, roleOf } from '../../../shared/observability/queues.js';
 describe('queue labels', () => {
   it('drop the namespace and give every queue of the topology a known role', () => {
     const t = topology('crawlfleet');
-    assert.equal(queueLabel(t, 'crawlfleet.fetch'), 'fetch');
-    assert.equal(queueLabel(t, 'crawlfleet.delay.250'), 'delay.250');
+    assert.equal(queueLabel(t, t.queue('fetch')), 'fetch');
+    assert.equal(queueLabel(t, 'crawlfleet.v3.fetch'), 'fetch');
+    assert.equal(queueLabel(t, 'crawlfleet.v3.delay.250'), 'delay.250');
     assert.equal(roleOf('dead'), 'dead');
     assert.equal(roleOf('delay.30000'), 'retry');
     assert.equal(roleOf('fetch.quarantine'), 'quarantine');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { deflateRawSync } from 'node:zlib';
 import type { ConsumeMessage } from 'amqplib';
 import { DecodeError, deliverCodec, extractCodec, fetchCodec } from '../../../shared/tasks/codec.js';
-import type { DeliverRecord, ExtractTask, FetchTask, FinalizeSession, ResultRecord } from '../../../shared/tasks/types.js';
+import { MESSAGE_VERSION, OLDEST_READ_VERSION, type DeliverRecord, type ExtractTask, type FetchTask, type FinalizeSession, type ResultRecord } from '../../../shared/tasks/types.js';
 
 /** A plain ConsumeMessage-shaped object: content plus the properties a codec reads. */
 function message(content: Buffer | string, headers: Record<string, unknown> = {}): ConsumeMessage {
@@ -144,9 +145,10 @@ describe('task codec', () => {
     };
     const env = (tasks: unknown): unknown => ({ v: 2, kind: 'fetch', tasks });
     const bad: { name: string; value: unknown; pattern: RegExp }[] = [
-      { name: 'version 1', value: { v: 1, kind: 'fetch', tasks: [fetchTask] }, pattern: /unsupported message version 1/ },
+      { name: 'version 1 with a batch (version 1 carried one task)', value: { v: 1, kind: 'fetch', tasks: [fetchTask] }, pattern: /fetch item without sessionId/ },
+      { name: 'version 3 (newer than this release)', value: { v: 3, kind: 'fetch', tasks: [fetchTask] }, pattern: /unsupported message version 3/ },
+      { name: 'a version 1 single task of another kind', value: { v: 1, kind: 'record', ...fetchTask }, pattern: /expected a fetch message, got record/ },
       { name: 'version "2" as a string', value: { v: '2', kind: 'fetch', tasks: [fetchTask] }, pattern: /unsupported message version 2/ },
-      { name: 'a version 1 single task', value: { v: 1, kind: 'fetch', ...fetchTask }, pattern: /unsupported message version 1/ },
       { name: 'kind extract', value: { v: 2, kind: 'extract', tasks: [fetchTask] }, pattern: /expected a fetch message, got extract/ },
       { name: 'no tasks', value: { v: 2, kind: 'fetch' }, pattern: /fetch message without tasks/ },
       { name: 'a task that is not an object', value: env([fetchTask, 7]), pattern: /fetch message with a non-object in tasks/ },
@@ -183,12 +185,51 @@ describe('task codec', () => {
       { name: 'a finalize without status', value: env([rec, { ...fin, status: undefined }]), pattern: /finalize item without status/ },
       { name: 'a finalize without sessionId', value: env([{ ...fin, sessionId: undefined }]), pattern: /finalize item without sessionId/ },
       { name: 'an item of another kind', value: env([{ ...rec, kind: 'fetch' }]), pattern: /deliver message with an item of kind fetch/ },
-      { name: 'version 1', value: { v: 1, kind: 'deliver', items: [rec] }, pattern: /unsupported message version 1/ },
+      { name: 'version 1 with a batch (version 1 carried one item)', value: { v: 1, kind: 'deliver', items: [rec] }, pattern: /deliver message with an item of kind deliver/ },
+      { name: 'version 3 (newer than this release)', value: { v: 3, kind: 'deliver', items: [rec] }, pattern: /unsupported message version 3/ },
       { name: 'a fetch batch', value: { v: 2, kind: 'fetch', tasks: [fetchTask] }, pattern: /expected a deliver message, got fetch/ },
       { name: 'no items', value: { v: 2, kind: 'deliver' }, pattern: /deliver message without items/ },
     ];
     for (const c of bad) {
       it(`rejects ${c.name}`, () => rejects(() => deliverCodec.decode(json(c.value)), c.pattern));
     }
+  });
+});
+
+/**
+ * Upgrades in place: messages the previous wire version (1, one task per message) left on the
+ * queues are read by this release's consumers, exactly as the release before wrote them.
+ */
+describe('task codec: the previous wire version (N-1)', () => {
+  it('reads a version 1 fetch message as a batch of one task', () => {
+    const tasks = fetchCodec.decode(json({ v: 1, kind: 'fetch', ...fetchTask, parent: 'http://example.com/p' }));
+    assert.deepEqual(tasks, [{ ...fetchTask, parent: 'http://example.com/p' }]);
+  });
+
+  it('reads version 1 deliver messages (a record, a hand-over) as batches of one item', () => {
+    const rec: DeliverRecord = { kind: 'record', sessionId: 's1', taskId: 't1', record, children: ['c1'] };
+    assert.deepEqual(deliverCodec.decode(json({ v: 1, ...rec })), [rec]);
+    const fin: FinalizeSession = { kind: 'finalize', sessionId: 's1', status: 'completed' };
+    assert.deepEqual(deliverCodec.decode(json({ v: 1, ...fin })), [fin]);
+  });
+
+  it('reads a version 1 extract message: the body as content, the task in x-task, deflated or not', () => {
+    const body = Buffer.from('<html><body>' + 'x'.repeat(3000) + '</body></html>');
+    const header = JSON.stringify({ v: 1, kind: 'extract', ...extractMeta });
+    const plain = extractCodec().decode(message(body, { 'x-task': header }));
+    assert.deepEqual(plain, [{ ...extractMeta, body }]);
+    const deflated = extractCodec().decode(message(deflateRawSync(body), { 'x-task': header, 'x-body-encoding': 'deflate-raw' }));
+    assert.deepEqual(deflated.map((p) => p.body.toString()), [body.toString()]);
+  });
+
+  it('refuses a version 1 extract message without its fields, of another version, or with an unknown body encoding', () => {
+    rejects(() => extractCodec().decode(message(Buffer.from('x'), { 'x-task': JSON.stringify({ v: 1, kind: 'extract', sessionId: 's1' }) })), /extract item without taskId/);
+    rejects(() => extractCodec().decode(message(Buffer.from('x'), { 'x-task': JSON.stringify({ v: 2, kind: 'extract', ...extractMeta }) })), /unsupported version/);
+    rejects(() => extractCodec().decode(message(Buffer.from('x'), { 'x-task': JSON.stringify({ v: 1, kind: 'extract', ...extractMeta }), 'x-body-encoding': 'br' })), /unknown body encoding br/);
+  });
+
+  it('writes only the current version', () => {
+    assert.equal((JSON.parse(fetchCodec.encode([fetchTask]).content.toString()) as { v: number }).v, MESSAGE_VERSION);
+    assert.equal(OLDEST_READ_VERSION, MESSAGE_VERSION - 1);
   });
 });
