@@ -115,7 +115,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
 
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
-  const control = openControlQueues(cfg.redis.url, ctx.keys, ctx.log);
+  const control = openControlQueues(cfg.redis, ctx.keys, ctx.log);
   const stats = new ClusterStats({ broker: ctx.broker, topology: ctx.topology, redis: ctx.redis, keys: ctx.keys, metrics: ctx.metrics, log: ctx.log, controlQueues: control.queues });
   app.addHook('onReady', async () => stats.start());
   app.addHook('onClose', async () => {
