@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { deleteNamespace } from '../../scripts/namespace.js';
+import { createRedis } from '../../shared/redis/client.js';
 import { stackSpecs, Supervisor } from '../../scripts/supervisor.js';
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -42,10 +43,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Deletes every queue and Redis key of a namespace, consumers or not. */
-export async function cleanupNamespace(ns: string): Promise<void> {
+/** Deletes every queue and Redis key of a namespace, consumers or not (on a Redis Cluster: every master). */
+export async function cleanupNamespace(ns: string, redisUrl = REDIS_URL): Promise<void> {
   const conn = await amqp.connect(AMQP_URL);
-  const redis = new Redis(REDIS_URL);
+  const redis = redisUrl === REDIS_URL ? new Redis(REDIS_URL) : createRedis(redisUrl, { name: `${ns}:cleanup` });
   try {
     await deleteNamespace(conn, redis, ns, { force: true });
   } finally {
@@ -116,11 +117,12 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(opts: { fetchers?: number; extractors?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(opts: { fetchers?: number; extractors?: number; env?: Record<string, string>; redisUrl?: string; readyTimeoutMs?: number } = {}): Promise<TestStack> {
   const ns = testNamespace('e');
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
   const port = await freePort();
   const resultsDir = mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
-  const env = serviceEnv(ns, { CONTROLLER_PORT: String(port), RESULTS_DIR: resultsDir, ...opts.env });
+  const env = serviceEnv(ns, { CONTROLLER_PORT: String(port), RESULTS_DIR: resultsDir, REDIS_URL: redisUrl, ...opts.env });
   const logs: string[] = [];
   const supervisor = new Supervisor({
     stopGraceMs: 10_000,
@@ -143,10 +145,18 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
   for (const spec of specs) supervisor.start(spec);
   const api = `http://127.0.0.1:${port}`;
   // Ready, and the controller that answers (not another process on its port).
-  await waitFor(async () => {
-    const r = await http<{ service?: string }>(api, 'GET', '/readyz');
-    return r.status === 200 && r.body.service === 'controller';
-  }, { timeoutMs: 20_000, what: 'controller /readyz' });
+  try {
+    await waitFor(async () => {
+      const r = await http<{ service?: string }>(api, 'GET', '/readyz');
+      return r.status === 200 && r.body.service === 'controller';
+    }, { timeoutMs: opts.readyTimeoutMs ?? 20_000, what: 'controller /readyz' });
+  } catch (err) {
+    // Nothing of a stack that never came up is left running or stored.
+    await supervisor.stopAll();
+    await cleanupNamespace(ns, redisUrl).catch(() => undefined);
+    rmSync(resultsDir, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}; last lines: ${logs.slice(-8).join(' | ')}`);
+  }
   return {
     ns,
     api,
@@ -155,7 +165,7 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
     logs,
     async stop() {
       await supervisor.stopAll();
-      await cleanupNamespace(ns);
+      await cleanupNamespace(ns, redisUrl);
       rmSync(resultsDir, { recursive: true, force: true });
     },
   };
