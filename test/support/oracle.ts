@@ -84,7 +84,7 @@ export async function checkInvariants(api: string, ns: string, sessionId: string
     nonTerminal: states.filter((s) => !TERMINAL.has(s)).length,
   };
   assert.equal(report.duplicates, 0, `no URL twice: ${JSON.stringify(report)}`);
-  assert.equal(report.lost, 0, `nothing lost: ${JSON.stringify(report)}`);
+  assert.equal(report.lost, 0, `nothing lost: ${JSON.stringify(report)}; e.g. ${expected ? [...expected].filter((u) => !unique.has(u)).slice(0, 3).join(' ') : ''}`);
   assert.equal(report.unexpected, 0, `nothing unexpected: ${JSON.stringify(report)}`);
   assert.equal(report.nonTerminal, 0, `every admitted URL terminal: ${JSON.stringify(report)}`);
   assert.equal(Object.keys(ledger).length, report.admitted, 'the ledger holds every admitted URL once');
