@@ -82,8 +82,14 @@ const CLEAR_HOSTS_MAX = 10_000;
 
 /** How far ahead of now the global bucket may be reserved by leases. */
 export const GLOBAL_LEASE_HORIZON_MS = 250;
-/** A leased global token not used this long after it was due is dropped (no late burst). */
-export const GLOBAL_TOKEN_STALE_MS = 1000;
+/**
+ * A leased global token not used within one interval after it was due is dropped: unused
+ * tokens are not banked, so late fetches cannot add up to a burst above the rate (the cluster
+ * runs below the rate instead, as a GCRA bucket does when nobody asks).
+ */
+export function staleAfterMs(rate: number): number {
+  return Math.max(50, 1000 / rate);
+}
 
 /**
  * This replica's share of the global rate: tokens leased from the global bucket several at a
@@ -112,7 +118,7 @@ export class GlobalLease {
       const now = this.now();
       // A quarter interval of tolerance (at most 50 ms), as the hosts' buckets allow.
       const tau = Math.min(50, 1000 / rate / 4);
-      while (this.due.length > 0 && (this.due[0] as number) < now - GLOBAL_TOKEN_STALE_MS) this.due.shift();
+      while (this.due.length > 0 && (this.due[0] as number) < now - staleAfterMs(rate)) this.due.shift();
       const first = this.due[0];
       if (first !== undefined) {
         if (first - tau <= now) return { token: this.due.shift() as number };
@@ -140,11 +146,12 @@ export class GlobalLease {
   private refill(rate: number, wanted: number): Promise<number> {
     this.refilling ??= (async () => {
       try {
-        const before = this.now();
         const r = await scripts.globalLease(this.redis, this.keys, { rate, wanted: Math.max(1, Math.floor(wanted)), horizonMs: GLOBAL_LEASE_HORIZON_MS });
         if (r.tokens === 0) return r.firstMs;
-        // Due times on this clock: Redis' `now` lies between before and after the call; before is the safe side.
-        for (let i = 0; i < r.tokens; i++) this.giveBack(before + r.firstMs + i * r.intervalMs);
+        // Due times on this clock: Redis' `now` lies before the reply arrived, so timing them from
+        // the reply errs late (never early) by the round trip.
+        const after = this.now();
+        for (let i = 0; i < r.tokens; i++) this.giveBack(after + r.firstMs + i * r.intervalMs);
         return 0;
       } finally {
         this.refilling = null;
