@@ -4,19 +4,20 @@
  * A namespace owns RabbitMQ queues (every name of `topology(ns).allQueues`, plus the queues
  * of the previous layout and the retry queues `<ns>.retry.<ms>` of earlier builds), its delay
  * exchanges (this layout's and the previous one's), and Redis keys (`<ns>:*`,
- * BullMQ's control queues included: they live under the `<ns>:bull` prefix).
+ * BullMQ's control queues included: they live under the `<ns>:{<ns>:bull}` prefix).
  *
  * Replicas of the namespace that are alive hold consumers on its queues: while any queue has
  * a consumer the delete is refused, naming those queues, unless `force` is set.
  *
- * Redis keys are found by SCAN on the one node the client talks to (a Redis Cluster needs a
- * run per master).
+ * Redis keys are found by SCAN on the one server, or on every master of a Redis Cluster.
  */
 import type amqp from 'amqplib';
 import type { Channel } from 'amqplib';
 import { Redis } from 'ioredis';
 import { loadConfig, maskSecret } from '../shared/config/index.js';
 import { amqpUrls, connectFirst } from '../shared/messaging/urls.js';
+import { createRedis, scanKeys, unlinkKeys } from '../shared/redis/client.js';
+import { parseRedisTarget } from '../shared/redis/url.js';
 import { topology } from '../shared/messaging/topology.js';
 
 /** What opens AMQP channels (an amqplib connection). A failed checkQueue closes its channel. */
@@ -25,7 +26,7 @@ export interface ChannelSource {
 }
 
 /** The Redis commands the delete needs. */
-export type NamespaceRedis = Pick<Redis, 'scan' | 'unlink'>;
+export type NamespaceRedis = Redis;
 
 export const NAMESPACE_PATTERN = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
@@ -97,14 +98,11 @@ export interface DeleteNamespaceResult {
 
 /** Unlinks every key matching `<ns>:*`, in batches; returns how many were removed. */
 export async function deleteNamespaceKeys(redis: NamespaceRedis, ns: string): Promise<number> {
-  const pattern = keyPattern(ns);
   let removed = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', KEY_BATCH);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  // Every master of a cluster holds a share of the keys.
+  await scanKeys(redis, keyPattern(ns), KEY_BATCH, async (keys) => {
+    removed += await unlinkKeys(redis, keys);
+  });
   return removed;
 }
 
@@ -149,10 +147,11 @@ export async function main(argv: readonly string[], out: (line: string) => void 
   }
   const { config } = loadConfig();
   let conn: Awaited<ReturnType<typeof amqp.connect>> | null = null;
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const target = parseRedisTarget(config.redis);
+  const redis = target.kind === 'single' ? new Redis(target.url, { lazyConnect: true, maxRetriesPerRequest: 2 }) : createRedis(config.redis, { name: `${ns}:namespace-delete` });
   try {
     conn = (await connectFirst(amqpUrls(config.amqp.url), {}, maskSecret)).conn;
-    await redis.connect();
+    if (target.kind === 'single') await redis.connect();
     const r = await deleteNamespace(conn, redis, ns, { force });
     out(`namespace ${ns} deleted: ${r.queues.length} queues (${r.messages} messages), ${r.keys} Redis keys`);
     return 0;

@@ -1,8 +1,10 @@
 /**
- * Cluster-wide politeness, all state in Redis under the `{rate}` tag:
- * - the politeness gate of a fetch (`tryEnter`): the GCRA rate buckets (global and the
- *   host's), the host's 429/503 backoff and its leased concurrency slots, checked and taken
- *   in one script call;
+ * Cluster-wide politeness, all state in Redis, each host's keys under its own `{<host>}` tag
+ * (hosts spread over a Redis Cluster's slots):
+ * - the politeness gate of a fetch (`tryEnter`): a token of the global rate, from a lease of
+ *   several tokens this replica took from the global bucket in one call (`GlobalLease`), then
+ *   the host's GCRA bucket, its 429/503 backoff and its leased concurrency slots, checked and
+ *   taken in one script call;
  * - `penalize`: a 429/503 doubles the host's backoff interval (it halves again every
  *   half-life) and a Retry-After holds the host on every replica.
  */
@@ -54,6 +56,8 @@ export function effectiveHostRate(configured: number, crawlDelayS: number | null
 
 /** What one fetch must respect on its host. */
 export interface HostLimits extends RateSettings {
+  /** Global tokens this replica leases per call to the global bucket (rate.globalLease); 1 when absent. */
+  globalLease?: number;
   /** Requests in flight to the host across the cluster, 0 = unlimited. */
   concurrency: number;
   /** Lease of a concurrency slot: a fetcher that dies frees it after this long. */
@@ -76,28 +80,130 @@ export interface BackoffSettings {
 export const CLEAR_HOST_MS = 250;
 const CLEAR_HOSTS_MAX = 10_000;
 
-export class RateLimiter {
-  /** host → until when it needs no Redis call (nothing limits it, no backoff as of then). */
-  private readonly clear = new Map<string, number>();
+/** How far ahead of now the global bucket may be reserved by leases. */
+export const GLOBAL_LEASE_HORIZON_MS = 250;
+/**
+ * A leased global token not used within one interval after it was due is dropped: unused
+ * tokens are not banked, so late fetches cannot add up to a burst above the rate (the cluster
+ * runs below the rate instead, as a GCRA bucket does when nobody asks).
+ */
+export function staleAfterMs(rate: number): number {
+  return Math.max(50, 1000 / rate);
+}
+
+/**
+ * This replica's share of the global rate: tokens leased from the global bucket several at a
+ * time (global-lease-1), each due at its own time, so the cluster-wide rate holds exactly while
+ * the bucket's key sees one call per lease instead of one per fetch. One lease call at a time.
+ */
+export class GlobalLease {
+  /** Due times (ms, `now`'s clock) of the tokens held, earliest first. */
+  private due: number[] = [];
+  private refilling: Promise<number> | null = null;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
+  /** Tokens held (for tests and metrics). */
+  get held(): number {
+    return this.due.length;
+  }
+
+  /** A token now: `{ due }` to give back if the fetch cannot go after all, or how long to wait. */
+  async take(rate: number, wanted: number): Promise<{ token: number } | { waitMs: number }> {
+    for (let round = 0; round < 2; round++) {
+      const now = this.now();
+      // A quarter interval of tolerance (at most 50 ms), as the hosts' buckets allow.
+      const tau = Math.min(50, 1000 / rate / 4);
+      while (this.due.length > 0 && (this.due[0] as number) < now - staleAfterMs(rate)) this.due.shift();
+      const first = this.due[0];
+      if (first !== undefined) {
+        if (first - tau <= now) return { token: this.due.shift() as number };
+        return { waitMs: Math.ceil(first - tau - now) };
+      }
+      if (round === 1) break;
+      const wait = await this.refill(rate, wanted);
+      if (wait > 0 && this.due.length === 0) return { waitMs: wait };
+    }
+    return { waitMs: 1 };
+  }
+
+  /** A token taken but not used (the host was not ready): held again for the next fetch. */
+  giveBack(token: number): void {
+    let i = 0;
+    while (i < this.due.length && (this.due[i] as number) < token) i++;
+    this.due.splice(i, 0, token);
+  }
+
+  /** The rate changed to unlimited: tokens of the old rate are dropped. */
+  drop(): void {
+    this.due = [];
+  }
+
+  private refill(rate: number, wanted: number): Promise<number> {
+    this.refilling ??= (async () => {
+      try {
+        const r = await scripts.globalLease(this.redis, this.keys, { rate, wanted: Math.max(1, Math.floor(wanted)), horizonMs: GLOBAL_LEASE_HORIZON_MS });
+        if (r.tokens === 0) return r.firstMs;
+        // Due times on this clock: Redis' `now` lies before the reply arrived, so timing them from
+        // the reply errs late (never early) by the round trip.
+        const after = this.now();
+        for (let i = 0; i < r.tokens; i++) this.giveBack(after + r.firstMs + i * r.intervalMs);
+        return 0;
+      } finally {
+        this.refilling = null;
+      }
+    })();
+    return this.refilling;
+  }
+}
+
+export class RateLimiter {
+  /** host → until when it needs no Redis call (nothing limits it, no backoff as of then). */
+  private readonly clear = new Map<string, number>();
+  private readonly global: GlobalLease;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.global = new GlobalLease(redis, keys);
+  }
+
   /**
-   * The politeness gate, one Redis call: granted (a concurrency slot leased when the host is
-   * limited; give it back with `release`) or how long to wait and why. A host with no rate
-   * and no concurrency limit asks Redis (for a backoff another replica may have set) at most
-   * once per CLEAR_HOST_MS; so a 429/503 seen elsewhere reaches this replica within that.
+   * The politeness gate: a global token (from this replica's lease; a Redis call only when the
+   * lease is empty), then one call for the host: granted (a concurrency slot leased when the
+   * host is limited; give it back with `release`) or how long to wait and why. A host with no
+   * rate and no concurrency limit asks Redis (for a backoff another replica may have set) at
+   * most once per CLEAR_HOST_MS; so a 429/503 seen elsewhere reaches this replica within that.
    */
   async tryEnter(host: string, limits: HostLimits): Promise<GateReply> {
-    const unlimited = limits.global <= 0 && limits.perHost <= 0 && limits.concurrency <= 0;
+    let token: number | null = null;
+    if (limits.global > 0) {
+      const g = await this.global.take(limits.global, limits.globalLease ?? 1);
+      if ('waitMs' in g) return { granted: false, waitMs: Math.max(1, g.waitMs), reason: 'global' };
+      token = g.token;
+    } else {
+      this.global.drop();
+    }
+    const unlimited = limits.perHost <= 0 && limits.concurrency <= 0;
     const now = Date.now();
     if (unlimited && (this.clear.get(host) ?? 0) > now) return { granted: true, slot: null };
     const slot = limits.concurrency > 0 ? randomBytes(9).toString('base64url') : '';
-    const r = await scripts.hostAcquire(this.redis, this.keys, host, { ...limits, slot });
-    if (!r.granted) return r;
+    let r: scripts.HostAcquireReply;
+    try {
+      r = await scripts.hostAcquire(this.redis, this.keys, host, { ...limits, slot });
+    } catch (err) {
+      if (token !== null) this.global.giveBack(token);
+      throw err;
+    }
+    if (!r.granted) {
+      if (token !== null) this.global.giveBack(token);
+      return r;
+    }
     if (unlimited && !r.backoff) this.markClear(host, now + CLEAR_HOST_MS);
     return { granted: true, slot: slot === '' ? null : slot };
   }

@@ -20,7 +20,7 @@ const SCHEDULER_ID = 'sweep';
 
 export async function startCleaner(ctx: ServiceContext): Promise<ServiceHandle> {
   const { keys } = ctx;
-  const connection = createRedis(ctx.config().redis.url, { name: `${keys.namespace}:cleaner:bull`, blocking: true });
+  const connection = createRedis(ctx.config().redis, { name: `${keys.namespace}:cleaner:bull`, blocking: true });
   connection.on('error', (err: Error) => ctx.log.warn({ err: err.message }, 'control-plane redis error'));
   const queue = openControlQueue(keys, 'sweeps', connection);
   queue.on('error', (err: Error) => ctx.log.warn({ err: err.message }, 'sweeps queue error'));

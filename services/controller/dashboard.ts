@@ -14,6 +14,7 @@ import { CONTROL_QUEUES, openControlQueue } from '../../shared/controlplane/queu
 import type { Logger } from '../../shared/observability/log.js';
 import { createRedis } from '../../shared/redis/client.js';
 import type { Keys } from '../../shared/redis/keys.js';
+import type { RedisSettings } from '../../shared/redis/url.js';
 import { DASHBOARD_PATH } from './security.js';
 
 export interface ControlQueues {
@@ -22,7 +23,7 @@ export interface ControlQueues {
 }
 
 /** Opens the control queues on one Redis connection that waits through outages (`maxRetriesPerRequest: null`). */
-export function openControlQueues(redisUrl: string, keys: Keys, log: Logger): ControlQueues {
+export function openControlQueues(redisUrl: string | RedisSettings, keys: Keys, log: Logger): ControlQueues {
   const connection = createRedis(redisUrl, { name: `${keys.namespace}:controller:bull`, blocking: true });
   // While Redis is not reachable the service runtime logs that once (and /readyz says so):
   // this connection's failed reconnects are debug, other errors warnings.

@@ -123,7 +123,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
 
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
-  const control = openControlQueues(cfg.redis.url, ctx.keys, ctx.log);
+  const control = openControlQueues(cfg.redis, ctx.keys, ctx.log);
   const schedulesQueue = control.queues.find((q) => q.name.endsWith('.schedules'));
   if (!schedulesQueue) throw new Error('the schedules control queue is missing');
   const schedules = new Schedules({
@@ -134,7 +134,7 @@ export async function buildApi(ctx: ServiceContext, opts: ControllerOptions = {}
     startSession: (request) => createSession({ sessions: ctx.sessions, tasks: ctx.tasks, outbox: ctx.outbox, config: ctx.config }, request),
     log: ctx.log,
   });
-  const scheduleWorker = startScheduleWorker(schedules, cfg.redis.url, ctx.keys, ctx.log);
+  const scheduleWorker = startScheduleWorker(schedules, cfg.redis, ctx.keys, ctx.log);
   const stats = new ClusterStats({ broker: ctx.broker, topology: ctx.topology, redis: ctx.redis, keys: ctx.keys, metrics: ctx.metrics, log: ctx.log, controlQueues: control.queues });
   app.addHook('onReady', async () => stats.start());
   app.addHook('onClose', async () => {

@@ -20,6 +20,7 @@ import { controlQueueName } from '../../shared/controlplane/queues.js';
 import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/observability/log.js';
 import { createRedis } from '../../shared/redis/client.js';
+import type { RedisSettings } from '../../shared/redis/url.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import type { SessionRequest, SessionSpec } from '../../shared/tasks/types.js';
 import { redactSpec } from '../../shared/observability/redact.js';
@@ -186,8 +187,8 @@ export class Schedules {
 }
 
 /** The worker that runs the ticks on this controller; closed with the HTTP server. */
-export function startScheduleWorker(schedules: Schedules, redisUrl: string, keys: Keys, log: Logger): { close(): Promise<void> } {
-  const connection = createRedis(redisUrl, { name: `${keys.namespace}:controller:schedules`, blocking: true });
+export function startScheduleWorker(schedules: Schedules, redis: string | RedisSettings, keys: Keys, log: Logger): { close(): Promise<void> } {
+  const connection = createRedis(redis, { name: `${keys.namespace}:controller:schedules`, blocking: true });
   connection.on('error', (err: Error) => log.debug({ err: err.message }, 'schedules worker redis error'));
   const worker = new Worker(
     controlQueueName(keys.namespace, 'schedules'),

@@ -292,7 +292,7 @@ export async function deleteSessionKeys(redis: Redis, keys: Keys, id: string): P
   const sessionKeys = Object.values(keys.session(id)).filter((k): k is string => typeof k === 'string');
   // Session keys share one hash tag; the index and the due set live in other slots.
   const removed = await redis.unlink(...sessionKeys);
-  await redis.pipeline().zrem(keys.sessionsIndex, id).zrem(keys.sessionsDue, id).exec();
+  await Promise.all([redis.zrem(keys.sessionsIndex, id), redis.zrem(keys.sessionsDue, id)]);
   return removed;
 }
 

@@ -54,7 +54,7 @@ export async function startDelivery(ctx: ServiceContext): Promise<ServiceHandle>
   const webhookAgent = createGuardedAgent(new AddressPolicy(ctx.config().fetch.allowedNetworks), ctx.config().fetch.connectTimeoutMs, 8);
   const outboxOfHooks = new WebhookOutbox({
     keys: ctx.keys,
-    connection: createRedis(ctx.config().redis.url, { name: `${ctx.keys.namespace}:delivery:webhooks`, blocking: true }),
+    connection: createRedis(ctx.config().redis, { name: `${ctx.keys.namespace}:delivery:webhooks`, blocking: true }),
     dispatcher: webhookAgent,
     log: ctx.log,
     settings: () => ({ secret: ctx.config().deliver.webhookSecret, timeoutMs: ctx.config().deliver.webhookTimeoutMs }),

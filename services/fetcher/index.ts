@@ -96,7 +96,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     idleMs: WATCH_IDLE_MS,
     onError: (err) => ctx.log.debug({ err: (err as Error).message }, 'session watch refresh failed; next one in a second'),
   });
-  const controlSub = createRedis(ctx.config().redis.url, { name: `${ctx.keys.namespace}:fetcher:control`, blocking: true });
+  const controlSub = createRedis(ctx.config().redis, { name: `${ctx.keys.namespace}:fetcher:control`, blocking: true });
   controlSub.on('error', () => undefined);
   controlSub.on('message', (channel: string, message: string) => {
     if (channel === ctx.keys.sessionsControl) watch.onMessage(message);

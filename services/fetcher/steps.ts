@@ -164,6 +164,7 @@ export function hostLimits(cfg: Config, target: URL, crawlDelayS: number | null)
   const rates = ratesFor(cfg.rate, target);
   return {
     global: rates.global,
+    globalLease: cfg.rate.globalLease,
     perHost: effectiveHostRate(rates.perHost, crawlDelayS, cfg.robots.maxCrawlDelayS),
     concurrency: cfg.politeness.perHostConcurrency,
     // A fetch ends within its total deadline: a slot outliving that belongs to a dead fetcher.

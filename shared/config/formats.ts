@@ -2,6 +2,7 @@
 import convict from 'convict';
 import { parseCidr } from '../net/cidr.js';
 import { RECORD_FORMATS } from '../tasks/types.js';
+import { parseClusterNodes, parseRedisTarget } from '../redis/url.js';
 
 function splitList(value: unknown): unknown {
   if (typeof value !== 'string') return value;
@@ -94,7 +95,19 @@ export function registerFormats(): void {
         for (const u of urls) assertUrl(u, ['amqp:', 'amqps:']);
       },
     },
-    'redis-url': { validate: (v: unknown) => assertUrl(v, ['redis:', 'rediss:']) },
+    'redis-url': {
+      validate(v: unknown) {
+        if (typeof v !== 'string') throw new TypeError('must be a URL string');
+        parseRedisTarget(v);
+      },
+    },
+    // Seeds of a Redis Cluster (host:port,host:port), or empty for redis.url alone.
+    'redis-nodes': {
+      validate(v: unknown) {
+        if (typeof v !== 'string') throw new TypeError('must be a string of host:port entries');
+        if (v.trim() !== '') parseClusterNodes(v);
+      },
+    },
     // Booleans from the environment or a file as true/false (or 1/0); anything else is refused
     // (convict's Boolean would read any string but "false" as true).
     boolean: {

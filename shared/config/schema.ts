@@ -36,7 +36,7 @@ export interface Settings {
     lingerMs: number;
     compressPages: boolean;
   };
-  redis: { url: string };
+  redis: { url: string; clusterNodes: string };
   log: { level: LogLevel };
   http: { host: string; port: number };
   controller: { host: string; port: number };
@@ -55,7 +55,7 @@ export interface Settings {
     htmlTypes: string[];
     skipTypes: string[];
   };
-  rate: { global: number; perHost: number; perReplica: number; hosts: string[] };
+  rate: { global: number; perHost: number; perReplica: number; hosts: string[]; globalLease: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
   documents: { concurrency: number; prefetch: number; maxBytes: number; maxPages: number; maxFeedItems: number; maxInflatedBytes: number; maxParseMs: number };
@@ -179,11 +179,17 @@ export const schema: convict.Schema<Settings> = {
   },
   redis: {
     url: {
-      doc: 'Redis URL.',
+      doc: 'Redis URL: redis:// or rediss:// for one server, redis+cluster://host:port,host:port (rediss+cluster:// for TLS) for a Redis Cluster, with credentials as in any URL.',
       format: 'redis-url',
       default: 'redis://127.0.0.1:6379',
       env: 'REDIS_URL',
       sensitive: true,
+    },
+    clusterNodes: {
+      doc: 'Seed nodes of a Redis Cluster (host:port,host:port); when set, Redis is a cluster and redis.url only gives its credentials and TLS. Empty: redis.url says.',
+      format: 'redis-nodes',
+      default: '',
+      env: 'REDIS_CLUSTER_NODES',
     },
   },
   log: {
@@ -376,6 +382,13 @@ export const schema: convict.Schema<Settings> = {
       format: numberIn(0, RATE_MAX),
       default: 0,
       env: 'RATE_PER_REPLICA',
+    },
+    globalLease: {
+      doc: 'Tokens of rate.global a fetcher leases from Redis per call, each due at its own time (at most 250 ms of the global rate ahead): the global bucket sees about rate.global / this calls a second, however many replicas; the cluster-wide rate still holds. 1 = one call per fetch.',
+      live: true,
+      format: intIn(1, 1000),
+      default: 10,
+      env: 'RATE_GLOBAL_LEASE',
     },
     hosts: {
       doc: 'Pages per second for particular hosts, overriding rate.perHost: a list of host=rate or host:port=rate, e.g. ["example.com=2"].',

@@ -89,9 +89,8 @@ export class Maintenance {
   async pruneIndex(olderThan: number, batch: number): Promise<string[]> {
     const ids = await this.redis.zrangebyscore(this.keys.sessionsIndex, '-inf', olderThan, 'LIMIT', 0, batch);
     if (ids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.exists(this.keys.session(id).session);
-    const exists = ((await p.exec()) ?? []).map(([, n]) => Number(n));
+    // One command per session (their keys lie in different cluster slots), auto-pipelined.
+    const exists = await Promise.all(ids.map((id) => this.redis.exists(this.keys.session(id).session)));
     const gone = ids.filter((_, i) => exists[i] === 0);
     if (gone.length > 0) await this.redis.zrem(this.keys.sessionsIndex, ...gone);
     return gone;

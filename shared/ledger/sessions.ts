@@ -122,17 +122,15 @@ export class SessionStore {
     return r;
   }
 
-  /** Status and control version of sessions (null when gone), in one round trip: the fetchers' session watch. */
+  /**
+   * Status and control version of sessions (null when gone), in one round trip: the fetchers'
+   * session watch. Sessions lie in different slots of a cluster: the commands are sent together
+   * by auto-pipelining (one batch per node), not as one pipeline.
+   */
   async controlStates(ids: readonly string[]): Promise<({ status: string; version: number } | null)[]> {
     if (ids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.hmget(this.keys.session(id).session, 'status', 'control');
-    const replies = (await p.exec()) ?? [];
-    return replies.map(([err, v]) => {
-      if (err) throw err;
-      const [status, version] = v as [string | null, string | null];
-      return status === null ? null : { status, version: Number(version ?? 0) };
-    });
+    const replies = await Promise.all(ids.map((id) => this.redis.hmget(this.keys.session(id).session, 'status', 'control')));
+    return replies.map(([status, version]) => (status === null || status === undefined ? null : { status, version: Number(version ?? 0) }));
   }
 
   private control(id: string): { channel: string; sessionId: string } {

@@ -270,21 +270,36 @@ export type WaitReason = 'backoff' | 'global' | 'host' | 'slots';
 
 export type HostAcquireReply = { granted: true; backoff: boolean } | { granted: false; waitMs: number; reason: WaitReason };
 
-/** host-acquire-4: the politeness gate of one fetch (rate buckets, backoff, concurrency slots). */
+/** host-acquire-3: the politeness gate of one fetch on its host (rate bucket, backoff, concurrency slots). */
 export async function hostAcquire(
   redis: Redis,
   keys: Keys,
   host: string,
-  a: { global: number; perHost: number; concurrency: number; slot: string; slotLeaseMs: number; backoffHalfLifeMs: number },
+  a: { perHost: number; concurrency: number; slot: string; slotLeaseMs: number; backoffHalfLifeMs: number },
 ): Promise<HostAcquireReply> {
   const r = (await callScript(
     redis,
     'host-acquire',
-    [keys.rateGlobal(), keys.rateHost(host), keys.hostBackoff(host), keys.hostSlots(host)],
-    [a.global, a.perHost, a.concurrency, a.slot, a.slotLeaseMs, a.backoffHalfLifeMs],
+    [keys.rateHost(host), keys.hostBackoff(host), keys.hostSlots(host)],
+    [a.perHost, a.concurrency, a.slot, a.slotLeaseMs, a.backoffHalfLifeMs],
   )) as [string, number?, string?];
   if (r[0] === 'ok') return { granted: true, backoff: Number(r[1]) !== 0 };
   return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] as WaitReason };
+}
+
+export interface GlobalLeaseReply {
+  /** Tokens leased (0: none, wait `firstMs`). */
+  tokens: number;
+  /** When the first token is due, ms from now (with no tokens: how long to wait). */
+  firstMs: number;
+  /** Between two tokens, ms. */
+  intervalMs: number;
+}
+
+/** global-lease-1: up to `wanted` tokens of the global bucket, reserved at most `horizonMs` ahead. */
+export async function globalLease(redis: Redis, keys: Keys, a: { rate: number; wanted: number; horizonMs: number }): Promise<GlobalLeaseReply> {
+  const r = (await callScript(redis, 'global-lease', [keys.rateGlobal()], [a.rate, a.wanted, a.horizonMs])) as [number, string, string];
+  return { tokens: Number(r[0]), firstMs: Number(r[1]), intervalMs: Number(r[2]) };
 }
 
 /** host-backoff-1: a 429/503 from the host; answers its new interval and hold. */

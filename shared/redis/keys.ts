@@ -3,8 +3,9 @@
  *
  * Keys of one session share the `{<sessionId>}` hash tag, so every multi-key
  * script on a session lands in one slot and works on Redis Cluster. Keys that
- * span sessions (indexes, rate buckets, config) carry their own tags and are
- * never mixed with session keys in one script.
+ * span sessions carry their own tags (a host's rate keys `{<host>}`, the config
+ * `{<ns>:config}`, BullMQ `{<ns>:bull}`) and are never mixed with session keys in
+ * one script. Keys used alone (indexes, the global bucket) need no tag.
  */
 
 export interface SessionKeys {
@@ -35,21 +36,22 @@ export interface Keys {
   /** Channel: `<id>|<status>|<version>` when an operator cancels, pauses or resumes a session (the fetchers' session watch). */
   readonly sessionsControl: string;
   session(id: string): SessionKeys;
-  /** Rate buckets share the `{rate}` tag: one script checks the global and a host bucket together. */
+  /** String: the cluster's GCRA bucket, handed out in leases of several tokens (global-lease-1). */
   rateGlobal(): string;
+  /** String: a host's GCRA bucket. A host's rate keys share the `{<host>}` tag, so hosts spread over a cluster's slots. */
   rateHost(host: string): string;
-  /** Hash: a host's 429/503 backoff (interval, since, until), beside its bucket in the `{rate}` slot. */
+  /** Hash: a host's 429/503 backoff (interval, since, until), beside its bucket in the host's slot. */
   hostBackoff(host: string): string;
-  /** Sorted set: a host's leased concurrency slots (token → lease expiry), in the `{rate}` slot. */
+  /** Sorted set: a host's leased concurrency slots (token → lease expiry), in the host's slot. */
   hostSlots(host: string): string;
   /** String: an origin's robots.txt as fetched (JSON), tagged by origin; and the lock of its one fetch. */
   robots(origin: string): string;
   robotsLock(origin: string): string;
-  /** Config center: current overrides + version, history, change channel. */
+  /** Config center: current overrides + version, history (one `{<ns>:config}` slot: config-set-2 writes both), change channel. */
   readonly config: string;
   readonly configHistory: string;
   readonly configChannel: string;
-  /** Prefix of BullMQ queues of the control plane. */
+  /** Prefix of BullMQ queues of the control plane, hash-tagged so each queue's scripts stay in one cluster slot. */
   readonly bullPrefix: string;
   /** String (JSON, expires): the heartbeat of one service replica, tagged by the replica id. */
   replica(id: string): string;
@@ -87,16 +89,16 @@ export function redisKeys(namespace: string): Keys {
         cookies: `${base}:cookies`,
       };
     },
-    rateGlobal: () => `${ns}:rate:{rate}:global`,
-    rateHost: (host: string) => `${ns}:rate:{rate}:host:${host}`,
-    hostBackoff: (host: string) => `${ns}:rate:{rate}:backoff:${host}`,
-    hostSlots: (host: string) => `${ns}:rate:{rate}:slots:${host}`,
+    rateGlobal: () => `${ns}:rate:global`,
+    rateHost: (host: string) => `${ns}:rate:{${host}}`,
+    hostBackoff: (host: string) => `${ns}:rate:{${host}}:backoff`,
+    hostSlots: (host: string) => `${ns}:rate:{${host}}:slots`,
     robots: (origin: string) => `${ns}:robots:{${origin}}`,
     robotsLock: (origin: string) => `${ns}:robots:{${origin}}:lock`,
-    config: `${ns}:config`,
-    configHistory: `${ns}:config:history`,
+    config: `${ns}:{${ns}:config}`,
+    configHistory: `${ns}:{${ns}:config}:history`,
     configChannel: `${ns}:config:changed`,
-    bullPrefix: `${ns}:bull`,
+    bullPrefix: `${ns}:{${ns}:bull}`,
     replica: (id: string) => `${ns}:replica:{${id}}`,
     replicasIndex: `${ns}:replicas`,
     urlIndex: (tag: string, rest: string) => `${ns}:idx:{${tag}}${rest}`,

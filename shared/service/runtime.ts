@@ -20,7 +20,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { ConfigCenter, type ChangeEvent } from '../config/center.js';
-import { maskSecret, processEnv, type Config } from '../config/index.js';
+import { processEnv, type Config } from '../config/index.js';
 import { toCrawlError } from '../errors/index.js';
 import { Maintenance, SessionStore, TaskLedger } from '../ledger/index.js';
 import { Broker } from '../messaging/broker.js';
@@ -29,6 +29,7 @@ import { topology, type Topology } from '../messaging/topology.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { createRedis } from '../redis/client.js';
+import { describeRedisTarget } from '../redis/url.js';
 import { redisKeys, type Keys } from '../redis/keys.js';
 import { lazyResultsStore, openResultsStore, resultsTarget } from '../results/index.js';
 import type { ResultsStore } from '../results/store.js';
@@ -120,8 +121,7 @@ export interface RunningService {
 }
 
 /** How one Redis client is doing, for readiness: connected, or why not; the outage is logged once. */
-function watchRedis(redis: Redis, url: string, log: Logger): { problem(): string | null } {
-  const where = maskSecret(url);
+function watchRedis(redis: Redis, where: string, log: Logger): { problem(): string | null } {
   let up = false;
   let lastError: string | null = null;
   let reported = false;
@@ -167,10 +167,10 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   const metrics = createMetrics(name);
   const keys = redisKeys(current.namespace);
   const topo = topology(current.namespace);
-  const redis = createRedis(current.redis.url, { name: `${current.namespace}:${name}` });
-  const subscriber = createRedis(current.redis.url, { name: `${current.namespace}:${name}:config`, blocking: true });
+  const redis = createRedis(current.redis, { name: `${current.namespace}:${name}` });
+  const subscriber = createRedis(current.redis, { name: `${current.namespace}:${name}:config`, blocking: true });
   subscriber.on('error', () => undefined);
-  const redisHealth = watchRedis(redis, current.redis.url, log);
+  const redisHealth = watchRedis(redis, describeRedisTarget(current.redis), log);
   const broker = new Broker({
     url: current.amqp.url,
     name: `${current.namespace}:${name}:${process.pid}`,

@@ -151,13 +151,13 @@ describe('page content (five processes, local site)', function () {
     process.stdout.write(`      (crawl of ${records.length} records with every format: ${ms} ms; results?fields=url,markdown: ${res.text.length} chars, ${mdBytes} bytes of Markdown, ${roundTripMs} ms)\n`);
   });
 
-  it('formats [] delivers today\'s record shape, plus contentHash, bytes and charset', async () => {
+  it('formats [] delivers today\'s record shape, plus contentHash, bytes, charset, and what the crawl index needs (changed, outlinks)', async () => {
     const { records } = await crawl({ formats: [] });
     const byUrl = new Map(records.map((r) => [r.url, r]));
     for (const path of htmlPaths()) {
       const r = byUrl.get(`${origin}${path}`) as ResultRecord;
       assert.equal(r.outcome, 'delivered', path);
-      assert.deepEqual(Object.keys(r).sort(), [...TODAY_KEYS, 'contentHash', 'bytes', 'charset', 'charsetSource'].sort(), path);
+      assert.deepEqual(Object.keys(r).sort(), [...TODAY_KEYS, 'contentHash', 'bytes', 'charset', 'charsetSource', 'changed', 'outlinks'].sort(), path);
       assert.equal(typeof r.links, 'number', path);
       assert.equal(r.contentHash, sha((pages.get(path) as Served).bytes), path);
       for (const k of CONTENT_KEYS) assert.equal(r[k], undefined, `${path}: ${k}`);

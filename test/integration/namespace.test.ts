@@ -82,7 +82,7 @@ describe('namespace delete', function () {
     await populate(conn, redis, ns);
     await redis.set(`${neighbour}:keep`, '1');
     const before = await keysOf(redis, ns);
-    assert.ok(before.some((k) => k.startsWith(`${ns}:bull:`)), `BullMQ keys present: ${before.join(', ')}`);
+    assert.ok(before.some((k) => k.startsWith(`${redisKeys(ns).bullPrefix}:`)), `BullMQ keys present: ${before.join(', ')}`);
     assert.equal((await existingQueues(conn, ns)).length, topology(ns).allQueues.length);
 
     const consumerCh = await conn.createChannel();

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import { Redis } from 'ioredis';
 import { parseLedgerEntry } from '../../shared/ledger/index.js';
 import type { BatchCodec } from '../../shared/messaging/batch.js';
 import type { Broker } from '../../shared/messaging/broker.js';
 import { topology } from '../../shared/messaging/topology.js';
+import { createRedis } from '../../shared/redis/client.js';
 import { redisKeys } from '../../shared/redis/keys.js';
 import type { ResultRecord } from '../../shared/tasks/types.js';
 import { AMQP_URL, REDIS_URL, http, waitFor } from './stack.js';
@@ -60,7 +60,8 @@ export async function checkInvariants(api: string, ns: string, sessionId: string
   const records = res.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultRecord);
   const urls = records.map((r) => r.url);
   const unique = new Set(urls);
-  const redis = new Redis(servers.redisUrl ?? REDIS_URL);
+  // A cluster URL (redis+cluster://) gets a cluster client.
+  const redis = createRedis(servers.redisUrl ?? REDIS_URL, { name: 'oracle' });
   let ledger: Record<string, string>;
   let session: Record<string, string>;
   try {
@@ -83,7 +84,7 @@ export async function checkInvariants(api: string, ns: string, sessionId: string
     nonTerminal: states.filter((s) => !TERMINAL.has(s)).length,
   };
   assert.equal(report.duplicates, 0, `no URL twice: ${JSON.stringify(report)}`);
-  assert.equal(report.lost, 0, `nothing lost: ${JSON.stringify(report)}`);
+  assert.equal(report.lost, 0, `nothing lost: ${JSON.stringify(report)}; e.g. ${expected ? [...expected].filter((u) => !unique.has(u)).slice(0, 3).join(' ') : ''}`);
   assert.equal(report.unexpected, 0, `nothing unexpected: ${JSON.stringify(report)}`);
   assert.equal(report.nonTerminal, 0, `every admitted URL terminal: ${JSON.stringify(report)}`);
   assert.equal(Object.keys(ledger).length, report.admitted, 'the ledger holds every admitted URL once');

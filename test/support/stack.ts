@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { deleteNamespace } from '../../scripts/namespace.js';
+import { createRedis } from '../../shared/redis/client.js';
 import { stackSpecs, Supervisor } from '../../scripts/supervisor.js';
 import type * as SupervisorModule from '../../scripts/supervisor.js';
 
@@ -44,10 +45,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Deletes every queue and Redis key of a namespace, consumers or not. */
-export async function cleanupNamespace(ns: string): Promise<void> {
+/** Deletes every queue and Redis key of a namespace, consumers or not (on a Redis Cluster: every master). */
+export async function cleanupNamespace(ns: string, redisUrl = REDIS_URL): Promise<void> {
   const conn = await amqp.connect(AMQP_URL);
-  const redis = new Redis(REDIS_URL);
+  const redis = redisUrl === REDIS_URL ? new Redis(REDIS_URL) : createRedis(redisUrl, { name: `${ns}:cleanup` });
   try {
     await deleteNamespace(conn, redis, ns, { force: true });
   } finally {
@@ -127,18 +128,21 @@ export interface TestStackOptions {
   resultsDir?: string;
   /** The root of another build to run (test/support/previous-release.ts); this checkout by default. */
   release?: string;
+  /** Another Redis (a cluster's `redis+cluster://` URL, test/support/redis-cluster.ts); the machine's by default. */
+  redisUrl?: string;
   /** How long the controller may take to answer /readyz (default 60 s: five processes on a loaded machine). */
   readyTimeoutMs?: number;
 }
 
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
   const ns = opts.ns ?? testNamespace('e');
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
   const port = await freePort();
   const resultsDir = opts.resultsDir ?? mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
   const { Supervisor: Sup, stackSpecs: specsOf } = opts.release
     ? ((await import(pathToFileURL(join(opts.release, 'dist', 'scripts', 'supervisor.js')).href)) as typeof SupervisorModule)
     : { Supervisor, stackSpecs };
-  const env = serviceEnv(ns, { CONTROLLER_PORT: String(port), RESULTS_DIR: resultsDir, ...opts.env });
+  const env = serviceEnv(ns, { CONTROLLER_PORT: String(port), RESULTS_DIR: resultsDir, REDIS_URL: redisUrl, ...opts.env });
   const logs: string[] = [];
   const supervisor = new Sup({
     stopGraceMs: 10_000,
@@ -170,7 +174,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   } catch (err) {
     // Nothing of a stack that never came up is left running; its last lines say why.
     await supervisor.stopAll();
-    if (!opts.ns) await cleanupNamespace(ns).catch(() => undefined);
+    if (!opts.ns) await cleanupNamespace(ns, redisUrl).catch(() => undefined);
     if (!opts.resultsDir) rmSync(resultsDir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${logs.slice(-20).join('\n')}`);
   }
@@ -182,7 +186,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     logs,
     async stop() {
       await supervisor.stopAll();
-      if (!opts.ns) await cleanupNamespace(ns);
+      if (!opts.ns) await cleanupNamespace(ns, redisUrl);
       if (!opts.resultsDir) rmSync(resultsDir, { recursive: true, force: true });
     },
   };

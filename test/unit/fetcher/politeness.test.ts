@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { CLEAR_HOST_MS, effectiveHostRate, RateLimiter, type HostLimits } from '../../../shared/ratelimit.js';
+import { CLEAR_HOST_MS, effectiveHostRate, GlobalLease, RateLimiter, type HostLimits } from '../../../shared/ratelimit.js';
 import { redisKeys } from '../../../shared/redis/keys.js';
 import { cleanupNamespace, REDIS_URL, testNamespace } from '../../support/stack.js';
 
@@ -118,6 +118,76 @@ describe('politeness gate (local Redis)', function () {
     // The replica that saw the 429 holds at once.
     const own = await b.tryEnter(host, open);
     assert.ok(!own.granted && own.reason === 'backoff');
+  });
+});
+
+describe('global rate leased in batches (local Redis)', function () {
+  this.timeout(30_000);
+  const ns = testNamespace('u');
+  const keys = redisKeys(ns);
+  let redis: Redis;
+  const open: HostLimits = { global: 0, perHost: 0, concurrency: 0, slotLeaseMs: 10_000, backoffHalfLifeMs: 30_000 };
+
+  before(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  after(async () => {
+    redis.disconnect();
+    await cleanupNamespace(ns);
+  });
+  // Each test starts from an empty bucket.
+  beforeEach(async () => {
+    await redis.del(keys.rateGlobal());
+  });
+
+  it('takes several tokens in one call, each due one interval after the other', async () => {
+    const lease = new GlobalLease(redis, keys);
+    const first = await lease.take(20, 4);
+    assert.ok('token' in first, JSON.stringify(first));
+    assert.equal(lease.held, 3, 'the other three tokens of the lease are held here');
+    const next = await lease.take(20, 4);
+    // 20/s: the next token is due 50 ms after the first, less 12.5 ms of tolerance.
+    assert.ok('waitMs' in next && next.waitMs > 0 && next.waitMs <= 50, JSON.stringify(next));
+    assert.equal(lease.held, 3, 'waiting for a held token asks Redis nothing');
+    const bucket = Number(await redis.get(keys.rateGlobal()));
+    const redisNow = Number((await redis.time())[0]) * 1000;
+    assert.ok(bucket > redisNow + 100, 'the bucket is reserved four intervals (200 ms) ahead');
+  });
+
+  it('a token given back is used by the next fetch; an unlimited rate drops the lease', async () => {
+    const lease = new GlobalLease(redis, keys);
+    const g = await lease.take(1000, 3);
+    assert.ok('token' in g);
+    const held = lease.held;
+    lease.giveBack(g.token);
+    assert.equal(lease.held, held + 1);
+    const again = await lease.take(1000, 3);
+    assert.ok('token' in again && again.token === g.token);
+    lease.drop();
+    assert.equal(lease.held, 0);
+  });
+
+  it('holds the cluster-wide rate within 10% with five replicas leasing ten tokens at a time', async () => {
+    const rate = 100;
+    const limits: HostLimits = { ...open, global: rate, globalLease: 10 };
+    const replicas = Array.from({ length: 5 }, () => new RateLimiter(redis, keys));
+    const started = Date.now();
+    const runMs = 2000;
+    let granted = 0;
+    await Promise.all(
+      replicas.map(async (r, i) => {
+        // Bounded: each replica loops for runMs at most.
+        while (Date.now() - started < runMs) {
+          const g = await r.tryEnter(`h${i}.test`, limits);
+          if (g.granted) granted++;
+          else await new Promise((res) => setTimeout(res, Math.min(g.waitMs, 100)));
+        }
+      }),
+    );
+    const elapsedS = (Date.now() - started) / 1000;
+    const expected = rate * elapsedS;
+    assert.ok(granted <= expected * 1.1, `granted ${granted} in ${elapsedS.toFixed(2)} s at ${rate}/s: more than 10% over`);
+    assert.ok(granted >= expected * 0.6, `granted ${granted} in ${elapsedS.toFixed(2)} s at ${rate}/s: far below the rate`);
   });
 });
 

@@ -130,7 +130,7 @@ describe('fetcher steps', () => {
     });
     it('asks for the limits of the host: per-host rate lowered by Crawl-delay, the concurrency and slot lease', () => {
       const c = cfg({ RATE_PER_HOST: '5', POLITENESS_PER_HOST_CONCURRENCY: '2' });
-      assert.deepEqual(hostLimits(c, new URL('http://site.test/'), 2), { global: 0, perHost: 0.5, concurrency: 2, slotLeaseMs: c.fetch.totalTimeoutMs + 10_000, backoffHalfLifeMs: c.politeness.backoffHalfLifeMs });
+      assert.deepEqual(hostLimits(c, new URL('http://site.test/'), 2), { global: 0, globalLease: 10, perHost: 0.5, concurrency: 2, slotLeaseMs: c.fetch.totalTimeoutMs + 10_000, backoffHalfLifeMs: c.politeness.backoffHalfLifeMs });
     });
   });
 

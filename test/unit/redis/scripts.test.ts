@@ -97,8 +97,8 @@ describe('redis Lua scripts', () => {
     it('keeps scripts without includes unchanged', () => {
       const gate = sources.find((s) => s.name === 'host-acquire');
       assert.ok(gate);
-      assert.equal(gate.numberOfKeys, 4);
-      assert.equal(gate.lua, readFileSync(join(luaDir, 'host-acquire-4.lua'), 'utf8'));
+      assert.equal(gate.numberOfKeys, 3);
+      assert.equal(gate.lua, readFileSync(join(luaDir, 'host-acquire-3.lua'), 'utf8'));
     });
   });
 
