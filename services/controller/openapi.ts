@@ -19,7 +19,7 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { CATALOGUE } from '../../shared/errors/index.js';
-import { RECORD_FORMATS } from '../../shared/tasks/types.js';
+import { RECORD_FORMATS, RENDER_MODES, RENDER_RESOURCE_TYPES } from '../../shared/tasks/types.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
 
@@ -134,6 +134,10 @@ export const resultRecordSchema = {
     },
     headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Format `headers`: the response headers the fetcher kept (see docs/api.md).' },
     truncated: { type: 'array', items: { type: 'string', enum: ['markdown', 'text', 'html', 'rawHtml', 'links'] }, description: 'Fields cut at their byte cap (content.max*Bytes); absent when none was.' },
+    rendered: { type: 'boolean', description: 'Sessions that render (render always or auto): true when the record comes from the DOM headless Chromium built.' },
+    renderReason: { type: 'string', description: 'Why the page was rendered (`always`, or the script-built sign `auto` saw), or why `auto` did not render it.' },
+    blocked: { type: 'array', items: { type: 'string' }, description: 'Requests of the rendered page the renderer refused, `host:port (why)`: a forbidden address, the byte budget.' },
+    screenshot: { type: 'string', description: 'The PNG screenshot of a rendered page, a path below the results directory (`screenshots/<session>/<task>.png`).' },
   },
 } as const;
 
@@ -184,6 +188,11 @@ const sessionSchema = {
         sitemaps: { type: 'boolean', description: 'Seed from the sitemaps of the seeds\' origins too.' },
         formats: { type: 'array', items: { type: 'string', enum: [...RECORD_FORMATS] }, description: 'What the records carry besides the always-present fields. Absent for sessions created before formats existed: their records carry none.' },
         onlyMainContent: { type: 'boolean', description: 'Markdown, text and html leave out navigation, headers, footers, sidebars and banners. Absent for sessions created before the option existed (= true).' },
+        render: { type: 'string', enum: [...RENDER_MODES], description: 'Render pages in headless Chromium: never, always, or auto (pages that look script-built). Absent: render.defaultMode.' },
+        waitFor: { type: 'string', description: 'When a rendered page is ready: `load`, `networkidle` or a CSS selector.' },
+        renderTimeoutMs: { type: 'integer', description: 'Longest time one render may take.' },
+        blockResources: { type: 'array', items: { type: 'string', enum: [...RENDER_RESOURCE_TYPES] }, description: 'Resource types a rendered page does not load.' },
+        screenshot: { type: 'boolean', description: 'A PNG screenshot of each rendered page is stored beside the results.' },
       },
     },
   },

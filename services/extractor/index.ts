@@ -1,6 +1,7 @@
 /**
  * Extractor: consumes the extract queue, a batch of fetched pages per message. Per session of
- * the batch, the steps of steps.ts: parse each page (a worker thread, time-bounded, for large
+ * the batch, the steps of steps.ts: (sessions that render `auto`: script-built pages leave for
+ * the render stage, script-built.ts) → parse each page (a worker thread, time-bounded, for large
  * pages) → screen its links → admit (one Redis round trip for the session's pages: each
  * page's task moves on, its new links are reserved within maxPages and the per-host limit,
  * the refused ones counted) → record. Then the children are published (confirmed), then the
@@ -14,10 +15,11 @@ import { Consumer } from '../../shared/messaging/consumer.js';
 import { publishExtractPages } from '../../shared/observability/diagnostics.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
-import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
+import { renderMode } from '../../shared/render/options.js';
+import type { DeliverRecord, ExtractTask, FetchTask, RenderTask } from '../../shared/tasks/types.js';
 import { KnownLinks } from './known.js';
 import { ParsePool } from './parse-pool.js';
-import { admitStep, parseStep, recordStep, screenStep, sessionFormats, type Screened } from './steps.js';
+import { admitStep, parseStep, recordStep, renderStep, screenStep, sessionFormats, type Screened } from './steps.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
 
@@ -32,10 +34,13 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   pool.warm();
 
   /** The pages of one session through the steps; returns children and records to publish. */
-  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[] }> {
-    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[] };
+  async function extractSession(sessionId: string, all: readonly ExtractTask[], cfg: Config): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[]; render: RenderTask[] }> {
+    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[], render: [] as RenderTask[] };
     const session = await sessions.get(sessionId);
     if (!session) return out;
+    const { keep: pages, render, notRendered } = renderStep(all, renderMode(session.spec, cfg));
+    out.render = render;
+    if (pages.length === 0) return out;
     publishExtractPages({ sessionId, pages });
 
     const parsed = await Promise.all(pages.map((page) => parseStep(page, session, cfg, (job) => pool.parse(job))));
@@ -62,6 +67,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
         return;
       }
       out.children.push(...outcome.children);
+      const why = notRendered.get(s.page.taskId);
+      if (why !== undefined) Object.assign(outcome.record.record, { rendered: false, renderReason: why });
       out.records.push(outcome.record);
       out.nowKnown.push(...outcome.nowKnown);
     });
@@ -72,6 +79,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     const cfg = ctx.config();
     const groups = bySession(pages);
     const results = await Promise.all([...groups].map(([sessionId, list]) => extractSession(sessionId, list, cfg)));
+    await outbox.send('render', results.flatMap((r) => r.render), { now: true });
     await outbox.send('fetch', results.flatMap((r) => r.children), { now: true });
     await outbox.send('deliver', results.flatMap((r) => r.records), { now: true });
     // Only now, with children and records confirmed, are these links safe to skip next time.

@@ -12,9 +12,9 @@
  */
 import type { Config } from '../config/index.js';
 import type { BatchCodec } from '../messaging/batch.js';
-import { deliverCodec, extractCodec, fetchCodec } from '../tasks/codec.js';
+import { deliverCodec, extractCodec, fetchCodec, renderCodec } from '../tasks/codec.js';
 import { taskRef, type TaskRef } from '../tasks/records.js';
-import type { DeliverMessage, ExtractTask, FetchTask } from '../tasks/types.js';
+import type { DeliverMessage, ExtractTask, FetchTask, RenderTask } from '../tasks/types.js';
 import type { ServiceName } from './services.js';
 import { STAGE_NAMES, type StageName } from './stage-names.js';
 
@@ -24,6 +24,7 @@ export { STAGE_NAMES, type StageName } from './stage-names.js';
 export interface StageItems extends Record<StageName, unknown> {
   fetch: FetchTask;
   extract: ExtractTask;
+  render: RenderTask;
   deliver: DeliverMessage;
 }
 
@@ -49,7 +50,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     service: 'fetcher',
     codec: () => fetchCodec,
     batchSize: (cfg) => cfg.amqp.fetchBatch,
-    publishesTo: ['extract', 'deliver', 'fetch'],
+    publishesTo: ['extract', 'render', 'deliver', 'fetch'],
     backlog: false,
     refs: (tasks) => tasks.map(taskRef),
   },
@@ -58,9 +59,20 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     service: 'extractor',
     codec: (live) => extractCodec(() => live().amqp.compressPages),
     batchSize: (cfg) => cfg.amqp.extractBatch,
-    publishesTo: ['fetch', 'deliver'],
+    publishesTo: ['fetch', 'render', 'deliver'],
     backlog: true,
     refs: (pages) => pages.map(taskRef),
+  },
+  render: {
+    name: 'render',
+    service: 'renderer',
+    codec: () => renderCodec,
+    // One page per message: a render holds a browser context for seconds, and a redelivery
+    // after a crash should repeat one page, not a batch.
+    batchSize: () => 1,
+    publishesTo: ['extract', 'deliver', 'fetch'],
+    backlog: true,
+    refs: (tasks) => tasks.map(taskRef),
   },
   deliver: {
     name: 'deliver',

@@ -29,6 +29,35 @@ export interface FetchTask {
   role?: TaskRole;
 }
 
+/**
+ * When a session's pages are rendered in headless Chromium (services/renderer): `never` (HTTP
+ * only), `always` (every page), `auto` (fetched over HTTP; pages that look script-built are
+ * rendered, see services/extractor/script-built.ts).
+ */
+export const RENDER_MODES = ['never', 'always', 'auto'] as const;
+export type RenderMode = (typeof RENDER_MODES)[number];
+
+/** Resource types a rendered page may be refused (Playwright's resource types). */
+export const RENDER_RESOURCE_TYPES = ['image', 'media', 'font', 'stylesheet', 'script', 'xhr', 'fetch', 'websocket', 'other'] as const;
+export type RenderResourceType = (typeof RENDER_RESOURCE_TYPES)[number];
+
+/** A page to render (render queue): the fetch task, claimed and past robots.txt and the politeness gate, and why it is rendered. */
+export interface RenderTask extends FetchTask {
+  /** `always`, or the reason `auto` found the fetched page script-built. */
+  reason: string;
+}
+
+/** What the renderer adds to a page it rendered (the record's `rendered`, `renderReason`, `blocked`, `screenshot`). */
+export interface RenderedInfo {
+  reason: string;
+  /** Requests the renderer refused (forbidden address, byte budget), `host:port (why)`, distinct, capped. */
+  blocked: string[];
+  /** Bytes the page's requests received through the renderer's proxy. */
+  bytes: number;
+  /** Path of the PNG below the results directory (`screenshots/<session>/<task>.png`) when the session asked for one. */
+  screenshot?: string;
+}
+
 /** A fetched response (extract queue). Bodies travel as raw bytes after the batch's JSON (see codec.ts). */
 export interface ExtractTask {
   sessionId: string;
@@ -48,6 +77,8 @@ export interface ExtractTask {
   body: Buffer;
   /** Absent for pages. */
   role?: TaskRole;
+  /** Set when the body is the DOM rendered by the renderer (then it is UTF-8 HTML). */
+  rendered?: RenderedInfo;
 }
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
@@ -127,6 +158,13 @@ export interface ResultRecord {
   supplement?: boolean;
   /** Set on the records of robots.txt and sitemap documents (`links` counts the URLs they listed). */
   role?: TaskRole;
+  /** Sessions that render (`render` always or auto): whether the record comes from headless Chromium, and why (or why not). */
+  rendered?: boolean;
+  renderReason?: string;
+  /** Requests of the rendered page that the renderer refused, `host:port (why)`. */
+  blocked?: string[];
+  /** The screenshot of a rendered page, below the results directory. */
+  screenshot?: string;
 }
 
 /** A terminal result for one task (deliver queue). `children` are task ids this page admitted. */
@@ -169,6 +207,16 @@ export interface SessionRequest {
   formats?: RecordFormat[];
   /** Markdown, text and html without navigation, headers, footers, sidebars, banners; default true. */
   onlyMainContent?: boolean;
+  /** Render pages in headless Chromium: never, always, or auto (when a page looks script-built); default render.defaultMode. */
+  render?: RenderMode;
+  /** When a rendered page is ready: `load`, `networkidle` or a CSS selector; default `load`. */
+  waitFor?: string;
+  /** Longest time one render may take; default render.timeoutMs. */
+  renderTimeoutMs?: number;
+  /** Resource types a rendered page does not load; default image, media, font. */
+  blockResources?: RenderResourceType[];
+  /** Store a PNG screenshot of each rendered page beside the results. */
+  screenshot?: boolean;
 }
 
 /** What a client asks for in POST /sessions, after defaults are applied. */
@@ -189,6 +237,12 @@ export interface SessionSpec {
   formats?: RecordFormat[];
   /** Content without boilerplate; absent in sessions created before the option existed (= true). */
   onlyMainContent?: boolean;
+  /** Rendering (see SessionRequest); absent: render.defaultMode, load, render.timeoutMs, image+media+font, no screenshot. */
+  render?: RenderMode;
+  waitFor?: string;
+  renderTimeoutMs?: number;
+  blockResources?: RenderResourceType[];
+  screenshot?: boolean;
 }
 
 export interface SessionCounts {

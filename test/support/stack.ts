@@ -116,7 +116,7 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(opts: { fetchers?: number; extractors?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(opts: { fetchers?: number; extractors?: number; renderers?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
   const ns = testNamespace('e');
   const port = await freePort();
   const resultsDir = mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
@@ -129,7 +129,7 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
       if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
     },
   });
-  const specs = stackSpecs({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env });
+  const specs = stackSpecs({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1, renderer: opts.renderers ?? 0 }, env });
   // Every worker gets a port of its own, chosen now: a worker asking the OS for any free port
   // while the controller is still starting could be handed the controller's, and answer for it.
   const taken = new Set([port]);

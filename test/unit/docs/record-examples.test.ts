@@ -70,8 +70,9 @@ describe('docs/api.md record examples', () => {
       url: true, finalUrl: true, status: true, depth: true, parent: true, outcome: true, reason: true, error: true, title: true,
       contentType: true, fields: true, links: true, canonical: true, fetchedAt: true, attempts: true, supplement: true, role: true,
       contentHash: true, bytes: true, contentLength: true, detectedType: true, charset: true, charsetSource: true, markdown: true, text: true, html: true, rawHtml: true, metadata: true, headers: true, truncated: true,
+      rendered: true, renderReason: true, blocked: true, screenshot: true,
     };
-    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated'];
+    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated', 'rendered', 'renderReason', 'blocked', 'screenshot'];
     assert.deepEqual(Object.keys(resultRecordSchema.properties).sort(), Object.keys(fields).sort());
     assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => !optional.includes(k)).sort());
   });
