@@ -17,11 +17,14 @@
  * | `/popups`         | tries to open 100 pop-up windows                                                               |
  * | `/big-image`      | a page showing /big.png                                                                       |
  * | `/big.png`        | a 50 MiB image/png body, generated in chunks                                                   |
+ * | `/many/<n>`       | n < MANY_PAGES: a shell whose script adds its title and links to /many/2n+1 and /many/2n+2      |
  */
 import http from 'node:http';
 import type net from 'node:net';
 
 export const BIG_IMAGE_BYTES = 50 * 1024 * 1024;
+/** Pages of the /many/<n> tree. */
+export const MANY_PAGES = 30;
 
 const html = (title: string, body: string, script = ''): string =>
   `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}${script ? `<script>${script}</script>` : ''}</body></html>`;
@@ -127,8 +130,15 @@ export class ScriptedSite {
         res.on('close', () => (sent = BIG_IMAGE_BYTES));
         return pump();
       }
-      default:
+      default: {
+        const many = /^\/many\/(\d+)$/.exec(path);
+        const n = many ? Number(many[1]) : -1;
+        if (n >= 0 && n < MANY_PAGES) {
+          const links = [2 * n + 1, 2 * n + 2].filter((k) => k < MANY_PAGES).map((k) => `<a href="/many/${k}">page ${k}</a>`).join(' ');
+          return page(shell(`document.title = 'Many ${n}'; document.getElementById('root').innerHTML = '<h1>Many ${n}</h1><p>Built by script.</p>${links}';`));
+        }
         return page(html('Not found', '<p>not found</p>'), 404);
+      }
     }
   }
 }

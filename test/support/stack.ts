@@ -116,7 +116,7 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(opts: { fetchers?: number; extractors?: number; renderers?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(opts: { fetchers?: number; extractors?: number; renderers?: number; env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<TestStack> {
   const ns = testNamespace('e');
   const port = await freePort();
   const resultsDir = mkdtempSync(join(tmpdir(), 'crawlfleet-results-'));
@@ -146,7 +146,7 @@ export async function startTestStack(opts: { fetchers?: number; extractors?: num
   await waitFor(async () => {
     const r = await http<{ service?: string }>(api, 'GET', '/readyz');
     return r.status === 200 && r.body.service === 'controller';
-  }, { timeoutMs: 20_000, what: 'controller /readyz' });
+  }, { timeoutMs: opts.readyTimeoutMs ?? 20_000, what: 'controller /readyz' });
   return {
     ns,
     api,
