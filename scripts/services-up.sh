@@ -3,6 +3,7 @@
 #   RabbitMQ    at AMQP_URL's host:port     (default 127.0.0.1:5672)
 #   Redis       at REDIS_URL's host:port    (default 127.0.0.1:6379)
 #   PostgreSQL  at RESULTS_URL's host:port  (only when RESULTS_URL is a postgres:// URL)
+#   Chromium    at RENDER_CHROMIUM_PATH     (default /usr/bin/chromium; the renderer's browser, installed only)
 # A server that does not answer on a local address (127.0.0.1, localhost, ::1) is started
 # when it is installed; when it is not installed, it is installed with apt-get first if this
 # runs as root on Debian or Ubuntu; otherwise the script prints the command to run and exits 1.
@@ -189,6 +190,17 @@ postgres_up() {
   say "PostgreSQL answers on $host:$port (${INSTALLED}started cluster $version/main, ready after ${took} s)"
 }
 
+# The renderer's browser (not a server): Debian's chromium at RENDER_CHROMIUM_PATH.
+chromium_up() {
+  local path=${RENDER_CHROMIUM_PATH:-/usr/bin/chromium}
+  if [[ -x $path ]]; then say "Chromium at $path"; return; fi
+  INSTALLED=
+  ensure_installed Chromium "$path" chromium
+  [[ -x $path ]] || fail "Chromium: installed the chromium package but $path is missing (set RENDER_CHROMIUM_PATH)"
+  say "Chromium at $path (${INSTALLED%, })"
+}
+
 redis_up
 rabbitmq_up
 postgres_up
+chromium_up

@@ -17,7 +17,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SessionCache, type SessionPolicy } from '../../shared/admission/index.js';
-import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
+import { toCrawlError, type CrawlError } from '../../shared/errors/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { renderOptions } from '../../shared/render/options.js';
@@ -61,8 +61,16 @@ export function sessionRequestState(spec: SessionPolicy['spec']): RequestState {
 
 /** The fetch task a render task came from (what goes back to the fetch queue for a retry). */
 function fetchTaskOf(task: RenderTask): FetchTask {
-  const { reason: _reason, ...rest } = task;
-  return rest;
+  return {
+    sessionId: task.sessionId,
+    taskId: task.taskId,
+    url: task.url,
+    depth: task.depth,
+    attempt: task.attempt,
+    admittedAt: task.admittedAt,
+    ...(task.parent ? { parent: task.parent } : {}),
+    ...(task.role ? { role: task.role } : {}),
+  };
 }
 
 export async function startRenderer(ctx: ServiceContext): Promise<ServiceHandle> {

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { BrowserHost, processTreeRss } from '../../services/renderer/browser.js';
 import { GuardedProxy } from '../../services/renderer/proxy.js';
 import { renderPage, type RenderJob } from '../../services/renderer/render.js';
-import { CrawlError } from '../../shared/errors/index.js';
+import type { CrawlError } from '../../shared/errors/index.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { createLogger } from '../../shared/observability/log.js';
 import { DEFAULT_BLOCKED_RESOURCES } from '../../shared/render/options.js';
