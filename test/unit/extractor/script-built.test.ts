@@ -8,12 +8,14 @@ const prose = '<p>' + 'A paragraph that a reader can see, written on the server.
 describe('render auto: does a page look script-built?', () => {
   const cases: [string, string, boolean, string][] = [
     ['an empty React root', page(`<div id="root"></div>${bundle}`), true, 'empty_app_root'],
-    ['an empty root with whitespace and single quotes', page(`<div id='app'>\n  </div>`), true, 'empty_app_root'],
-    ['an unquoted id', page('<div id=__next></div>'), true, 'empty_app_root'],
-    ['an empty <app-root>', page('<app-root></app-root>'), true, 'empty_app_root'],
+    ['an empty root with whitespace and single quotes', page(`<div id='app'>\n  </div>${bundle}`), true, 'empty_app_root'],
+    ['an unquoted id', page(`<div id=__next></div>${bundle}`), true, 'empty_app_root'],
+    ['an empty <app-root>', page(`<app-root></app-root><SCRIPT src="main.js"></SCRIPT>`), true, 'empty_app_root'],
+    ['an empty root without any script (nothing could fill it)', page('<div id="root"></div>'), false, 'static'],
     ['a filled root (server-rendered)', page(`<div id="root">${prose}</div>${bundle}`), false, 'static'],
     ['a root id that only starts the same', page(`<div id="rooted"></div>${prose}`), false, 'static'],
-    ['a noscript asking for JavaScript', page(`<noscript>You need to enable JavaScript to run this app.</noscript>${prose}`), true, 'noscript_requires_js'],
+    ['a noscript asking for JavaScript', page(`<noscript>You need to enable JavaScript to run this app.</noscript>${prose}${bundle}`), true, 'noscript_requires_js'],
+    ['a short page with only an async analytics tag', page(`<p>Short page.</p>`, '<script async src="https://analytics.example/tag.js"></script><script>window.dl=[];</script>'), false, 'static'],
     ['a noscript tracking pixel', page(`<noscript><img src="/pixel.gif"></noscript>${prose}`), false, 'static'],
     ['little text, a large inline script', page(`<p>Loading</p><script>${'var a=1;'.repeat(500)}</script>`), true, 'little_text_much_script'],
     ['little text, an external bundle', page(`<span>Loading…</span>${bundle}`), true, 'little_text_much_script'],
@@ -27,8 +29,9 @@ describe('render auto: does a page look script-built?', () => {
     });
   }
 
-  it('counts visible text without scripts, styles, noscript, comments and tags', () => {
-    assert.equal(visibleTextLength(page('<style>p{}</style><!-- c --><p>ab  <b>cd</b></p><script>x</script><noscript>n</noscript>')), 'ab cd'.length);
+  it('counts visible text without scripts, styles, noscript, comments and tags, entities as one character', () => {
+    assert.equal(visibleTextLength(page('<style>p{}</style><!-- c --><p>ab  <b>cd</b></p><script>x</script><NOSCRIPT>n</NOSCRIPT>&amp;')), 'ab cd &'.length);
+    assert.equal(visibleTextLength(page('<p>' + 'word '.repeat(100) + '</p>'), 50), 50, 'stops counting at the bound');
   });
 
   it('reads only the first MiB of a huge body', () => {
