@@ -16,7 +16,7 @@ import { statusError } from '../fetcher/classify.js';
 import { KEPT_HEADERS } from '../fetcher/steps.js';
 import type { GuardedProxy, PageTraffic } from './proxy.js';
 
-/** Scrolls to the bottom after the page is ready, each followed by a short wait for the network to settle. */
+/** Scrolls to the bottom after the page is ready at most, each followed by a short wait for the network to settle. */
 const SCROLLS = 3;
 /** Longest wait for the network to settle after the page is ready and after each scroll. */
 const SETTLE_MS = 1500;
@@ -141,12 +141,14 @@ async function renderIn(context: BrowserContext, job: RenderJob, traffic: PageTr
     if (code) throw new CrawlError(code, `${job.url}: HTTP ${response.status()}`, { details: { status: response.status() } });
     if (waitFor !== 'load' && waitFor !== 'networkidle') await page.waitForSelector(waitFor, { state: 'attached', timeout: 0 });
     await settle(page);
+    // Scroll to the bottom while that makes the page grow (a page no taller than the window is not scrolled).
+    // Scripts as text: they run in the page, not in Node.
     for (let i = 0; i < SCROLLS; i++) {
-      // Scripts as text: they run in the page, not in Node.
-      const grew = await page.evaluate<number>('(() => { const h = document.documentElement.scrollHeight; window.scrollTo(0, h); return h; })()');
+      const before = await page.evaluate<number>('(() => { const h = document.documentElement.scrollHeight; if (h <= window.innerHeight) return -1; window.scrollTo(0, h); return h; })()');
+      if (before < 0) break;
       await settle(page);
       const after = await page.evaluate<number>('document.documentElement.scrollHeight');
-      if (after <= grew && i > 0) break;
+      if (after <= before) break;
     }
     const all = await response.allHeaders();
     const headers: Record<string, string> = {};
