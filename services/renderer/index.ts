@@ -24,7 +24,7 @@ import { renderOptions } from '../../shared/render/options.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { ExtractTask, FetchTask, RenderTask } from '../../shared/tasks/types.js';
-import { retryDelay } from '../fetcher/classify.js';
+import { retryDelay, statusClass } from '../fetcher/classify.js';
 import { BrowserHost } from './browser.js';
 import { GuardedProxy } from './proxy.js';
 import { renderPage, type RequestState } from './render.js';
@@ -145,7 +145,7 @@ export async function startRenderer(ctx: ServiceContext): Promise<ServiceHandle>
         body: Buffer.from(r.html, 'utf8'),
         rendered: { reason: task.reason, blocked, bytes: r.traffic.bytes, ...(screenshot ? { screenshot } : {}) },
       };
-      metrics.pagesFetched.inc({ status_class: `${Math.floor(r.status / 100)}xx` });
+      metrics.pagesFetched.inc({ status_class: statusClass(r.status) });
       metrics.fetchBytes.inc(r.traffic.bytes);
       await outbox.send('extract', page);
     } catch (err) {
