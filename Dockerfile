@@ -1,4 +1,4 @@
-# crawlfleet: one image for all five services. The service is chosen by the
+# crawlfleet: one image for all six services. The service is chosen by the
 # command, e.g.
 #   docker run crawlfleet:latest                                            # controller (default)
 #   docker run crawlfleet:latest node --enable-source-maps bin/crawlfleet.js fetcher
@@ -32,8 +32,10 @@ FROM ${NODE_IMAGE} AS runtime
 
 # tini as PID 1: forwards SIGTERM to node (which drains and exits 0) and reaps
 # zombies.
+# chromium: the browser the renderer drives through playwright-core (Debian's
+# package, RENDER_CHROMIUM_PATH=/usr/bin/chromium; no browser download at install).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini chromium fonts-liberation \
  && rm -rf /var/lib/apt/lists/*
 
 # Heap sizing of every service: the same flags as scripts/supervisor.ts SERVICE_NODE_OPTIONS.

@@ -313,7 +313,7 @@ async function run(opts: Options): Promise<RunResult> {
   const reached = (labels: readonly string[], version: number): boolean => labels.every((l) => firstApplyAtOrAfter(applied.get(l) ?? [], version) !== null);
 
   try {
-    const specs = stackSpecs({ replicas: { fetcher: opts.fetchers, extractor: 1, delivery: 1 }, env });
+    const specs = stackSpecs({ replicas: { fetcher: opts.fetchers, extractor: 1, delivery: 1, renderer: 0 }, env });
     const labels = specs.map((s) => s.label);
     const fetchers = labels.filter((l) => l.startsWith('fetcher.'));
     say(`namespace ${ns}: starting ${specs.length} processes (${fetchers.length} fetchers)`);

@@ -277,7 +277,7 @@ async function startStack(fetchers: number, concurrency: number, extraEnv: Recor
     // --env NODE_OPTIONS=... adds to the measurement preload instead of replacing it.
     NODE_OPTIONS: [...nodeOptions, extraEnv.NODE_OPTIONS ?? ''].join(' ').trim(),
   });
-  const specs = stackSpecs({ replicas: { fetcher: fetchers, extractor: 1, delivery: 1 }, env });
+  const specs = stackSpecs({ replicas: { fetcher: fetchers, extractor: 1, delivery: 1, renderer: 0 }, env });
   const opsAddresses = [`http://127.0.0.1:${port}`];
   for (const s of specs) {
     if (s.service === 'controller') continue;

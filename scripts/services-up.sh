@@ -3,6 +3,7 @@
 #   RabbitMQ    at AMQP_URL's host:port     (default 127.0.0.1:5672)
 #   Redis       at REDIS_URL's host:port    (default 127.0.0.1:6379)
 #   PostgreSQL  at RESULTS_URL's host:port  (only when RESULTS_URL is a postgres:// URL)
+#   Chromium    at RENDER_CHROMIUM_PATH     (default /usr/bin/chromium; the renderer's browser, installed only)
 # A server that does not answer on a local address (127.0.0.1, localhost, ::1) is started
 # when it is installed; when it is not installed, it is installed with apt-get first if this
 # runs as root on Debian or Ubuntu; otherwise the script prints the command to run and exits 1.
@@ -193,17 +194,20 @@ postgres_up() {
   say "PostgreSQL answers on $host:$port (${INSTALLED}started cluster $version/main, ready after ${took} s)"
 }
 
+# Debian's chromium: the renderer's browser and the console's browser test (not a server).
+# SERVICES_UP_CHROMIUM=0 skips it (the quick start does not need it).
 chromium_up() {
-  local path=${CHROMIUM_PATH:-/usr/bin/chromium}
+  local path=${RENDER_CHROMIUM_PATH:-${CHROMIUM_PATH:-/usr/bin/chromium}}
   [[ ${SERVICES_UP_CHROMIUM:-1} == 0 ]] && return 0
-  if [[ -x $path ]]; then say "Chromium is installed ($path)"; return; fi
+  if [[ -x $path ]]; then say "Chromium at $path"; return; fi
   if [[ $path == /usr/bin/chromium && $(id -u) -eq 0 ]] && debian_like && command -v apt-get >/dev/null 2>&1; then
     INSTALLED=
     ensure_installed Chromium chromium chromium
-    say "Chromium is installed ($path, ${INSTALLED%, })"
+    [[ -x $path ]] || fail "Chromium: installed the chromium package but $path is missing (set RENDER_CHROMIUM_PATH)"
+    say "Chromium at $path (${INSTALLED%, })"
     return
   fi
-  say "note: Chromium is not at $path; the console's browser test (test/e2e/console.test.ts) needs it: sudo apt-get install -y chromium, or set CHROMIUM_PATH"
+  say "note: Chromium is not at $path; the renderer and the browser tests need it: sudo apt-get install -y chromium, or set RENDER_CHROMIUM_PATH"
 }
 
 redis_up

@@ -112,19 +112,19 @@ expectRejects('k8s', process.execPath, [path.join(HERE, 'k8s-validate.js'), '--r
 
 // --- The service registry ------------------------------------------------------
 // A registry that names a service the deployment files do not run: a copy of the
-// built registry plus "renderer".
+// built registry plus "indexer".
 const extraRegistry = path.join(opts.tmp, 'registry-extra.mjs');
 writeFileSync(extraRegistry, [
   `import * as real from ${JSON.stringify(pathToFileURL(path.join(opts.repo, 'dist/shared/pipeline/services.js')).href)};`,
-  "export const SERVICES = { ...real.SERVICES, renderer: { defaultReplicas: 1, summary: 'self-test' } };",
+  "export const SERVICES = { ...real.SERVICES, indexer: { defaultReplicas: 1, summary: 'self-test' } };",
   'export const SERVICE_NAMES = Object.keys(SERVICES);',
   '',
 ].join('\n'));
 expectRejects('k8s registry', process.execPath, [path.join(HERE, 'k8s-validate.js'), '--repo', opts.repo, '--registry', extraRegistry, `dev=${opts.dev}`], [
-  ['[k8s] dev', 'component=renderer', 'service "renderer" of the registry', 'found 0'],
+  ['[k8s] dev', 'component=indexer', 'service "indexer" of the registry', 'found 0'],
 ]);
 expectRejects('compose registry', process.execPath, [path.join(HERE, 'compose-lint.js'), '--repo', opts.repo, '--registry', extraRegistry, opts.compose], [
-  ['[compose] services', 'missing service "renderer"', 'service registry'],
+  ['[compose] services', 'missing service "indexer"', 'service registry'],
 ]);
 
 // --- Compose contract -------------------------------------------------------

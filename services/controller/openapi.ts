@@ -19,7 +19,7 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { CATALOGUE } from '../../shared/errors/index.js';
-import { DOCUMENT_KINDS, RECORD_FORMATS } from '../../shared/tasks/types.js';
+import { DOCUMENT_KINDS, RECORD_FORMATS, RENDER_MODES, RENDER_RESOURCE_TYPES } from '../../shared/tasks/types.js';
 import { TRAP_COUNTERS } from '../../shared/url/traps.js';
 import { outcomesResponseSchema } from './outcomes.js';
 import { SESSION_STATUSES, statsResponseSchema } from './stats.js';
@@ -153,6 +153,10 @@ export const resultRecordSchema = {
     notModified: { type: 'boolean', description: 'The server answered 304 to a conditional request (recrawl.conditional); the links are the last fetch\'s.' },
     lastFetchedAt: { type: 'string', format: 'date-time', description: 'A page skipped as `fresh`: when it was last fetched.' },
     outlinks: { type: 'array', items: { type: 'string' }, description: 'The page\'s links (normalized URLs), kept for later sessions that skip or revalidate the page; absent when `links` lists them.' },
+    rendered: { type: 'boolean', description: 'Sessions that render (render always or auto): true when the record comes from the DOM headless Chromium built.' },
+    renderReason: { type: 'string', description: 'Why the page was rendered (`always`, or the script-built sign `auto` saw), or why `auto` did not render it.' },
+    blocked: { type: 'array', items: { type: 'string' }, description: 'Requests of the rendered page the renderer refused, `host:port (why)`: a forbidden address, the byte budget.' },
+    screenshot: { type: 'string', description: 'The PNG screenshot of a rendered page, a path below the results directory (`screenshots/<session>/<task>.png`).' },
   },
 } as const;
 
@@ -266,6 +270,11 @@ const sessionSchema = {
         userAgent: { type: 'string', description: 'The User-Agent of the session\'s page fetches (robots.txt is read and matched as the crawler). Absent when not given.' },
         documents: { type: 'array', items: { type: 'string', enum: [...DOCUMENT_KINDS] }, description: 'The documents parsed (pdf, docx, feeds, text); the others are delivered unparsed. Absent for sessions created before the option existed (= all).' },
         recrawl: recrawlSchema,
+        render: { type: 'string', enum: [...RENDER_MODES], description: 'Render pages in headless Chromium: never, always, or auto (pages that look script-built). Absent: render.defaultMode.' },
+        waitFor: { type: 'string', description: 'When a rendered page is ready: `load`, `networkidle` or a CSS selector.' },
+        renderTimeoutMs: { type: 'integer', description: 'Longest time one render may take.' },
+        blockResources: { type: 'array', items: { type: 'string', enum: [...RENDER_RESOURCE_TYPES] }, description: 'Resource types a rendered page does not load.' },
+        screenshot: { type: 'boolean', description: 'A PNG screenshot of each rendered page is stored beside the results.' },
       },
     },
   },

@@ -34,7 +34,7 @@ import type { ResultsStore } from '../../shared/results/store.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { lookupHosts, type LookupAll } from '../../shared/net/lookup.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
-import { DOCUMENT_KINDS, RECORD_FORMATS, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
+import { DOCUMENT_KINDS, RECORD_FORMATS, RENDER_MODES, RENDER_RESOURCE_TYPES, type FinalizeSession, type SessionRequest, type SessionSpec } from '../../shared/tasks/types.js';
 import { fingerprint, normalizeUrl } from '../../shared/url/normalize.js';
 import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/scope.js';
 import { redactSpec } from '../../shared/observability/redact.js';
@@ -76,6 +76,11 @@ export const createSessionSchema = {
         conditional: { type: 'boolean' },
       },
     },
+    render: { type: 'string', enum: [...RENDER_MODES] },
+    waitFor: { type: 'string', minLength: 1, maxLength: 500 },
+    renderTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600_000 },
+    blockResources: { type: 'array', items: { type: 'string', enum: [...RENDER_RESOURCE_TYPES] }, uniqueItems: true },
+    screenshot: { type: 'boolean' },
   },
 } as const;
 
@@ -140,6 +145,13 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
       throw invalid(`fields/${name}`, `is not a valid CSS selector: ${(err as Error).message}`);
     }
   }
+  if (body.waitFor !== undefined && body.waitFor !== 'load' && body.waitFor !== 'networkidle') {
+    try {
+      probe(body.waitFor);
+    } catch (err) {
+      throw invalid('waitFor', `must be load, networkidle or a valid CSS selector: ${(err as Error).message}`);
+    }
+  }
   let webhook: string | null = null;
   if (body.webhook !== undefined) {
     const u = normalizeUrl(body.webhook);
@@ -163,6 +175,18 @@ export function buildSpec(body: CreateSessionBody, cfg: Config): SessionSpec {
     ...requestStateSpec(body),
     documents: [...(body.documents ?? DOCUMENT_KINDS)],
     ...(body.recrawl ? { recrawl: recrawlSpec(body.recrawl, cfg) } : {}),
+    ...renderSpec(body),
+  };
+}
+
+/** The rendering options a request names (the renderer and the fetcher apply the config defaults to what is absent, live). */
+function renderSpec(body: CreateSessionBody): Pick<SessionSpec, 'render' | 'waitFor' | 'renderTimeoutMs' | 'blockResources' | 'screenshot'> {
+  return {
+    ...(body.render !== undefined ? { render: body.render } : {}),
+    ...(body.waitFor !== undefined ? { waitFor: body.waitFor } : {}),
+    ...(body.renderTimeoutMs !== undefined ? { renderTimeoutMs: body.renderTimeoutMs } : {}),
+    ...(body.blockResources !== undefined ? { blockResources: [...body.blockResources] } : {}),
+    ...(body.screenshot !== undefined ? { screenshot: body.screenshot } : {}),
   };
 }
 

@@ -2,7 +2,8 @@
  * Extractor: consumes the extract queue, a batch of fetched pages per message, and the
  * document queue (PDF, DOCX, feeds, text: one document a message, parsed by document workers
  * of their own, then the same screen → admit → record steps as a page). Per session of
- * the batch, the steps of steps.ts: parse each page (a worker thread, time-bounded, for large
+ * the batch, the steps of steps.ts: (sessions that render `auto`: script-built pages leave for
+ * the render stage, script-built.ts) → parse each page (a worker thread, time-bounded, for large
  * pages) → screen its links → admit (one Redis round trip for the session's pages: each
  * page's task moves on, its new links are reserved within maxPages and the per-host limit,
  * the refused ones counted) → record. Then the children are published (confirmed), then the
@@ -16,13 +17,14 @@ import { Consumer } from '../../shared/messaging/consumer.js';
 import { publishExtractPages } from '../../shared/observability/diagnostics.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
-import type { DeliverRecord, ExtractTask, FetchTask } from '../../shared/tasks/types.js';
+import { renderMode } from '../../shared/render/options.js';
+import type { DeliverRecord, ExtractTask, FetchTask, RenderTask } from '../../shared/tasks/types.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import { metadataRecord } from '../../shared/warc/exchange.js';
 import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { KnownLinks } from './known.js';
 import { ParsePool } from './parse-pool.js';
-import { admitStep, parseStep, recordStep, reusedParse, screenStep, sessionFormats, type Screened } from './steps.js';
+import { admitStep, parseStep, recordStep, renderStep, reusedParse, screenStep, sessionFormats, type Screened } from './steps.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
 
@@ -41,11 +43,15 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   // a burst of large PDFs never holds an HTML page's parse.
   const documentPool = new ParsePool(() => ctx.config().documents.concurrency, { inlineBytes: -1, workerUrl: new URL('./documents/worker.js', import.meta.url) });
 
-  /** The pages (or documents) of one session through the steps; returns children and records to publish. */
-  async function extractSession(sessionId: string, pages: readonly ExtractTask[], cfg: Config, stage: 'extract' | 'document'): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[] }> {
-    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[] };
+  /** The pages (or documents) of one session through the steps; returns children, records and pages to render to publish. */
+  async function extractSession(sessionId: string, all: readonly ExtractTask[], cfg: Config, stage: 'extract' | 'document'): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[]; render: RenderTask[] }> {
+    const out = { children: [] as FetchTask[], records: [] as DeliverRecord[], nowKnown: [] as FoundLink[], render: [] as RenderTask[] };
     const session = await sessions.get(sessionId);
     if (!session) return out;
+    // Documents are never rendered; pages of a session rendering `auto` may be.
+    const { keep: pages, render, notRendered } = stage === 'extract' ? renderStep(all, renderMode(session.spec, cfg)) : { keep: all, render: [], notRendered: new Map<string, string>() };
+    out.render = render;
+    if (pages.length === 0) return out;
     publishExtractPages({ sessionId, pages });
 
     const parser = stage === 'document' ? documentPool : pool;
@@ -86,6 +92,8 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
         return;
       }
       out.children.push(...outcome.children);
+      const why = notRendered.get(s.page.taskId);
+      if (why !== undefined) Object.assign(outcome.record.record, { rendered: false, renderReason: why });
       out.records.push(outcome.record);
       out.nowKnown.push(...outcome.nowKnown);
     });
@@ -96,6 +104,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     const cfg = ctx.config();
     const groups = bySession(pages);
     const results = await Promise.all([...groups].map(([sessionId, list]) => extractSession(sessionId, list, cfg, stage)));
+    await outbox.send('render', results.flatMap((r) => r.render), { now: true });
     await outbox.send('fetch', results.flatMap((r) => r.children), { now: true });
     await outbox.send('deliver', results.flatMap((r) => r.records), { now: true });
     // Only now, with children and records confirmed, are these links safe to skip next time.

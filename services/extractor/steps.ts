@@ -11,10 +11,11 @@ import type { Config } from '../../shared/config/index.js';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { AdmitFoundOptions, AdmitFoundReply, FoundPage } from '../../shared/ledger/index.js';
 import { bareRecord, deliverMessage, failureRecord, taskRef, type TaskRef } from '../../shared/tasks/records.js';
-import type { DeliverRecord, ExtractTask, FetchTask, RecordFormat, ResultRecord } from '../../shared/tasks/types.js';
+import type { DeliverRecord, ExtractTask, FetchTask, RecordFormat, RenderMode, RenderTask, ResultRecord } from '../../shared/tasks/types.js';
 import type { ContentFormat } from './content/index.js';
 import type { ContentRequest, ParsedPage } from './parse.js';
 import type { ParseJob } from './parse-pool.js';
+import { scriptBuilt } from './script-built.js';
 
 /** A page after parsing and screening. */
 export interface Screened {
@@ -147,6 +148,48 @@ export function contentFields(page: ExtractTask, parsed: ParsedPage, formats: re
   return out;
 }
 
+/** What a rendered page's record says about its rendering (nothing for a page fetched over HTTP). */
+export function renderedFields(page: ExtractTask): Partial<ResultRecord> {
+  const r = page.rendered;
+  if (!r) return {};
+  return { rendered: true, renderReason: r.reason, ...(r.blocked.length > 0 ? { blocked: [...r.blocked] } : {}), ...(r.screenshot ? { screenshot: r.screenshot } : {}) };
+}
+
+/**
+ * 0. For a session that renders `auto`: the pages that look script-built (script-built.ts)
+ * leave for the render stage instead of being parsed; the others stay, with the reason they
+ * were not rendered. Rendered pages, robots.txt and sitemaps always stay.
+ */
+export function renderStep(pages: readonly ExtractTask[], mode: RenderMode): { keep: ExtractTask[]; render: RenderTask[]; notRendered: Map<string, string> } {
+  const notRendered = new Map<string, string>();
+  if (mode !== 'auto') return { keep: [...pages], render: [], notRendered };
+  const keep: ExtractTask[] = [];
+  const render: RenderTask[] = [];
+  for (const page of pages) {
+    if (page.rendered || page.role) {
+      keep.push(page);
+      continue;
+    }
+    const d = scriptBuilt(page.body);
+    if (!d.render) {
+      notRendered.set(page.taskId, d.reason);
+      keep.push(page);
+      continue;
+    }
+    render.push({
+      sessionId: page.sessionId,
+      taskId: page.taskId,
+      url: page.url,
+      depth: page.depth,
+      attempt: page.attempt,
+      ...(page.parent ? { parent: page.parent } : {}),
+      admittedAt: page.fetchedAt,
+      reason: d.reason,
+    });
+  }
+  return { keep, render, notRendered };
+}
+
 /** 4. What a page becomes once the ledger answered: its children and its record. */
 export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonly RecordFormat[] = []): PageOutcome {
   if (reply.kind === 'done' || reply.kind === 'unknown') return { children: [], record: null, nowKnown: [] };
@@ -174,6 +217,7 @@ export function recordStep(s: Screened, reply: AdmitFoundReply, formats: readonl
     attempts: page.attempt,
     ...contentFields(page, parsed, formats),
     ...(page.role === undefined ? { changed: page.changed ?? null } : {}),
+    ...renderedFields(page),
   });
   // The links stay with the record (a later session that skips or revalidates the page follows them).
   if (page.role === undefined && !Array.isArray(record.links) && parsed.links.length > 0) record.outlinks = parsed.links;

@@ -9,7 +9,8 @@
  *   extractor without a request; others may be fetched conditionally) →
  *   gate (cluster-wide rate buckets with Crawl-delay, the host's 429/503 backoff, per-host
  *   concurrency slots; a long wait hands the task to a delay queue) →
- *   fetch (through the fetch seam: SSRF guard, caps, timeouts, redirects) →
+ *   fetch (through the fetch seam: SSRF guard, caps, timeouts, redirects; a session that
+ *   renders `always` sends the page to the render stage instead, services/renderer) →
  *   route (HTML to the extract stage; other content, HTTP errors and permanent failures to
  *   delivery; transient failures back to this stage through a delay queue);
  *   every response is written to the crawl index (shared/crawlindex), which says whether the
@@ -36,6 +37,7 @@ import type { ClaimReply } from '../../shared/ledger/index.js';
 import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
 import { RateLimiter, ReplicaRate } from '../../shared/ratelimit.js';
 import { createRedis } from '../../shared/redis/client.js';
+import { renderMode } from '../../shared/render/options.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
 import { deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
@@ -233,6 +235,11 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
           await limiter.release(job.target.host, entered.slot);
           return 'halted' as const;
         }
+        // A session that renders every page: past robots.txt and the gate, the renderer fetches it in Chromium.
+        if (!task.role && renderMode(session.spec, ctx.config()) === 'always') {
+          await limiter.release(job.target.host, entered.slot);
+          return 'render' as const;
+        }
         const endTimer = metrics.fetchSeconds.startTimer();
         try {
           const own = requestStateOf(session);
@@ -254,6 +261,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
       });
       if (fetched === 'deferred') return;
       if (fetched === 'halted') return stop(job);
+      if (fetched === 'render') return outbox.send('render', { ...task, attempt, reason: 'always' });
       if (fetched.kind === 'fetched') {
         metrics.pagesFetched.inc({ status_class: statusClass(fetched.response.status) });
         metrics.fetchBytes.inc(fetched.response.body.length);

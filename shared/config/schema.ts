@@ -14,7 +14,7 @@
  * several settings are checked by `crossFieldProblems` (limits.ts) in the same validation.
  */
 import type convict from 'convict';
-import type { RecordFormat } from '../tasks/types.js';
+import type { RecordFormat, RenderMode } from '../tasks/types.js';
 import { DEFAULT_STRIP_PARAMS } from '../url/normalize.js';
 import { intIn, numberIn } from './formats.js';
 import { AMQP_MAX_HEARTBEAT_S, AMQP_MAX_PREFETCH, PAGE_MAX_BYTES, TIMER_MAX_MS } from './limits.js';
@@ -59,6 +59,17 @@ export interface Settings {
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
   documents: { concurrency: number; prefetch: number; maxBytes: number; maxPages: number; maxFeedItems: number; maxInflatedBytes: number; maxParseMs: number };
+  render: {
+    defaultMode: RenderMode;
+    chromiumPath: string;
+    concurrency: number;
+    timeoutMs: number;
+    maxPagesPerBrowser: number;
+    maxBrowserRssBytes: number;
+    maxBytesPerPage: number;
+    maxScreenshotBytes: number;
+    launchTimeoutMs: number;
+  };
   content: {
     defaultFormats: RecordFormat[];
     maxMarkdownBytes: number;
@@ -514,6 +525,68 @@ export const schema: convict.Schema<Settings> = {
       format: intIn(1, TIMER_MAX_MS),
       default: 60_000,
       env: 'DOCUMENTS_MAX_PARSE_MS',
+    },
+  },
+  render: {
+    defaultMode: {
+      doc: 'How a session that names no `render` renders its pages: never (HTTP only), always (every page in headless Chromium), auto (pages that look script-built).',
+      live: true,
+      format: ['never', 'always', 'auto'],
+      default: 'never' as RenderMode,
+      env: 'RENDER_DEFAULT_MODE',
+    },
+    chromiumPath: {
+      doc: 'The Chromium executable the renderer drives (Debian package chromium).',
+      format: String,
+      default: '/usr/bin/chromium',
+      env: 'RENDER_CHROMIUM_PATH',
+    },
+    concurrency: {
+      doc: 'Pages one renderer replica renders at once, each in its own browser context.',
+      format: intIn(1, 64),
+      default: 2,
+      env: 'RENDER_CONCURRENCY',
+    },
+    timeoutMs: {
+      doc: 'Longest time one render may take when the session names no renderTimeoutMs; past it the context is closed and the attempt fails with render_timeout.',
+      live: true,
+      format: intIn(1000, 600_000),
+      default: 30_000,
+      env: 'RENDER_TIMEOUT_MS',
+    },
+    maxPagesPerBrowser: {
+      doc: 'Pages a browser renders before the renderer replaces it with a fresh one.',
+      live: true,
+      format: intIn(1, 1_000_000),
+      default: 200,
+      env: 'RENDER_MAX_PAGES_PER_BROWSER',
+    },
+    maxBrowserRssBytes: {
+      doc: 'Resident memory of the browser (all its processes) past which the renderer replaces it once its pages finish.',
+      live: true,
+      format: intIn(64 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+      default: 1_610_612_736,
+      env: 'RENDER_MAX_BROWSER_RSS_BYTES',
+    },
+    maxBytesPerPage: {
+      doc: 'Bytes all the requests of one rendered page may receive (document and sub-resources); past it every further request of the page is refused and the record names the budget.',
+      live: true,
+      format: intIn(1024, 4 * PAGE_MAX_BYTES),
+      default: 20_971_520,
+      env: 'RENDER_MAX_BYTES_PER_PAGE',
+    },
+    maxScreenshotBytes: {
+      doc: 'Largest screenshot stored; a larger PNG is left out and the record says so.',
+      live: true,
+      format: intIn(1024, PAGE_MAX_BYTES),
+      default: 5_242_880,
+      env: 'RENDER_MAX_SCREENSHOT_BYTES',
+    },
+    launchTimeoutMs: {
+      doc: 'Longest time starting Chromium may take before the renderer reports browser_unavailable and tries again.',
+      format: intIn(1000, 600_000),
+      default: 30_000,
+      env: 'RENDER_LAUNCH_TIMEOUT_MS',
     },
   },
   content: {

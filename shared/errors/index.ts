@@ -33,6 +33,9 @@ export const CATALOGUE = {
   parse_timeout: { class: 'permanent', doc: 'Parsing the page took longer than extract.maxParseMs (pathological HTML).' },
   document_encrypted: { class: 'permanent', doc: 'The document (a PDF) is encrypted: its text cannot be read without a password.' },
   document_corrupt: { class: 'permanent', doc: 'The document (PDF, DOCX, feed) is truncated or malformed and cannot be parsed.' },
+  render_timeout: { class: 'retryable', doc: 'Rendering the page in headless Chromium took longer than its renderTimeoutMs (a page that never settles, a script in an endless loop); the context was closed.' },
+  render_crashed: { class: 'retryable', doc: 'The browser or the page crashed while rendering; the task is rendered again.' },
+  browser_unavailable: { class: 'retryable', doc: 'The renderer could not start Chromium (see render.chromiumPath).' },
   poison: { class: 'permanent', doc: 'The task crashed its consumer on every delivery and was dead-lettered.' },
   // skips: decided, not failed
   out_of_scope: { class: 'skip', doc: 'The redirect target is outside the session scope.' },

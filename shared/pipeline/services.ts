@@ -19,6 +19,7 @@ export const SERVICES = {
   controller: { defaultReplicas: 1, api: true, summary: 'HTTP API, admits seeds, serves results' },
   fetcher: { replicasEnv: 'FETCHERS', defaultReplicas: 2, summary: 'consumes the fetch queue: robots, politeness, SSRF-guarded HTTP' },
   extractor: { replicasEnv: 'EXTRACTORS', defaultReplicas: 1, summary: 'consumes the extract queue: parse, fields, links, admission' },
+  renderer: { replicasEnv: 'RENDERERS', defaultReplicas: 1, summary: 'consumes the render queue: headless Chromium, every request through the SSRF guard' },
   delivery: { replicasEnv: 'DELIVERIES', defaultReplicas: 1, summary: 'consumes the deliver queue: records, completion, hand-over, webhooks' },
   cleaner: { defaultReplicas: 1, summary: 'periodic sweep: deadlines, expired leases, retention' },
 } as const satisfies Record<string, ServiceDef>;

@@ -12,9 +12,9 @@
  */
 import type { Config } from '../config/index.js';
 import type { BatchCodec } from '../messaging/batch.js';
-import { deliverCodec, extractCodec, fetchCodec } from '../tasks/codec.js';
+import { deliverCodec, extractCodec, fetchCodec, renderCodec } from '../tasks/codec.js';
 import { taskRef, type TaskRef } from '../tasks/records.js';
-import type { DeliverMessage, ExtractTask, FetchTask } from '../tasks/types.js';
+import type { DeliverMessage, ExtractTask, FetchTask, RenderTask } from '../tasks/types.js';
 import type { ServiceName } from './services.js';
 import { STAGE_NAMES, type StageName } from './stage-names.js';
 
@@ -26,6 +26,7 @@ export interface StageItems extends Record<StageName, unknown> {
   extract: ExtractTask;
   /** A fetched document (PDF, DOCX, feed, text): the same task as a page, on a queue of its own. */
   document: ExtractTask;
+  render: RenderTask;
   deliver: DeliverMessage;
 }
 
@@ -51,7 +52,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     service: 'fetcher',
     codec: () => fetchCodec,
     batchSize: (cfg) => cfg.amqp.fetchBatch,
-    publishesTo: ['extract', 'document', 'deliver', 'fetch'],
+    publishesTo: ['extract', 'document', 'render', 'deliver', 'fetch'],
     backlog: false,
     refs: (tasks) => tasks.map(taskRef),
   },
@@ -60,7 +61,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     service: 'extractor',
     codec: (live) => extractCodec(() => live().amqp.compressPages),
     batchSize: (cfg) => cfg.amqp.extractBatch,
-    publishesTo: ['fetch', 'deliver'],
+    publishesTo: ['fetch', 'render', 'deliver'],
     backlog: true,
     refs: (pages) => pages.map(taskRef),
   },
@@ -76,6 +77,17 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     publishesTo: ['fetch', 'deliver'],
     backlog: true,
     refs: (docs) => docs.map(taskRef),
+  },
+  render: {
+    name: 'render',
+    service: 'renderer',
+    codec: () => renderCodec,
+    // One page per message: a render holds a browser context for seconds, and a redelivery
+    // after a crash should repeat one page, not a batch.
+    batchSize: () => 1,
+    publishesTo: ['extract', 'deliver', 'fetch'],
+    backlog: true,
+    refs: (tasks) => tasks.map(taskRef),
   },
   deliver: {
     name: 'deliver',

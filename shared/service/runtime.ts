@@ -67,6 +67,8 @@ export interface ServiceContext {
   readonly center: ConfigCenter;
   /** Runs `fn` after every applied configuration change. */
   onConfigChange(fn: (next: Config, previous: Config) => void | Promise<void>): void;
+  /** Adds a readiness condition of the service's own (the renderer's browser): it answers why the replica is not ready, or null. */
+  addReadinessCheck(check: () => string | null): void;
 }
 
 export interface ServiceHandle {
@@ -191,6 +193,8 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
   });
   /** Set when the last configuration change could not be applied (cleared by the next one that applies). */
   let applyFailure: string | null = null;
+  /** The service's own readiness conditions (addReadinessCheck). */
+  const readinessChecks: (() => string | null)[] = [];
   /** The live configuration version this replica runs: joined, or the last change that applied. */
   let appliedVersion = 0;
   const readiness = (): Readiness => {
@@ -199,6 +203,10 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     if (!started && missing.length === 0) reasons.push(`${name} is starting`);
     if (started) for (const queue of broker.idleConsumers()) reasons.push(`not consuming from ${queue}`);
     if (applyFailure) reasons.push(applyFailure);
+    for (const check of readinessChecks) {
+      const problem = check();
+      if (problem) reasons.push(problem);
+    }
     return { ready: reasons.length === 0, reasons, unavailable: missing.length > 0 ? missing.join('; ') : started ? null : `${name} is starting` };
   };
   const ctx: ServiceContext = {
@@ -206,6 +214,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
     config: () => center.config,
     center,
     onConfigChange: (fn) => void changeHandlers.push(fn),
+    addReadinessCheck: (check) => void readinessChecks.push(check),
     log,
     metrics,
     redis,

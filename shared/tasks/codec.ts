@@ -2,6 +2,7 @@
  * Message codecs: one batch of tasks per message (see shared/messaging/batch.ts).
  *
  * - fetch (and the retry queues): JSON `{"v":2,"kind":"fetch","tasks":[FetchTask...]}`
+ * - render: JSON `{"v":2,"kind":"render","tasks":[RenderTask...]}`
  * - deliver: JSON `{"v":2,"kind":"deliver","items":[DeliverRecord | FinalizeSession...]}`
  * - extract: binary, so page bodies are never escaped or base64-inflated:
  *   `[u32 big-endian n][n bytes of JSON {"v":2,"kind":"extract","pages":[meta...]}][body 0][body 1]...`
@@ -19,7 +20,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { BatchCodec, Encoded, WireMessage } from '../messaging/batch.js';
-import { MESSAGE_VERSION, OLDEST_READ_VERSION, type DeliverMessage, type ExtractTask, type FetchTask } from './types.js';
+import { MESSAGE_VERSION, OLDEST_READ_VERSION, type DeliverMessage, type ExtractTask, type FetchTask, type RenderTask } from './types.js';
 
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
@@ -86,6 +87,18 @@ export const fetchCodec: BatchCodec<FetchTask> = {
     return tasks as unknown as FetchTask[];
   },
   size: (t) => 120 + t.url.length + (t.parent?.length ?? 0),
+};
+
+/** Pages to render, on the render queue: JSON `{"v":2,"kind":"render","tasks":[RenderTask...]}`. */
+export const renderCodec: BatchCodec<RenderTask> = {
+  kind: 'render',
+  encode: (tasks) => jsonMessage({ v: MESSAGE_VERSION, kind: 'render', tasks }),
+  decode(msg) {
+    const tasks = list(envelope(msg.content.toString('utf8'), 'render'), 'tasks', 'render');
+    for (const t of tasks) requireFields(t, 'render', [...FETCH_FIELDS, 'reason']);
+    return tasks as unknown as RenderTask[];
+  },
+  size: (t) => 160 + t.url.length + (t.parent?.length ?? 0) + t.reason.length,
 };
 
 /** Records and session hand-overs, on the deliver queue. */

@@ -39,6 +39,35 @@ export interface FetchTask {
   role?: TaskRole;
 }
 
+/**
+ * When a session's pages are rendered in headless Chromium (services/renderer): `never` (HTTP
+ * only), `always` (every page), `auto` (fetched over HTTP; pages that look script-built are
+ * rendered, see services/extractor/script-built.ts).
+ */
+export const RENDER_MODES = ['never', 'always', 'auto'] as const;
+export type RenderMode = (typeof RENDER_MODES)[number];
+
+/** Resource types a rendered page may be refused (Playwright's resource types). */
+export const RENDER_RESOURCE_TYPES = ['image', 'media', 'font', 'stylesheet', 'script', 'xhr', 'fetch', 'websocket', 'other'] as const;
+export type RenderResourceType = (typeof RENDER_RESOURCE_TYPES)[number];
+
+/** A page to render (render queue): the fetch task, claimed and past robots.txt and the politeness gate, and why it is rendered. */
+export interface RenderTask extends FetchTask {
+  /** `always`, or the reason `auto` found the fetched page script-built. */
+  reason: string;
+}
+
+/** What the renderer adds to a page it rendered (the record's `rendered`, `renderReason`, `blocked`, `screenshot`). */
+export interface RenderedInfo {
+  reason: string;
+  /** Requests the renderer refused (forbidden address, byte budget), `host:port (why)`, distinct, capped. */
+  blocked: string[];
+  /** Bytes the page's requests received through the renderer's proxy. */
+  bytes: number;
+  /** Path of the PNG below the results directory (`screenshots/<session>/<task>.png`) when the session asked for one. */
+  screenshot?: string;
+}
+
 /** A fetched response (extract queue). Bodies travel as raw bytes after the batch's JSON (see codec.ts). */
 export interface ExtractTask {
   sessionId: string;
@@ -68,6 +97,8 @@ export interface ExtractTask {
   reuse?: { kind: 'fresh' | 'notModified'; previous: IndexEntry };
   /** Whether the body differs from the last fetch the crawl index knew; null when it knew none (set by the fetcher, which writes the index). */
   changed?: boolean | null;
+  /** Set when the body is the DOM rendered by the renderer (then it is UTF-8 HTML). */
+  rendered?: RenderedInfo;
 }
 
 export type Outcome = 'delivered' | 'failed' | 'skipped' | 'cancelled';
@@ -180,6 +211,13 @@ export interface ResultRecord {
   lastFetchedAt?: string;
   /** The page's links (normalized URLs), kept so a later session that does not fetch the page still follows them; absent when `links` holds them. */
   outlinks?: string[];
+  /** Sessions that render (`render` always or auto): whether the record comes from headless Chromium, and why (or why not). */
+  rendered?: boolean;
+  renderReason?: string;
+  /** Requests of the rendered page that the renderer refused, `host:port (why)`. */
+  blocked?: string[];
+  /** The screenshot of a rendered page, below the results directory. */
+  screenshot?: string;
 }
 
 /** A terminal result for one task (deliver queue). `children` are task ids this page admitted. */
@@ -222,6 +260,16 @@ export interface SessionRequest {
   formats?: RecordFormat[];
   /** Markdown, text and html without navigation, headers, footers, sidebars, banners; default true. */
   onlyMainContent?: boolean;
+  /** Render pages in headless Chromium: never, always, or auto (when a page looks script-built); default render.defaultMode. */
+  render?: RenderMode;
+  /** When a rendered page is ready: `load`, `networkidle` or a CSS selector; default `load`. */
+  waitFor?: string;
+  /** Longest time one render may take; default render.timeoutMs. */
+  renderTimeoutMs?: number;
+  /** Resource types a rendered page does not load; default image, media, font. */
+  blockResources?: RenderResourceType[];
+  /** Store a PNG screenshot of each rendered page beside the results. */
+  screenshot?: boolean;
   /** Use the crawl index: skip fresh pages, revalidate the others (see shared/crawlindex/policy.ts). */
   recrawl?: RecrawlPolicy;
   /** Which documents are parsed (pdf, docx, feeds, text); default all. */
@@ -282,6 +330,12 @@ export interface SessionSpec {
   documents?: DocumentKind[];
   /** The recrawl policy; absent when the session asked for none (every page is fetched). */
   recrawl?: RecrawlPolicy;
+  /** Rendering (see SessionRequest); absent: render.defaultMode, load, render.timeoutMs, image+media+font, no screenshot. */
+  render?: RenderMode;
+  waitFor?: string;
+  renderTimeoutMs?: number;
+  blockResources?: RenderResourceType[];
+  screenshot?: boolean;
 }
 
 export interface SessionCounts {

@@ -54,10 +54,10 @@ async function freePort(): Promise<number> {
 describe('scripts/services-up.sh', function () {
   this.timeout(40_000);
 
-  it('says that RabbitMQ and Redis answer, one line each, in well under a second', async () => {
+  it('says that RabbitMQ and Redis answer and where Chromium is, one line each, in well under a second', async () => {
     const r = await servicesUp({});
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n'), [`services-up: Redis answers on ${hostPort(REDIS_URL)}`, `services-up: RabbitMQ answers on ${hostPort(AMQP_URL)}`]);
+    assert.deepEqual(r.stdout.trim().split('\n'), [`services-up: Redis answers on ${hostPort(REDIS_URL)}`, `services-up: RabbitMQ answers on ${hostPort(AMQP_URL)}`, 'services-up: Chromium at /usr/bin/chromium']);
     assert.ok(r.ms < 1000, `took ${Math.round(r.ms)} ms`);
   });
 

@@ -122,6 +122,8 @@ export interface TestStack {
 export interface TestStackOptions {
   fetchers?: number;
   extractors?: number;
+  /** Renderer replicas (default 0: only the renderer's tests start one). */
+  renderers?: number;
   env?: Record<string, string>;
   /** A namespace and results directory of the caller's (an upgrade runs two stacks on one): `stop` then leaves both to it. */
   ns?: string;
@@ -151,7 +153,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
       if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
     },
   });
-  const specs = specsOf({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1 }, env });
+  const specs = specsOf({ replicas: { fetcher: opts.fetchers ?? 2, extractor: opts.extractors ?? 1, renderer: opts.renderers ?? 0 }, env });
   // Every worker gets a port of its own, chosen now: a worker asking the OS for any free port
   // while the controller is still starting could be handed the controller's, and answer for it.
   const taken = new Set([port]);

@@ -73,8 +73,9 @@ describe('docs/api.md record examples', () => {
       contentHash: true, bytes: true, contentLength: true, detectedType: true, charset: true, charsetSource: true, markdown: true, text: true, html: true, rawHtml: true, metadata: true, headers: true, truncated: true,
       feed: true,
       changed: true, notModified: true, lastFetchedAt: true, outlinks: true,
+      rendered: true, renderReason: true, blocked: true, screenshot: true,
     };
-    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated', 'feed', 'changed', 'notModified', 'lastFetchedAt', 'outlinks'];
+    const optional = ['supplement', 'role', 'contentHash', 'bytes', 'contentLength', 'detectedType', 'charset', 'charsetSource', 'markdown', 'text', 'html', 'rawHtml', 'metadata', 'headers', 'truncated', 'feed', 'changed', 'notModified', 'lastFetchedAt', 'outlinks', 'rendered', 'renderReason', 'blocked', 'screenshot'];
     assert.deepEqual(Object.keys(resultRecordSchema.properties).sort(), Object.keys(fields).sort());
     assert.deepEqual([...resultRecordSchema.required].sort(), Object.keys(fields).filter((k) => !optional.includes(k)).sort());
   });
