@@ -6,11 +6,12 @@
  * the previous layout beats; with `--wait`, it tries again every second until they are gone
  * or the time is up.
  */
-import { Redis } from 'ioredis';
+import { adoptLegacyConfig } from '../shared/config/center.js';
 import { loadConfig, maskSecret } from '../shared/config/index.js';
 import { migrateStep, type MigrationStep } from '../shared/messaging/migrate.js';
 import { declareTopology, topology } from '../shared/messaging/topology.js';
 import { amqpUrls, connectFirst } from '../shared/messaging/urls.js';
+import { createRedis } from '../shared/redis/client.js';
 import { redisKeys } from '../shared/redis/keys.js';
 import { listReplicas, olderLayoutReplicas } from '../shared/service/heartbeat.js';
 
@@ -29,11 +30,11 @@ export async function main(argv: readonly string[], out: (line: string) => void 
   const { config } = loadConfig();
   const t = topology(config.namespace);
   const keys = redisKeys(config.namespace);
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const redis = createRedis(config.redis, { name: `${config.namespace}:migrate` });
   let conn: Awaited<ReturnType<typeof connectFirst>>['conn'] | null = null;
   try {
     conn = (await connectFirst(amqpUrls(config.amqp.url), {}, maskSecret)).conn;
-    await redis.connect();
+    if (await adoptLegacyConfig(redis, keys)) out('adopted the live configuration of the previous release');
     const setup = await conn.createChannel();
     await declareTopology(setup, t, config.amqp);
     await setup.close();

@@ -51,6 +51,26 @@ export async function readLive(redis: Redis, keys: Keys): Promise<LiveState> {
   };
 }
 
+/**
+ * An upgrade from a release that kept the config under untagged keys (`<ns>:config`, before
+ * the Redis Cluster layout): copies those overrides, their version and their history into this
+ * layout's keys when these are still empty, removes the old keys and tells every replica, so
+ * the live settings survive the upgrade. Answers whether anything was adopted. Runs where one
+ * caller at a time runs it (the cleaner's sweep, `crawlfleet migrate`); the old keys exist only
+ * on a single Redis (the old release knew no cluster), so the copy needs no multi-slot script.
+ */
+export async function adoptLegacyConfig(redis: Redis, keys: Keys): Promise<boolean> {
+  if ((await redis.exists(keys.config)) === 1) return false;
+  const old = await redis.hgetall(keys.legacyConfig);
+  if (Object.keys(old).length === 0) return false;
+  const history = await redis.lrange(keys.legacyConfigHistory, 0, -1);
+  await redis.hset(keys.config, old);
+  if (history.length > 0) await redis.rpush(keys.configHistory, ...history);
+  await redis.del(keys.legacyConfig, keys.legacyConfigHistory);
+  await redis.publish(keys.configChannel, old.version ?? '0');
+  return true;
+}
+
 export async function readHistory(redis: Redis, keys: Keys, limit: number): Promise<AuditEntry[]> {
   const raw = await redis.lrange(keys.configHistory, 0, limit - 1);
   return raw.map((r) => JSON.parse(r) as AuditEntry);

@@ -51,6 +51,9 @@ export interface Keys {
   readonly config: string;
   readonly configHistory: string;
   readonly configChannel: string;
+  /** The config hash and history of releases before the cluster layout (untagged), adopted once by an upgrade (shared/config/center.ts adoptLegacyConfig). */
+  readonly legacyConfig: string;
+  readonly legacyConfigHistory: string;
   /** Prefix of BullMQ queues of the control plane, hash-tagged so each queue's scripts stay in one cluster slot. */
   readonly bullPrefix: string;
   /** String (JSON, expires): the heartbeat of one service replica, tagged by the replica id. */
@@ -98,6 +101,8 @@ export function redisKeys(namespace: string): Keys {
     config: `${ns}:{${ns}:config}`,
     configHistory: `${ns}:{${ns}:config}:history`,
     configChannel: `${ns}:config:changed`,
+    legacyConfig: `${ns}:config`,
+    legacyConfigHistory: `${ns}:config:history`,
     bullPrefix: `${ns}:{${ns}:bull}`,
     replica: (id: string) => `${ns}:replica:{${id}}`,
     replicasIndex: `${ns}:replicas`,

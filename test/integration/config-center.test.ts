@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { ConfigCenter } from '../../shared/config/center.js';
+import { adoptLegacyConfig, ConfigCenter } from '../../shared/config/center.js';
 import type { Config } from '../../shared/config/index.js';
 import { createLogger } from '../../shared/observability/log.js';
 import { createRedis } from '../../shared/redis/client.js';
@@ -194,6 +194,34 @@ describe('config center (real Redis)', function () {
       await waitFor(async () => r.center.config.extract.concurrency === 3, { timeoutMs: 2000, intervalMs: 20, what: 'the fixed file to apply' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('config center: an upgrade from the untagged config keys', () => {
+  it('adopts the previous release\'s overrides, version and history once, and every replica applies them', async () => {
+    const ns = testNamespace('cfg-legacy');
+    const keys = redisKeys(ns);
+    const redis = createRedis(REDIS_URL, { name: `${ns}:test` });
+    const sub = createRedis(REDIS_URL, { name: `${ns}:sub`, blocking: true });
+    const center = new ConfigCenter({ env: { CRAWLER_NAMESPACE: ns }, log: createLogger('test', 'error') });
+    try {
+      // What the previous release left: its hash and history under the untagged keys.
+      await redis.hset(keys.legacyConfig, { version: '7', overrides: JSON.stringify({ 'rate.global': 33 }), updatedAt: String(Date.now()), updatedBy: 'ops' });
+      await redis.rpush(keys.legacyConfigHistory, JSON.stringify({ version: 7, at: Date.now(), who: 'ops', changes: [] }));
+      await center.start(redis, sub, keys);
+      assert.equal(center.config.rate.global, 0, 'before the adoption the new keys are empty');
+      assert.equal(await adoptLegacyConfig(redis, keys), true);
+      await waitFor(async () => center.config.rate.global === 33, { timeoutMs: 5000, what: 'the replica applies the adopted overrides' });
+      assert.equal(center.version, 7);
+      assert.equal(await redis.llen(keys.configHistory), 1);
+      assert.equal(await redis.exists(keys.legacyConfig, keys.legacyConfigHistory), 0, 'the old keys are gone');
+      assert.equal(await adoptLegacyConfig(redis, keys), false, 'a second pass adopts nothing');
+    } finally {
+      center.close();
+      sub.disconnect();
+      redis.disconnect();
+      await cleanupNamespace(ns);
     }
   });
 });

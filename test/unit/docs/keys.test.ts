@@ -18,7 +18,7 @@ describe('docs/architecture.md: Redis keys', () => {
       s.session, s.tasks, s.leases, s.roles, s.hostPages, s.results, s.resultIndex, s.cookies,
       k.rateGlobal(), k.rateHost('<host>'), k.hostBackoff('<host>'), k.hostSlots('<host>'),
       k.robots('<origin>'), k.robotsLock('<origin>'),
-      k.config, k.configHistory, k.configChannel, k.bullPrefix,
+      k.config, k.configHistory, k.configChannel, k.legacyConfig, k.legacyConfigHistory, k.bullPrefix,
       k.replica('<replica>'), k.replicasIndex,
       k.urlIndex('<tag>', '<rest>'), k.schedules, k.scheduleRuns('<schedule>'),
     ];
