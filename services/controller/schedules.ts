@@ -187,7 +187,7 @@ export class Schedules {
 }
 
 /** The worker that runs the ticks on this controller; closed with the HTTP server. */
-export function startScheduleWorker(schedules: Schedules, redis: string | RedisSettings, keys: Keys, log: Logger): { close(): Promise<void> } {
+export function startScheduleWorker(schedules: Schedules, redis: string | RedisSettings, keys: Keys, log: Logger): { close(graceMs?: number): Promise<void> } {
   const connection = createRedis(redis, { name: `${keys.namespace}:controller:schedules`, blocking: true });
   connection.on('error', (err: Error) => log.debug({ err: err.message }, 'schedules worker redis error'));
   const worker = new Worker(
@@ -198,9 +198,13 @@ export function startScheduleWorker(schedules: Schedules, redis: string | RedisS
   worker.on('failed', (job, err) => log.warn({ scheduleId: (job?.data as { scheduleId?: string } | undefined)?.scheduleId, err: err.message }, 'schedule run failed'));
   worker.on('error', (err) => log.debug({ err: err.message }, 'schedules worker error'));
   return {
-    async close() {
-      await worker.close().catch(() => undefined);
-      await connection.quit().catch(() => connection.disconnect());
+    /** Waits for a run in progress at most `graceMs` (a Redis that went away would hold BullMQ's close forever), then drops the connection. */
+    async close(graceMs = 5000) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([worker.close().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      await Promise.race([connection.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+      connection.disconnect();
     },
   };
 }
