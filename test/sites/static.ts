@@ -6,14 +6,16 @@
  * only to files under the root's real path).
  *
  * `reachable()` is the oracle: every URL a crawler that follows `<a href>` links of the same
- * origin from `/` would request, found by walking the files the same way (cheerio on
- * htmlparser2, links resolved against `<base href>` and the page, fragments dropped).
+ * origin from `/` would request, found by walking the files the same way as the bench's
+ * baseline crawler (cheerio on htmlparser2, its resolveLink: against `<base href>` and the
+ * page, fragments dropped).
  */
 import { createReadStream, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, sep } from 'node:path';
 import * as cheerio from 'cheerio';
+import { resolveLink as resolve } from '../../bench/baseline.js';
 import type { SiteStats } from './generated.js';
 
 const TYPES: Record<string, string> = {
@@ -143,17 +145,4 @@ export class StaticSite {
       return x.pathname + x.search;
     }));
   }
-}
-
-function resolve(href: string, base: string, origin: string): string | null {
-  if (href === '') return null;
-  let url: URL;
-  try {
-    url = new URL(href, base);
-  } catch {
-    return null;
-  }
-  if (url.origin !== origin) return null;
-  url.hash = '';
-  return url.href;
 }
