@@ -191,6 +191,24 @@ describe('session control: cancel, pause, resume (real Redis)', function () {
     assert.deepEqual([s?.counts.delivered, s?.counts.fetched, s?.counts.cancelled], [0, 0, 1]);
   });
 
+  it('removes the row a dead attempt left when the task was cancelled before its record came back', async () => {
+    const id = 'cancel-orphan';
+    await sessions.create(id, spec(), 60_000);
+    const seed = link('http://site.test/', 0);
+    await tasks.admitSeeds(id, [seed], 60_000);
+    await tasks.claim(id, [seed.taskId], CLAIM);
+    // Delivery wrote the row and died before its compare-and-set; the cancel then ended the task C.
+    await results.put([{ sessionId: id, taskId: seed.taskId, record: bareRecord({ sessionId: id, taskId: seed.taskId, url: seed.url, depth: 0 }, 'delivered', { status: 200 }) }]);
+    await sessions.cancel(id);
+    assert.equal(await tasks.cancelClaimed(id, seed.taskId, 1), 'ok');
+    assert.equal(await state(id, seed), 'C');
+    // The record comes back (redelivered): the task is terminal already, and a cancelled task keeps no row.
+    const r = await deliver(id, seed, 'delivered');
+    assert.deepEqual(r.accepted, []);
+    assert.deepEqual((await results.list(id, { limit: 10 })).records, [], 'no row of a cancelled task is kept');
+    assert.deepEqual([(await sessions.get(id))?.counts.delivered, (await sessions.get(id))?.counts.cancelled], [0, 1]);
+  });
+
   it('feeds a session watch that follows the channel and reads back what it missed', async () => {
     const id = 'watch';
     await open(id);

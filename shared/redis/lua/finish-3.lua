@@ -12,9 +12,10 @@
   Returns {status, codes, event}: the session's status; one character per record:
     'o' the task ended with this record
     's' the same, after the session went partial: the record is a supplement
-    'n' the task ended, but the session is closed or cancelled: the record is not kept (a
-        cancelled session's task ends C whatever the record says, and its children are not
-        confirmed: the cleaner ends them C)
+    'n' the task ended, but the session is closed or cancelled, or the task was cancelled
+        already: the record is not kept, nor any row of the task (a cancelled session's task
+        ends C whatever the record says, and its children are not confirmed: the cleaner
+        ends them C)
     'd' duplicate: the task was terminal already (the record is not the ledger's)
     'u' unknown task (or session)
   event 'completed', 'closed' or ''. A partial session whose last task becomes terminal
@@ -49,7 +50,11 @@ while i <= #ARGV do
     codes[#codes + 1] = 'u'
   else
     local s, a, d, p, u = parseTask(v)
-    if isTerminal(s) then
+    if s == 'C' then
+      -- cancelled (by the cleaner or a cancel): such a task never keeps a record, so a row an
+      -- earlier attempt wrote before it died goes too
+      codes[#codes + 1] = 'n'
+    elseif isTerminal(s) then
       codes[#codes + 1] = 'd'
     elseif status == 'cancelled' then
       redis.call('HSET', KEYS[2], id, packTask('C', a, d, p, u))
