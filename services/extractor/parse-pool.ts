@@ -14,11 +14,11 @@
  * Pages of at most INLINE_PARSE_BYTES are parsed on the calling thread: a worker round trip
  * costs about as much CPU as parsing a small page, and the worst 16 KiB of HTML measured
  * (misnested `<b><i>` runs, 100,000-deep nesting cut to size, open tables) parses in under
- * 0.1 s, which bounds how long the event loop can be held. A page whose session asks for a
- * converted format (markdown, text, html) goes to a worker whatever its size: converting costs
- * several times the parse (about 3 ms for a 15 KB page against 0.4 ms), so the round trip is
- * cheap beside it, and the workers put every core of the machine on the conversion while the
- * service's own thread stays free for the broker (bench: `--scenario content`).
+ * 0.1 s, which bounds how long the event loop can be held. That holds for pages whose
+ * session asks for converted formats too: sending those to the workers whatever their size
+ * was measured (`node dist/bench/run.js --quick --scenario content`, quiet machine) at 0.48x
+ * of the converting baseline against 0.54x inline (the extractor's CPU per page 13.7 ms
+ * against 8.9 ms), so small pages stay inline.
  */
 import { Worker } from 'node:worker_threads';
 import { CrawlError } from '../../shared/errors/index.js';
@@ -28,13 +28,9 @@ import { parseDocument, type ParsedPage, type ParseOptions } from './parse.js';
 /** Bodies up to this size are parsed inline (see the module comment). */
 export const INLINE_PARSE_BYTES = 16 * 1024;
 
-/** Content formats whose conversion costs several times the parse; a page asking for one is parsed in a worker. */
-const CONVERTED_FORMATS: ReadonlySet<string> = new Set(['markdown', 'text', 'html']);
-
 /** Whether a job is parsed on the calling thread (see the module comment). */
-export function parsesInline(job: Pick<ParseJob, 'body' | 'opts'>, inlineBytes = INLINE_PARSE_BYTES): boolean {
-  if (job.body.length > inlineBytes) return false;
-  return !(job.opts.content?.formats.some((f) => CONVERTED_FORMATS.has(f)) ?? false);
+export function parsesInline(job: Pick<ParseJob, 'body'>, inlineBytes = INLINE_PARSE_BYTES): boolean {
+  return job.body.length <= inlineBytes;
 }
 
 export interface ParseRequest {

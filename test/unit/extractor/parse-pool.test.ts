@@ -95,25 +95,10 @@ describe('parse pool (worker threads)', function () {
     }
   });
 
-  it('parses a small page in a worker when its session asks for a converted format (markdown, text, html)', async () => {
-    const p = new ParsePool(() => 1);
-    try {
-      const content = { formats: ['markdown', 'links'] as const, onlyMainContent: true, maxBytes: {} };
-      const page = await p.parse({ body: small, contentType: 'text/html', pageUrl: 'http://s.test/', fields: {}, opts: { ...opts, content }, timeoutMs: 5000 });
-      assert.equal(page.title, 'Small');
-      assert.equal(typeof page.content?.markdown, 'string');
-      assert.equal(p.workers, 1);
-    } finally {
-      await p.close();
-    }
-  });
-
-  it('decides inline by size and by converted formats', () => {
-    const body = Buffer.alloc(100);
-    assert.equal(parsesInline({ body, opts }), true);
-    assert.equal(parsesInline({ body, opts: { ...opts, content: { formats: ['links', 'metadata', 'rawHtml'], onlyMainContent: true, maxBytes: {} } } }), true);
-    for (const f of ['markdown', 'text', 'html'] as const) assert.equal(parsesInline({ body, opts: { ...opts, content: { formats: [f], onlyMainContent: true, maxBytes: {} } } }), false, f);
-    assert.equal(parsesInline({ body: Buffer.alloc(INLINE_PARSE_BYTES + 1), opts }), false);
+  it('decides inline by size alone, converted formats included (measured: inline converts faster)', () => {
+    assert.equal(parsesInline({ body: Buffer.alloc(100) }), true);
+    assert.equal(parsesInline({ body: Buffer.alloc(INLINE_PARSE_BYTES) }), true);
+    assert.equal(parsesInline({ body: Buffer.alloc(INLINE_PARSE_BYTES + 1) }), false);
   });
 
   it('refuses work once closed', async () => {
