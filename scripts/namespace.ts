@@ -15,6 +15,7 @@ import type amqp from 'amqplib';
 import type { Channel } from 'amqplib';
 import { Redis } from 'ioredis';
 import { loadConfig, maskSecret } from '../shared/config/index.js';
+import { queueStates } from '../shared/messaging/migrate.js';
 import { amqpUrls, connectFirst } from '../shared/messaging/urls.js';
 import { createRedis, scanKeys, unlinkKeys } from '../shared/redis/client.js';
 import { parseRedisTarget } from '../shared/redis/url.js';
@@ -51,24 +52,8 @@ export interface QueueState {
 }
 
 /** The namespace's queues that exist, with their messages and consumers. */
-export async function existingQueues(conn: ChannelSource, ns: string): Promise<QueueState[]> {
-  const out: QueueState[] = [];
-  let ch: Channel | null = null;
-  try {
-    for (const name of namespaceQueues(ns)) {
-      ch ??= await openQuiet(conn);
-      try {
-        const q = await ch.checkQueue(name);
-        out.push({ name, messages: q.messageCount, consumers: q.consumerCount });
-      } catch {
-        // 404: the broker closed the channel; the queue does not exist.
-        ch = null;
-      }
-    }
-  } finally {
-    if (ch) await ch.close().catch(() => undefined);
-  }
-  return out;
+export function existingQueues(conn: ChannelSource, ns: string): Promise<QueueState[]> {
+  return queueStates(conn, namespaceQueues(ns));
 }
 
 async function openQuiet(conn: ChannelSource): Promise<Channel> {

@@ -106,12 +106,12 @@ async function openQuiet<T extends Channel>(open: () => Promise<T>): Promise<T> 
   return ch;
 }
 
-/** The old queues (of every older layout, and the first retry queues) that exist now. */
-export async function oldQueues(conn: MigrationConnection, current: Topology): Promise<OldQueueState[]> {
+/** Those of `names` that exist now, with their messages and consumers (a 404 closes the channel: a new one is opened for the next name). */
+export async function queueStates(conn: { createChannel(): Promise<Channel> }, names: Iterable<string>): Promise<OldQueueState[]> {
   const out: OldQueueState[] = [];
   let ch: Channel | null = null;
   try {
-    for (const name of current.legacyQueues) {
+    for (const name of names) {
       ch ??= await openQuiet(() => conn.createChannel());
       try {
         const q = await ch.checkQueue(name);
@@ -124,6 +124,11 @@ export async function oldQueues(conn: MigrationConnection, current: Topology): P
     if (ch) await ch.close().catch(() => undefined);
   }
   return out;
+}
+
+/** The old queues (of every older layout, and the first retry queues) that exist now. */
+export function oldQueues(conn: MigrationConnection, current: Topology): Promise<OldQueueState[]> {
+  return queueStates(conn, current.legacyQueues);
 }
 
 export interface MigrateOptions {
