@@ -40,8 +40,13 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   /** WARC metadata records (session id, outlinks) of the sessions that ask for WARC. */
   const warc = replicaWarcWriters(ctx.name, ctx.config, (err, sessionId) => ctx.log.error({ sessionId, err: (err as Error).message }, 'cannot close a WARC file'));
   // Documents have workers of their own (pdf.js, mammoth, the feed reader; nothing inline), so
-  // a burst of large PDFs never holds an HTML page's parse.
-  const documentPool = new ParsePool(() => ctx.config().documents.concurrency, { inlineBytes: -1, workerUrl: new URL('./documents/worker.js', import.meta.url) });
+  // a burst of large PDFs never holds an HTML page's parse; at a lower priority, so they take
+  // the CPU only as far as pages leave it (documents.niceness).
+  const documentPool = new ParsePool(() => ctx.config().documents.concurrency, {
+    inlineBytes: -1,
+    workerUrl: new URL('./documents/worker.js', import.meta.url),
+    niceness: () => ctx.config().documents.niceness,
+  });
 
   /** The pages (or documents) of one session through the steps; returns children, records and pages to render to publish. */
   async function extractSession(sessionId: string, all: readonly ExtractTask[], cfg: Config, stage: 'extract' | 'document'): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[]; render: RenderTask[] }> {

@@ -24,6 +24,7 @@ import { Worker } from 'node:worker_threads';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { TaskRole } from '../../shared/tasks/types.js';
 import { parseDocument, type ParsedPage, type ParseOptions } from './parse.js';
+import { setThreadNiceness, threadCpuMs } from './thread-cpu.js';
 
 /** Bodies up to this size are parsed inline (see the module comment). */
 export const INLINE_PARSE_BYTES = 16 * 1024;
@@ -47,8 +48,8 @@ export type ParseResponse =
   | { id: number; ok: true; page: ParsedPage }
   /** `code` when the parser refused the document with a catalogue error (too_large, parse_failed, document_encrypted, document_corrupt). */
   | { id: number; ok: false; message: string; code?: string }
-  /** Sent once, when the worker has loaded the parser: the time bound starts from then. */
-  | { ready: true };
+  /** Sent once, when the worker has loaded the parser: the time bound starts from then. `tid`: its kernel thread id (Linux; thread-cpu.ts). */
+  | { ready: true; tid?: number | null };
 
 export interface ParseJob {
   body: Buffer;
@@ -74,7 +75,15 @@ interface Slot {
   busy: Pending | null;
   timer: NodeJS.Timeout | null;
   id: number;
+  /** The worker's kernel thread id, when the system tells (Linux): its parses are bounded in CPU time. */
+  tid: number | null;
 }
+
+/**
+ * A parse bounded in CPU time may still not take longer than this many times its bound in
+ * wall-clock time (a worker starved of CPU by a saturated machine ends all the same).
+ */
+export const WALL_BOUND_FACTOR = 5;
 
 /** Catalogue codes of a worker's refusal that the page keeps (any other error becomes parse_failed). */
 const KEPT_CODES: ReadonlySet<string> = new Set(['too_large', 'parse_failed', 'document_encrypted', 'document_corrupt']);
@@ -92,8 +101,14 @@ export class ParsePool {
   /** `size()` is read on each dispatch, so the pool follows live concurrency changes. */
   constructor(
     private readonly size: () => number,
-    /** `inlineBytes` -1: nothing inline (the documents stage); `workerUrl`: the worker's module (default parse-worker.js). */
-    private readonly opts: { inlineBytes?: number; workerUrl?: URL } = {},
+    /**
+     * `inlineBytes` -1: nothing inline (the documents stage); `workerUrl`: the worker's module
+     * (default parse-worker.js); `niceness`: scheduling niceness (0..19) given to each worker
+     * when it starts, on Linux (the documents stage: pages win the CPU when both compete); a
+     * pool with a niceness bounds its parses in CPU time (see startTimer), the others in
+     * wall-clock time.
+     */
+    private readonly opts: { inlineBytes?: number; workerUrl?: URL; niceness?: () => number } = {},
   ) {}
 
   parse(job: ParseJob): Promise<ParsedPage> {
@@ -148,10 +163,13 @@ export class ParsePool {
   private spawn(): Slot {
     const worker = new Worker(this.opts.workerUrl ?? new URL('./parse-worker.js', import.meta.url), { resourceLimits: RESOURCE_LIMITS });
     worker.unref();
-    const slot: Slot = { worker, ready: false, busy: null, timer: null, id: 0 };
+    const slot: Slot = { worker, ready: false, busy: null, timer: null, id: 0, tid: null };
     worker.on('message', (msg: ParseResponse) => {
       if ('ready' in msg) {
         slot.ready = true;
+        slot.tid = msg.tid ?? null;
+        const niceness = this.opts.niceness?.() ?? 0;
+        if (slot.tid !== null && niceness > 0) setThreadNiceness(slot.tid, niceness);
         if (slot.busy) this.startTimer(slot, slot.busy);
         return;
       }
@@ -183,11 +201,28 @@ export class ParsePool {
     slot.worker.postMessage(request);
   }
 
+  /**
+   * Bounds the parse by `timeoutMs` of wall-clock time; in a pool with a niceness, by
+   * `timeoutMs` of the worker thread's own CPU time when the system tells it (a worker that
+   * yielded the CPU to pages is not cut short for it), and by WALL_BOUND_FACTOR times that in
+   * wall-clock time in any case.
+   */
   private startTimer(slot: Slot, p: Pending): void {
     const { job } = p;
-    slot.timer = setTimeout(() => {
+    const startedAt = Date.now();
+    const cpuAtStart = slot.tid === null || this.opts.niceness === undefined ? null : threadCpuMs(slot.tid);
+    const expire = (): void => {
+      const cpuNow = cpuAtStart === null || slot.tid === null ? null : threadCpuMs(slot.tid);
+      const cpuUsed = cpuNow === null || cpuAtStart === null ? null : cpuNow - cpuAtStart;
+      const wallLeft = job.timeoutMs * WALL_BOUND_FACTOR - (Date.now() - startedAt);
+      if (cpuUsed !== null && cpuUsed < job.timeoutMs && wallLeft > 0) {
+        // Not yet over its CPU bound: look again when it could be at the earliest.
+        slot.timer = setTimeout(expire, Math.max(10, Math.min(job.timeoutMs - cpuUsed, wallLeft)));
+        return;
+      }
       void this.kill(slot, new CrawlError('parse_timeout', `${job.pageUrl}: parsing took longer than ${job.timeoutMs} ms`, { details: { limitMs: job.timeoutMs } }));
-    }, job.timeoutMs);
+    };
+    slot.timer = setTimeout(expire, job.timeoutMs);
   }
 
   private settle(slot: Slot): void {

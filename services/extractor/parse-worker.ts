@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { CrawlError } from '../../shared/errors/index.js';
 import { parseDocument } from './parse.js';
 import type { ParseRequest, ParseResponse } from './parse-pool.js';
+import { currentThreadId } from './thread-cpu.js';
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.js runs as a worker thread');
@@ -21,4 +22,4 @@ port.on('message', (job: ParseRequest) => {
   }
   port.postMessage(reply);
 });
-port.postMessage({ ready: true } satisfies ParseResponse);
+port.postMessage({ ready: true, tid: currentThreadId() } satisfies ParseResponse);

@@ -58,7 +58,7 @@ export interface Settings {
   rate: { global: number; perHost: number; perReplica: number; hosts: string[]; globalLease: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   extract: { concurrency: number; prefetch: number; maxLinksPerPage: number; followNofollow: boolean; maxParseMs: number; maxHtmlBytes: number };
-  documents: { concurrency: number; prefetch: number; maxBytes: number; maxPages: number; maxFeedItems: number; maxInflatedBytes: number; maxParseMs: number };
+  documents: { concurrency: number; prefetch: number; maxBytes: number; maxPages: number; maxFeedItems: number; maxInflatedBytes: number; maxParseMs: number; niceness: number };
   render: {
     defaultMode: RenderMode;
     chromiumPath: string;
@@ -525,6 +525,13 @@ export const schema: convict.Schema<Settings> = {
       format: intIn(1, TIMER_MAX_MS),
       default: 60_000,
       env: 'DOCUMENTS_MAX_PARSE_MS',
+    },
+    niceness: {
+      doc: 'Scheduling niceness (0-19) of the document worker threads, on Linux: above 0 they yield the CPU to the HTML pages of the same machine when both compete (10: about a tenth of a contended core), and get all of it when pages leave it idle. Their maxParseMs then counts their own CPU time, with at most 5 times as much wall-clock time. Applies to document workers started after a change.',
+      live: true,
+      format: intIn(0, 19),
+      default: 10,
+      env: 'DOCUMENTS_NICENESS',
     },
   },
   render: {

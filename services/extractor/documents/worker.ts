@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { CrawlError } from '../../../shared/errors/index.js';
 import type { ParseRequest, ParseResponse } from '../parse-pool.js';
+import { currentThreadId } from '../thread-cpu.js';
 import { parseDocumentFile } from './index.js';
 
 const port = parentPort;
@@ -24,4 +25,4 @@ port.on('message', (job: ParseRequest) => {
     port.postMessage(reply);
   })();
 });
-port.postMessage({ ready: true } satisfies ParseResponse);
+port.postMessage({ ready: true, tid: currentThreadId() } satisfies ParseResponse);
