@@ -18,7 +18,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ParsePool } from '../services/extractor/parse-pool.js';
+import { documentPool, ParsePool } from '../services/extractor/parse-pool.js';
 import type { ParseOptions } from '../services/extractor/parse.js';
 import { loadConfig } from '../shared/config/index.js';
 import { makeLongPdf } from '../test/support/documents.js';
@@ -48,7 +48,7 @@ function htmlPage(n: number): Buffer {
 }
 
 async function main(): Promise<void> {
-  const docPool = new ParsePool(() => cfg.documents.concurrency, { inlineBytes: -1, workerUrl: new URL('../services/extractor/documents/worker.js', import.meta.url) });
+  const docPool = documentPool(() => cfg);
   const files = await pdfs();
   process.stdout.write('\nPDF through a document worker (median of 3 after a warm-up)\n');
   for (const f of files) {

@@ -23,7 +23,7 @@ import { CrawlError } from '../../shared/errors/index.js';
 import { metadataRecord } from '../../shared/warc/exchange.js';
 import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { KnownLinks } from './known.js';
-import { ParsePool } from './parse-pool.js';
+import { documentPool, ParsePool } from './parse-pool.js';
 import { admitStep, parseStep, recordStep, renderStep, reusedParse, screenStep, sessionFormats, type Screened } from './steps.js';
 
 export { parsePage, type ParsedPage } from './parse.js';
@@ -42,11 +42,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
   // Documents have workers of their own (pdf.js, mammoth, the feed reader; nothing inline), so
   // a burst of large PDFs never holds an HTML page's parse; at a lower priority, so they take
   // the CPU only as far as pages leave it (documents.niceness).
-  const documentPool = new ParsePool(() => ctx.config().documents.concurrency, {
-    inlineBytes: -1,
-    workerUrl: new URL('./documents/worker.js', import.meta.url),
-    niceness: () => ctx.config().documents.niceness,
-  });
+  const documentParser = documentPool(ctx.config);
 
   /** The pages (or documents) of one session through the steps; returns children, records and pages to render to publish. */
   async function extractSession(sessionId: string, all: readonly ExtractTask[], cfg: Config, stage: 'extract' | 'document'): Promise<{ children: FetchTask[]; records: DeliverRecord[]; nowKnown: FoundLink[]; render: RenderTask[] }> {
@@ -59,7 +55,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     if (pages.length === 0) return out;
     publishExtractPages({ sessionId, pages });
 
-    const parser = stage === 'document' ? documentPool : pool;
+    const parser = stage === 'document' ? documentParser : pool;
     const parsed = await Promise.all(pages.map(async (page) => {
       if (!page.reuse) return parseStep(page, session, cfg, (job) => parser.parse(job), stage);
       // Not downloaded (fresh, or a 304): the links of the last fetch, from its record.
@@ -153,7 +149,7 @@ export async function startExtractor(ctx: ServiceContext): Promise<ServiceHandle
     close: async (graceMs) => {
       await Promise.all([consumer.close(graceMs), documents.close(graceMs)]);
       await warc.close();
-      await Promise.all([pool.close(), documentPool.close()]);
+      await Promise.all([pool.close(), documentParser.close()]);
     },
   };
 }

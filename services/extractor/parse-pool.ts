@@ -22,6 +22,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { CrawlError } from '../../shared/errors/index.js';
+import type { Config } from '../../shared/config/index.js';
 import type { TaskRole } from '../../shared/tasks/types.js';
 import { parseDocument, type ParsedPage, type ParseOptions } from './parse.js';
 import { setThreadNiceness, threadCpuMs } from './thread-cpu.js';
@@ -240,4 +241,16 @@ export class ParsePool {
     if (!this.closed) this.dispatch();
     await slot.worker.terminate().catch(() => undefined);
   }
+}
+
+/**
+ * The documents stage's pool: `documents.concurrency` document workers (PDF, DOCX, feeds,
+ * text), nothing inline, at `documents.niceness` so pages win the CPU when both compete.
+ */
+export function documentPool(config: () => Pick<Config, 'documents'>): ParsePool {
+  return new ParsePool(() => config().documents.concurrency, {
+    inlineBytes: -1,
+    workerUrl: new URL('./documents/worker.js', import.meta.url),
+    niceness: () => config().documents.niceness,
+  });
 }
