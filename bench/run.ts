@@ -3,7 +3,7 @@
  * deterministic sites (test/sites/generated.ts), with the real services as processes.
  *
  *   node dist/bench/run.js [--quick] [--scenario nolatency|latency|scale|memory|redis-memory|content|content-docs|mixed]...
- *        [--fetchers N] [--concurrency N] [--pages N] [--json FILE] [--crawlee]
+ *        [--fetchers N] [--extractors N] [--concurrency N] [--pages N] [--json FILE] [--crawlee]
  *        [--no-baseline] [--env KEY=VALUE]... [--cpu-prof DIR]
  *
  * Each scenario: a site in a child process, a fresh stack (own namespace, own ports),
@@ -72,6 +72,7 @@ interface BenchOptions {
   quick: boolean;
   scenarios: ScenarioName[];
   fetchers: number | null;
+  extractors: number;
   concurrency: number | null;
   pages: number | null;
   json: string | null;
@@ -97,6 +98,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
                         apt-get install python3-doc), served from its files
   --fetchers N          fetcher replicas (nolatency, latency, memory; default 1);
                         for scale, the largest step of 1, 2, 4, ... (default 4)
+  --extractors N        extractor replicas (every scenario; default 1)
   --concurrency N       requests in flight per fetcher replica (default 32; scale 8)
   --pages N             site size in pages for the chosen scenarios
   --json FILE           write the machine-readable results to FILE
@@ -115,6 +117,7 @@ function parseOptions(argv: string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       scenario: { type: 'string', multiple: true },
       fetchers: { type: 'string' },
+      extractors: { type: 'string' },
       concurrency: { type: 'string' },
       pages: { type: 'string' },
       json: { type: 'string' },
@@ -150,6 +153,7 @@ function parseOptions(argv: string[]): BenchOptions {
     quick: values.quick ?? false,
     scenarios: [...new Set(scenarios)],
     fetchers: int('fetchers', values.fetchers, 1, 32),
+    extractors: int('extractors', values.extractors, 1, 16) ?? 1,
     concurrency: int('concurrency', values.concurrency, 1, 1024),
     pages: int('pages', values.pages, 10, 2_000_000),
     json: values.json ?? null,
@@ -258,7 +262,7 @@ interface BenchStack {
   stop(): Promise<void>;
 }
 
-async function startStack(fetchers: number, concurrency: number, extraEnv: Record<string, string>, cpuProf: string | null): Promise<BenchStack> {
+async function startStack(fetchers: number, extractors: number, concurrency: number, extraEnv: Record<string, string>, cpuProf: string | null): Promise<BenchStack> {
   const ns = testNamespace('bench');
   const port = await freePort();
   const resultsDir = mkdtempSync(join(os.tmpdir(), 'crawlfleet-bench-results-'));
@@ -277,7 +281,7 @@ async function startStack(fetchers: number, concurrency: number, extraEnv: Recor
     // --env NODE_OPTIONS=... adds to the measurement preload instead of replacing it.
     NODE_OPTIONS: [...nodeOptions, extraEnv.NODE_OPTIONS ?? ''].join(' ').trim(),
   });
-  const specs = stackSpecs({ replicas: { fetcher: fetchers, extractor: 1, delivery: 1, renderer: 0 }, env });
+  const specs = stackSpecs({ replicas: { fetcher: fetchers, extractor: extractors, delivery: 1, renderer: 0 }, env });
   const opsAddresses = [`http://127.0.0.1:${port}`];
   for (const s of specs) {
     if (s.service === 'controller') continue;
@@ -367,6 +371,8 @@ export interface StackRun {
   kind: 'stack';
   ns: string;
   fetchers: number;
+  /** Extractor replicas (--extractors). */
+  extractors: number;
   concurrency: number;
   inFlight: number;
   status: string;
@@ -451,7 +457,7 @@ function pathOf(url: string): string {
 }
 
 async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
-  const stack = await startStack(p.fetchers, p.concurrency, p.opts.env, p.opts.cpuProf);
+  const stack = await startStack(p.fetchers, p.opts.extractors, p.concurrency, p.opts.env, p.opts.cpuProf);
   if (p.opts.cpuProf) {
     // Name the profiles: pid -> label, merged over runs (read by bench/profile-summary.ts).
     const file = join(p.opts.cpuProf, 'pids.json');
@@ -666,6 +672,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       kind: 'stack',
       ns: stack.ns,
       fetchers: p.fetchers,
+      extractors: p.opts.extractors,
       concurrency: p.concurrency,
       inFlight: p.fetchers * p.concurrency,
       status,
@@ -1161,7 +1168,7 @@ export function report(results: ScenarioResult[], header: string): string {
       const name = `${r.name}${r.runs.length > 1 ? ` f=${run.fetchers}` : ''}`;
       thr.push([
         name,
-        `${run.fetchers}x${run.concurrency}`,
+        `${run.fetchers}x${run.concurrency}${(run.extractors ?? 1) > 1 ? `, ${run.extractors} extractors` : ''}`,
         `${run.records}/${run.expected}`,
         fmt(run.wallMs / 1000, 1),
         fmt(run.pagesPerSec, 0),
