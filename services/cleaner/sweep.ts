@@ -6,20 +6,19 @@
  *     not kept); finished ones get their counters reconciled from the ledger and leave the due
  *     index; one that is not due yet (resumed after a pause: its deadline moved) or paused is
  *     looked at again at its deadline, or after a lease while paused;
- *  2. sessions past retention leave the index, with their records and results file;
+ *  2. sessions past retention leave the index, with their records and files (results file,
+ *     WARC files, screenshots: shared/results/files.ts);
  *  3. tasks whose lease expired are published to the fetch queue again (the claim script
  *     bounds attempts and turns an exhausted task into failed(timeout)), unless the stages
  *     downstream of fetching have a backlog (then leases expire from slowness, not death).
  * Every write is a compare-and-set, so a sweep that overlaps another does no harm.
  */
-import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { fetchTask } from '../../shared/admission/index.js';
 import { parseLedgerEntry } from '../../shared/ledger/index.js';
 import { STAGE_NAMES, STAGES } from '../../shared/pipeline/stages.js';
 import type { ServiceContext } from '../../shared/service/runtime.js';
 import type { FetchTask } from '../../shared/tasks/types.js';
-import { removeSessionWarcs, warcDir } from '../../shared/warc/files.js';
+import { removeSessionFiles } from '../../shared/results/files.js';
 
 /** Ready messages on the queues of the stages whose backlog means slowness (the registry's `backlog`). */
 async function downstreamBacklog(ctx: ServiceContext): Promise<number> {
@@ -91,12 +90,11 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
     }
   }
 
-  // 2. retention: the session's keys expired in Redis; its records, results file and WARC files go too
+  // 2. retention: the session's keys expired in Redis; its records and files (results file, WARC files, screenshots) go too
   const expired = await maintenance.pruneIndex(Date.now() - cfg.session.retentionMs, cfg.cleaner.batchSize);
   for (const id of expired) {
     await ctx.results.deleteSession(id);
-    await rm(join(resolve(cfg.deliver.resultsDir), `${id}.jsonl`), { force: true });
-    await removeSessionWarcs(warcDir(cfg), id);
+    await removeSessionFiles(cfg, id);
   }
   report.pruned = expired.length;
 

@@ -14,12 +14,11 @@
  * which moves its deadline (and closeAt) later by the time it was paused.
  *
  * `DELETE /sessions/:id?purge=true` removes a finished session that was handed over: its
- * Redis keys, its entries in the sessions index and due set, its results file and its WARC files.
+ * Redis keys, its entries in the sessions index and due set, its records and its files (results
+ * file, WARC files, screenshots: shared/results/files.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import net from 'node:net';
-import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import * as cheerio from 'cheerio';
 import type { FastifyInstance } from 'fastify';
@@ -40,7 +39,7 @@ import { compileScope, defaultAllowedHosts, ScopeError } from '../../shared/url/
 import { redactSpec } from '../../shared/observability/redact.js';
 import { requestStateSpec, requestStateSchema } from './request-state.js';
 import { explainTrap, trapOf, type TrapReason, type TrapRules } from '../../shared/url/traps.js';
-import { removeSessionWarcs, warcDir } from '../../shared/warc/files.js';
+import { removeSessionFiles } from '../../shared/results/files.js';
 
 /** The body of POST /sessions. */
 export type CreateSessionBody = SessionRequest;
@@ -306,11 +305,6 @@ export const MAX_QUERY_OFFSET = 2 ** 31 - 1;
 /** Statuses a session can be purged in (nothing more is written to it once handed over). */
 const PURGEABLE: ReadonlySet<string> = new Set(['completed', 'cancelled', 'closed']);
 
-/** The results file delivery writes for a session (services/delivery/handover.ts). */
-export function resultsFilePath(resultsDir: string, id: string): string {
-  return join(resolve(resultsDir), `${id}.jsonl`);
-}
-
 /** Every Redis key of one session, and its entries in the sessions index and due set. */
 export async function deleteSessionKeys(redis: Redis, keys: Keys, id: string): Promise<number> {
   const sessionKeys = Object.values(keys.session(id)).filter((k): k is string => typeof k === 'string');
@@ -318,12 +312,6 @@ export async function deleteSessionKeys(redis: Redis, keys: Keys, id: string): P
   const removed = await redis.unlink(...sessionKeys);
   await Promise.all([redis.zrem(keys.sessionsIndex, id), redis.zrem(keys.sessionsDue, id)]);
   return removed;
-}
-
-/** The session's records: its rows in the results store and its results file. */
-export async function deleteSessionResults(results: ResultsStore, resultsDir: string, id: string): Promise<void> {
-  await results.deleteSession(id);
-  await rm(resultsFilePath(resultsDir, id), { force: true });
 }
 
 /**
@@ -337,8 +325,9 @@ export async function purgeSession(deps: Pick<SessionRoutesDeps, 'sessions' | 'r
     throw new CrawlError('conflict', `session ${id} is ${s.status}; only a completed, cancelled or closed session can be purged (cancel it first)`);
   }
   if (s.handedOverAt === null) throw new CrawlError('conflict', `session ${id} is ${s.status} but not handed over yet (results file, webhook); retry in a moment`);
-  await deleteSessionResults(deps.results, deps.config().deliver.resultsDir, id);
-  await removeSessionWarcs(warcDir(deps.config()), id);
+  // Its records, then its files (results file, WARC files, screenshots), then its keys.
+  await deps.results.deleteSession(id);
+  await removeSessionFiles(deps.config(), id);
   const removed = await deleteSessionKeys(deps.redis, deps.keys, id);
   return { id, purged: true, keys: removed };
 }

@@ -5,9 +5,10 @@
  */
 import { createHmac } from 'node:crypto';
 import { mkdir, open, rename } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { CrawlError } from '../../shared/errors/index.js';
+import { resultsFilePath } from '../../shared/results/files.js';
 import type { ResultsStore } from '../../shared/results/store.js';
 import { redactSession } from '../../shared/observability/redact.js';
 import type { SessionView } from '../../shared/tasks/types.js';
@@ -22,7 +23,7 @@ const PAGE = 1000;
 export async function writeResultsFile(results: ResultsStore, sessionId: string, dir: string, onlyBeforePartial = false): Promise<{ path: string; records: number }> {
   const absDir = resolve(dir);
   await mkdir(absDir, { recursive: true });
-  const path = join(absDir, `${sessionId}.jsonl`);
+  const path = resultsFilePath(absDir, sessionId);
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
   const fh = await open(tmp, 'w');
   let records = 0;

@@ -185,6 +185,7 @@ export function renderStep(pages: readonly ExtractTask[], mode: RenderMode): { k
       ...(page.parent ? { parent: page.parent } : {}),
       admittedAt: page.fetchedAt,
       reason: d.reason,
+      ...(page.warcResponseId ? { warcResponseId: page.warcResponseId } : {}),
     });
   }
   return { keep, render, notRendered };

@@ -17,7 +17,7 @@
  *   body changed.
  * Every output is confirmed by the broker before the input is acked.
  *
- * Cancel and pause (session-watch.ts): a claimed task checks its session's status, a Map
+ * Cancel and pause (session-control.ts, shared with the renderer): a claimed task checks its session's status, a Map
  * read, when its steps begin, when it gets a request slot, at each turn of the gate and right
  * before the request. A cancelled session's task ends C there (cancel-task-3); a paused one's
  * goes back to W with its attempt given back (defer-3) and to a delay queue, and so does a task
@@ -36,7 +36,6 @@ import { redactError, secretsOf } from '../../shared/observability/redact.js';
 import type { ClaimReply } from '../../shared/ledger/index.js';
 import { Consumer, type DeliveryContext } from '../../shared/messaging/consumer.js';
 import { RateLimiter, ReplicaRate } from '../../shared/ratelimit.js';
-import { createRedis } from '../../shared/redis/client.js';
 import { renderMode } from '../../shared/render/options.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
@@ -48,19 +47,12 @@ import { ROBOTS_MAX_BYTES } from '../../shared/url/robots.js';
 import { parseRetryAfter, retryDelay, statusClass } from './classify.js';
 import { HttpFetcher, type FetchResponse } from './http.js';
 import { ROBOTS_MAX_REDIRECTS, RobotsCache } from './robots-cache.js';
-import { SessionWatch } from './session-watch.js';
+import { PAUSE_RECHECK_MS, SessionControl } from './session-control.js';
 import { HostSlots } from './slots.js';
 import { fetchStep, gateStep, indexEntryOf, preflightStep, recrawlStep, robotsStep, routeStep, type FetchJob, type Verdict } from './steps.js';
 
 /** Tasks held per replica (the schema bounds it so the derived prefetch stays valid). */
 const itemWindow = fetchItemWindow;
-
-/** How long a task of a paused session waits in a delay queue before it looks again (a delay bucket). */
-export const PAUSE_RECHECK_MS = 2000;
-/** How often the session watch reads back the statuses of the sessions this replica works on. */
-const WATCH_REFRESH_MS = 1000;
-/** A session the replica has not looked up for this long leaves the watch. */
-const WATCH_IDLE_MS = 60_000;
 
 export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> {
   const { tasks, outbox, topology, metrics } = ctx;
@@ -91,27 +83,10 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
   };
   const index = new CrawlIndex(ctx.redis, ctx.keys, () => ctx.config().index);
 
-  // The session watch: statuses pushed on the control channel, read back once a second.
-  const watch = new SessionWatch({
-    read: (ids) => ctx.sessions.controlStates(ids),
-    refreshMs: WATCH_REFRESH_MS,
-    idleMs: WATCH_IDLE_MS,
-    onError: (err) => ctx.log.debug({ err: (err as Error).message }, 'session watch refresh failed; next one in a second'),
-  });
-  const controlSub = createRedis(ctx.config().redis, { name: `${ctx.keys.namespace}:fetcher:control`, blocking: true });
-  controlSub.on('error', () => undefined);
-  controlSub.on('message', (channel: string, message: string) => {
-    if (channel === ctx.keys.sessionsControl) watch.onMessage(message);
-  });
-  // After a reconnect ioredis subscribes again; what was said meanwhile is read back now.
-  controlSub.on('ready', () => void watch.refresh().catch(() => undefined));
-  void controlSub.subscribe(ctx.keys.sessionsControl).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'cannot subscribe to the session control channel; the watch reads statuses every second'));
-  watch.start();
+  // Cancel and pause: the session watch (statuses pushed on the control channel, read back once a second).
+  const control = new SessionControl(ctx, 'fetcher');
   /** The session of a claimed task is paused or cancelled: its request must not start. */
-  const halted = (job: FetchJob): boolean => {
-    const status = watch.status(job.task.sessionId);
-    return status === 'paused' || status === 'cancelled';
-  };
+  const halted = (job: FetchJob): boolean => control.halted(job.task.sessionId);
 
   const robots = new RobotsCache({
     redis: ctx.redis,
@@ -197,28 +172,15 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     if (failed) throw failed.reason;
   }
 
-  /**
-   * A claimed task whose session is paused or cancelled, before its request started: paused,
-   * it waits in a delay queue with its attempt given back; cancelled, it ends C now.
-   */
-  async function stop(job: FetchJob): Promise<void> {
-    const { task, attempt } = job;
-    const status = watch.status(task.sessionId);
-    if (status === 'cancelled') {
-      await tasks.cancelClaimed(task.sessionId, task.taskId, attempt);
-      metrics.fetchDeferred.inc({ reason: 'cancelled' });
-    } else if (await tasks.defer(task.sessionId, task.taskId, attempt, PAUSE_RECHECK_MS + ctx.config().task.leaseMs)) {
-      await outbox.later('fetch', PAUSE_RECHECK_MS, { ...task, attempt: attempt - 1 });
-      metrics.fetchDeferred.inc({ reason: 'paused' });
-    }
-  }
+  /** A claimed task whose session is paused or cancelled, before its request started (session-control.ts). */
+  const stop = (job: FetchJob): Promise<void> => control.stop(job.task, job.attempt);
 
   /** One claimed task through the steps. */
   async function handle(task: FetchTask, attempt: number): Promise<void> {
     const session = await sessions.get(task.sessionId);
     if (!session) return;
     const job: FetchJob = { task, attempt, session, target: new URL(task.url), crawlDelayS: null };
-    await watch.ensure(task.sessionId);
+    await control.ensure(task.sessionId);
     if (halted(job)) return stop(job);
     let verdict = preflightStep(job, fetcher);
     if (verdict.kind === 'next') verdict = await robotsStep(job, ctx.config().robots.obey, (url) => robots.check(url));
@@ -369,8 +331,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     async close(graceMs) {
       await consumer.close(graceMs);
       await warc.close();
-      watch.close();
-      controlSub.disconnect();
+      control.close();
       await fetcher.close();
     },
   };

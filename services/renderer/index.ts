@@ -8,6 +8,14 @@
  * response's status and kept headers) with `rendered` set; its output is confirmed before
  * the message is acked.
  *
+ * Cancel and pause: right before a page is opened the session's status is checked as the
+ * fetcher checks it before a request (fetcher/session-control.ts): a cancelled session's task
+ * ends cancelled, a paused one's goes back to the fetch queue with its attempt given back.
+ *
+ * WARC (sessions with `warc`): the main document's request and response records (written by
+ * the fetcher for `auto`, captured from the browser here for `always`) and a conversion record
+ * of the rendered DOM that refers to the response; the extractor adds the metadata record.
+ *
  * Failures: an HTTP error status, a forbidden address or a timeout fail the attempt like a
  * fetch's (retryable ones go back to the fetch queue through a delay queue while attempts
  * remain); a crash of the browser or the page propagates, so the message is nacked and
@@ -15,19 +23,24 @@
  * until then /readyz answers 503 naming why.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SessionCache, type SessionPolicy } from '../../shared/admission/index.js';
-import { toCrawlError, type CrawlError } from '../../shared/errors/index.js';
+import { CrawlError, toCrawlError } from '../../shared/errors/index.js';
 import { Consumer } from '../../shared/messaging/consumer.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
 import { renderOptions } from '../../shared/render/options.js';
+import { screenshotPath } from '../../shared/results/files.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
 import type { ExtractTask, FetchTask, RenderTask } from '../../shared/tasks/types.js';
+import { conversionRecord, exchangeRecords } from '../../shared/warc/exchange.js';
+import type { WarcEntry } from '../../shared/warc/writer.js';
+import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { retryDelay, statusClass } from '../fetcher/classify.js';
+import { SessionControl } from '../fetcher/session-control.js';
 import { BrowserHost } from './browser.js';
 import { GuardedProxy } from './proxy.js';
-import { renderPage, type RequestState } from './render.js';
+import { renderPage, type Rendered, type RequestState } from './render.js';
 
 /**
  * The session's request state for the browser: the headers and cookies of the session spec
@@ -87,32 +100,46 @@ export async function startRenderer(ctx: ServiceContext): Promise<ServiceHandle>
     onLaunch: (pid) => ctx.log.debug({ pid }, 'browser launched'),
   });
   ctx.addReadinessCheck(() => host.problem());
+  // Cancel and pause, checked as the fetcher checks them before a request.
+  const control = new SessionControl(ctx, 'renderer');
+  /** WARC files of the sessions that ask for them (the main documents of `always`, the conversion records). */
+  const warc = replicaWarcWriters(ctx.name, ctx.config, (err, sessionId) => ctx.log.error({ sessionId, err: (err as Error).message }, 'cannot close a WARC file'));
 
   async function renderOne(task: RenderTask): Promise<void> {
     const session = await sessions.get(task.sessionId);
     if (!session) return;
+    await control.ensure(task.sessionId);
+    if (control.halted(task.sessionId)) return control.stop(fetchTaskOf(task), task.attempt);
     const cfg = ctx.config();
     const opts = renderOptions(session.spec, cfg);
     const log = ctx.log.child({ sessionId: task.sessionId, taskId: task.taskId });
     const fetchedAt = Date.now();
+    const archived = session.spec.warc === true;
     try {
-      const r = await host.use((browser) =>
-        renderPage(browser, proxy, {
+      const r = await host.use<Rendered | null>((browser) =>
+        // The last look before the page opens (a wait for the browser may have been long).
+        control.halted(task.sessionId) ? Promise.resolve(null) : renderPage(browser, proxy, {
           url: task.url,
           opts,
           userAgent: cfg.fetch.userAgent,
           state: sessionRequestState(session.spec),
           maxBytes: cfg.render.maxBytesPerPage,
           maxScreenshotBytes: cfg.render.maxScreenshotBytes,
+          ...(archived && !task.warcResponseId ? { capture: true } : {}),
+          inScope: (u) => session.scope.allows(u),
         }, (why) => host.retire(why)),
       );
+      if (r === null) return await control.stop(fetchTaskOf(task), task.attempt);
       let screenshot: string | undefined;
       if (r.screenshot) {
-        const rel = join('screenshots', task.sessionId, `${task.taskId}.png`);
-        await mkdir(join(cfg.deliver.resultsDir, 'screenshots', task.sessionId), { recursive: true });
+        const rel = screenshotPath(task.sessionId, task.taskId);
+        await mkdir(dirname(join(cfg.deliver.resultsDir, rel)), { recursive: true });
         await writeFile(join(cfg.deliver.resultsDir, rel), r.screenshot);
         screenshot = rel;
       }
+      const body = Buffer.from(r.html, 'utf8');
+      // The records are on disk before the page goes on: a delivered page has its conversion record.
+      const warcResponseId = archived ? await archive(task, session, r, body, fetchedAt, log) : null;
       const blocked = [...r.traffic.blocked];
       if (r.screenshotMissing) blocked.push(`screenshot (${r.screenshotMissing})`);
       if (r.popups > 0) blocked.push(`${r.popups} pop-up window${r.popups === 1 ? '' : 's'} (refused)`);
@@ -129,7 +156,8 @@ export async function startRenderer(ctx: ServiceContext): Promise<ServiceHandle>
         headers: r.headers,
         fetchedAt,
         fetchMs: r.ms,
-        body: Buffer.from(r.html, 'utf8'),
+        body,
+        ...(warcResponseId ? { warcResponseId } : {}),
         rendered: { reason: task.reason, blocked, bytes: r.traffic.bytes, ...(screenshot ? { screenshot } : {}) },
       };
       metrics.pagesFetched.inc({ status_class: statusClass(r.status) });
@@ -137,13 +165,37 @@ export async function startRenderer(ctx: ServiceContext): Promise<ServiceHandle>
       await outbox.send('extract', page);
     } catch (err) {
       const e = toCrawlError(err);
-      // A crashed browser or page, or a dependency away: the message is redelivered.
-      if (e.code === 'render_crashed' || e.code === 'browser_unavailable' || e.code === 'unavailable') {
+      // A crashed browser or page, a dependency away, a WARC file that cannot be written: the message is redelivered.
+      if (e.code === 'render_crashed' || e.code === 'browser_unavailable' || e.code === 'unavailable' || e.code === 'internal') {
         log.warn({ code: e.code, err: e.message }, 'render interrupted; the page will be rendered again');
         throw e;
       }
       await fail(task, e);
     }
+  }
+
+  /**
+   * The WARC records of a rendered page: the main document's request and response (unless the
+   * fetcher wrote them: `auto`), then the conversion record of the DOM, referring to the
+   * response. Answers the response record's id (the extractor's metadata record is concurrent to it).
+   */
+  async function archive(task: RenderTask, session: SessionPolicy, r: Rendered, dom: Buffer, at: number, log: ServiceContext['log']): Promise<string | null> {
+    const entries: WarcEntry[] = [];
+    let responseId = task.warcResponseId ?? null;
+    if (r.exchange) {
+      const { request, response } = exchangeRecords(r.exchange, { keepSecrets: session.spec.warcRecordSecrets === true, secretHeaders: Object.keys(session.spec.headers ?? {}) });
+      entries.push(request, response);
+      responseId = response.record.id;
+    } else if (r.exchangeMissing) {
+      log.warn({ why: r.exchangeMissing }, "the main document's exchange could not be captured; its conversion record refers to no response");
+    }
+    entries.push(conversionRecord({ url: r.documentUrl, refersTo: responseId, html: dom, at: new Date(at) }));
+    try {
+      await warc.write(task.sessionId, entries);
+    } catch (err) {
+      throw new CrawlError('internal', `${task.url}: cannot write its WARC records: ${(err as Error).message}`, { cause: err });
+    }
+    return responseId;
   }
 
   /** A failed attempt: retried through the fetch queue while attempts remain and the error is transient, else delivered failed. */
@@ -188,6 +240,8 @@ export async function startRenderer(ctx: ServiceContext): Promise<ServiceHandle>
     async close(graceMs) {
       closed = true;
       await consumer.close(graceMs);
+      await warc.close();
+      control.close();
       await host.close();
       await consuming;
       await deny.close();

@@ -22,6 +22,8 @@ import type { AddressPolicy } from '../../shared/net/ssrf.js';
 
 /** Entries a page's `blocked` list holds at most. */
 export const MAX_BLOCKED_ENTRIES = 50;
+/** Hosts whose dialed address a page's traffic remembers at most. */
+const MAX_DIALED_ENTRIES = 200;
 
 /** Header on the proxy's own refusals of plain requests, so the renderer can tell them from a site's 403. */
 export const BLOCKED_HEADER = 'x-crawlfleet-blocked';
@@ -43,6 +45,8 @@ export interface PageTraffic {
   readonly overBudget: boolean;
   /** True when a request to this host and port was refused by the address policy. */
   refused(host: string, port: number): boolean;
+  /** The address dialed for this host and port (the last one), or null (WARC-IP-Address). */
+  addressOf(host: string, port: number): string | null;
 }
 
 export interface ProxyLease extends PageTraffic {
@@ -58,6 +62,8 @@ class Traffic implements PageTraffic {
   overBudget = false;
   readonly blockedSet = new Set<string>();
   readonly refusedTargets = new Set<string>();
+  /** `host:port` → the address dialed, at most MAX_DIALED_ENTRIES. */
+  readonly dialed = new Map<string, string>();
   readonly sockets = new Set<Duplex>();
 
   constructor(readonly budget: number) {}
@@ -68,6 +74,15 @@ class Traffic implements PageTraffic {
 
   refused(host: string, port: number): boolean {
     return this.refusedTargets.has(`${host.toLowerCase()}:${port}`);
+  }
+
+  addressOf(host: string, port: number): string | null {
+    return this.dialed.get(dialKey(host, port)) ?? null;
+  }
+
+  dial(host: string, port: number, address: string): void {
+    const key = dialKey(host, port);
+    if (this.dialed.size < MAX_DIALED_ENTRIES || this.dialed.has(key)) this.dialed.set(key, address);
   }
 
   block(host: string, port: number, why: string, policy: boolean): void {
@@ -92,6 +107,9 @@ class Traffic implements PageTraffic {
     s.once('close', () => this.sockets.delete(s));
   }
 }
+
+/** A host (IPv6 with or without brackets) and port as one key. */
+const dialKey = (host: string, port: number): string => `${host.replace(/^\[|\]$/g, '').toLowerCase()}:${port}`;
 
 type Resolved = { ok: true; address: string } | { ok: false; why: string };
 
@@ -146,6 +164,7 @@ export class GuardedProxy {
         return traffic.overBudget;
       },
       refused: (host, p) => traffic.refused(host, p),
+      addressOf: (host, p) => traffic.addressOf(host, p),
       close: async () => {
         for (const s of traffic.sockets) s.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -186,6 +205,7 @@ export class GuardedProxy {
       traffic.block(target.host, target.port, r.why, true);
       return void socket.end(`HTTP/1.1 403 Forbidden\r\n${BLOCKED_HEADER}: 1\r\nconnection: close\r\n\r\n`);
     }
+    traffic.dial(target.host, target.port, r.address);
     const upstream = net.connect({ host: r.address, port: target.port, timeout: this.opts.connectTimeoutMs() });
     traffic.track(upstream);
     upstream.on('timeout', () => upstream.destroy());
@@ -221,6 +241,7 @@ export class GuardedProxy {
       traffic.block(url.hostname, port, r.why, true);
       return void res.writeHead(403, { [BLOCKED_HEADER]: r.why, connection: 'close' }).end();
     }
+    traffic.dial(url.hostname, port, r.address);
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (k === 'proxy-connection' || k === 'proxy-authorization' || v === undefined) continue;

@@ -9,9 +9,10 @@
  * which ends its renderer process even in `while (true) {}`, and the attempt fails with
  * render_timeout. A context that cannot even be closed makes the host replace the browser.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { RenderOptions } from '../../shared/render/options.js';
+import type { HttpExchange } from '../../shared/warc/exchange.js';
 import { statusError } from '../fetcher/classify.js';
 import { KEPT_HEADERS } from '../fetcher/steps.js';
 import type { GuardedProxy, PageTraffic } from './proxy.js';
@@ -37,6 +38,13 @@ export interface RenderJob {
   /** Bytes all the page's requests may receive (render.maxBytesPerPage). */
   maxBytes: number;
   maxScreenshotBytes: number;
+  /** Capture the main document's exchange (a session with `warc` whose page the fetcher did not archive). */
+  capture?: boolean;
+  /**
+   * The session's scope: a redirect of the main document (or a navigation of the page) to a
+   * URL it refuses fails the render `out_of_scope`, as the fetcher refuses such a redirect.
+   */
+  inScope?: (url: URL) => boolean;
 }
 
 export interface Rendered {
@@ -52,6 +60,12 @@ export interface Rendered {
   /** Pop-ups and new windows the page tried to open (each closed at once). */
   popups: number;
   ms: number;
+  /** The URL of the main document's response (after its redirects). */
+  documentUrl: string;
+  /** The main document's request and response as the browser saw them, when captured. */
+  exchange?: HttpExchange;
+  /** Why a capture that was asked for is missing. */
+  exchangeMissing?: string;
 }
 
 /** Renders one page; throws a CrawlError (render_timeout, render_crashed, blocked_address, HTTP status codes, connect_failed). */
@@ -67,7 +81,7 @@ export async function renderPage(browser: Browser, proxy: GuardedProxy, job: Ren
   });
   try {
     context = await Promise.race([newContext(browser, lease.url, job), deadline]);
-    const work = renderIn(context, job, lease, navigated);
+    const work = renderIn(context, job, lease, navigated, started);
     work.catch(() => undefined);
     const out = await Promise.race([work, deadline]);
     return { ...out, traffic: { bytes: lease.bytes, blocked: lease.blocked, overBudget: lease.overBudget }, ms: Date.now() - started };
@@ -115,7 +129,35 @@ function refusedHop(navigated: readonly string[], traffic: PageTraffic): string 
   return null;
 }
 
-async function renderIn(context: BrowserContext, job: RenderJob, traffic: PageTraffic, navigated: string[]): Promise<Omit<Rendered, 'traffic' | 'ms'>> {
+/**
+ * The main document's exchange as the browser saw it (WARC request and response records): the
+ * request headers Chromium sent, the response's status line and headers, and its body, which
+ * the browser hands over with its content coding undone (`decoded`); the address is the one
+ * the proxy dialed.
+ */
+async function mainExchange(response: Response, traffic: PageTraffic, startedAt: number): Promise<HttpExchange> {
+  const request = response.request();
+  const url = new URL(response.url());
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const [sent, received, body] = await Promise.all([request.headersArray(), response.headersArray(), response.body()]);
+  const start = request.timing().startTime;
+  // HTTP/2 pseudo-headers are no header lines of an HTTP/1.1 message.
+  const lines = (hs: { name: string; value: string }[]): Array<[string, string]> => hs.filter((h) => !h.name.startsWith(':')).map((h) => [h.name, h.value]);
+  return {
+    url: response.url(),
+    ip: traffic.addressOf(url.hostname, port),
+    method: request.method(),
+    requestHeaders: lines(sent),
+    status: response.status(),
+    statusText: response.statusText(),
+    rawHeaders: lines(received),
+    body,
+    decoded: true,
+    at: new Date(start > 0 ? start : startedAt),
+  };
+}
+
+async function renderIn(context: BrowserContext, job: RenderJob, traffic: PageTraffic, navigated: string[], started: number): Promise<Omit<Rendered, 'traffic' | 'ms'>> {
   const page = await context.newPage();
   page.on('request', (r) => {
     if (r.isNavigationRequest() && r.frame() === page.mainFrame()) navigated.push(r.url());
@@ -137,6 +179,7 @@ async function renderIn(context: BrowserContext, job: RenderJob, traffic: PageTr
     const refused = refusedHop(navigated, traffic);
     if (refused) throw new CrawlError('blocked_address', `${job.url}: ${refused} is forbidden by the SSRF guard`);
     if (!response) throw new CrawlError('protocol_error', `${job.url}: no response for the page`);
+    outOfScope(job, navigated);
     const code = statusError(response.status());
     if (code) throw new CrawlError(code, `${job.url}: HTTP ${response.status()}`, { details: { status: response.status() } });
     if (waitFor !== 'load' && waitFor !== 'networkidle') await page.waitForSelector(waitFor, { state: 'attached', timeout: 0 });
@@ -153,8 +196,17 @@ async function renderIn(context: BrowserContext, job: RenderJob, traffic: PageTr
     const all = await response.allHeaders();
     const headers: Record<string, string> = {};
     for (const h of KEPT_HEADERS) if (all[h] !== undefined) headers[h] = all[h];
+    // A script may have navigated the page elsewhere since.
+    outOfScope(job, navigated);
     const html = await page.content();
-    const out: Omit<Rendered, 'traffic' | 'ms'> = { finalUrl: page.url(), status: response.status(), headers, html, popups };
+    const out: Omit<Rendered, 'traffic' | 'ms'> = { finalUrl: page.url(), status: response.status(), headers, html, popups, documentUrl: response.url() };
+    if (job.capture) {
+      try {
+        out.exchange = await mainExchange(response, traffic, started);
+      } catch (err) {
+        out.exchangeMissing = firstLine((err as Error).message ?? String(err));
+      }
+    }
     if (job.opts.screenshot) {
       const png = await page.screenshot({ type: 'png' });
       if (png.length <= job.maxScreenshotBytes) out.screenshot = png;
@@ -164,6 +216,28 @@ async function renderIn(context: BrowserContext, job: RenderJob, traffic: PageTr
     return out;
   };
   return Promise.race([run(), crashed]);
+}
+
+/**
+ * Throws out_of_scope when the main frame went to a URL the session's scope refuses: a redirect
+ * of the page (each hop is a request of its own) or a script's navigation to another document,
+ * as the fetcher refuses a redirect out of scope. The task's own URL was admitted in scope;
+ * a same-document URL change (history.pushState) is no request and is not looked at.
+ */
+function outOfScope(job: RenderJob, navigated: readonly string[]): void {
+  if (!job.inScope) return;
+  for (const hop of navigated) {
+    if (hop === job.url) continue;
+    let target: URL;
+    try {
+      target = new URL(hop);
+    } catch {
+      continue;
+    }
+    if ((target.protocol === 'http:' || target.protocol === 'https:') && !job.inScope(target)) {
+      throw new CrawlError('out_of_scope', `${job.url} redirects out of scope to ${hop}`);
+    }
+  }
 }
 
 /** Waits (bounded) for the page's network to go quiet; a page that never does is not an error. */

@@ -55,6 +55,12 @@ export type RenderResourceType = (typeof RENDER_RESOURCE_TYPES)[number];
 export interface RenderTask extends FetchTask {
   /** `always`, or the reason `auto` found the fetched page script-built. */
   reason: string;
+  /**
+   * The WARC-Record-ID of the fetcher's response record of the page (`auto`, sessions with
+   * `warc`): the conversion record of the rendered DOM refers to it. Absent, the renderer
+   * writes the main document's request and response records itself.
+   */
+  warcResponseId?: string;
 }
 
 /** What the renderer adds to a page it rendered (the record's `rendered`, `renderReason`, `blocked`, `screenshot`). */

@@ -1,7 +1,8 @@
 /**
  * The records of one HTTP exchange (the fetcher's request and response, each naming the other
- * in WARC-Concurrent-To) and of what the parser found on the page (a metadata record with the
- * session id and the outlinks, concurrent to the response).
+ * in WARC-Concurrent-To), of what the parser found on the page (a metadata record with the
+ * session id and the outlinks, concurrent to the response), and of what the renderer made of
+ * it (a conversion record of the rendered DOM, referring to the response).
  */
 import { httpRequestBlock, httpResponseBlock, newRecordId, warcFields, warcRecord } from './record.js';
 import type { WarcEntry } from './writer.js';
@@ -18,8 +19,10 @@ export interface HttpExchange {
   statusText: string;
   /** The response's header lines as received. */
   rawHeaders: Array<[string, string]>;
-  /** The body as on the wire (before decompression). */
+  /** The body as on the wire (before decompression), unless `decoded`. */
   body: Buffer;
+  /** The body with its content coding undone (as a browser hands it over); see HttpResponseBlock. */
+  decoded?: boolean;
   /** When the request was sent. */
   at: Date;
 }
@@ -47,7 +50,7 @@ export function exchangeRecords(x: HttpExchange, opts: { keepSecrets?: boolean; 
     block: req,
     payloadOffset: req.length,
   });
-  const res = httpResponseBlock({ status: x.status, statusText: x.statusText, rawHeaders: x.rawHeaders, body: x.body });
+  const res = httpResponseBlock({ status: x.status, statusText: x.statusText, rawHeaders: x.rawHeaders, body: x.body, ...(x.decoded ? { decoded: true } : {}) });
   const response = warcRecord({
     type: 'response',
     id: responseId,
@@ -73,4 +76,25 @@ export function metadataRecord(m: { url: string; responseId: string | null; sess
     block: warcFields(fields),
   });
   return { record };
+}
+
+/** The content type of a conversion record of a rendered DOM. */
+export const RENDERED_DOM_TYPE = 'text/html; charset=utf-8';
+
+/**
+ * The conversion record of a rendered page (WARC/1.1 6.8): its block is the DOM the browser
+ * built, serialized as UTF-8 HTML; WARC-Refers-To names the response record of the document
+ * it was rendered from (when there is one). The block is the payload: both digests are written.
+ */
+export function conversionRecord(c: { url: string; refersTo: string | null; html: Buffer; at?: Date }): WarcEntry {
+  const record = warcRecord({
+    type: 'conversion',
+    ...(c.at ? { date: c.at } : {}),
+    targetUri: c.url,
+    contentType: RENDERED_DOM_TYPE,
+    fields: c.refersTo ? [['WARC-Refers-To', `<${c.refersTo}>`]] : [],
+    block: c.html,
+    payloadOffset: 0,
+  });
+  return { record, mime: 'text/html' };
 }

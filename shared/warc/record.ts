@@ -1,7 +1,8 @@
 /**
  * WARC/1.1 records (ISO 28500:2017): one general record builder (any WARC-Type, its named
  * fields, a block) and the blocks of the record types crawlfleet writes: warcinfo, request and
- * response (`application/http`), metadata (`application/warc-fields`). Digests are `sha1:`
+ * response (`application/http`), metadata (`application/warc-fields`), conversion (a rendered
+ * DOM, exchange.ts). Digests are `sha1:`
  * in RFC 4648 base32, as Heritrix, wget and warcio write them. Each record is compressed as
  * its own gzip member, so a reader (or a CDXJ index) can start at any record's offset.
  */
@@ -149,8 +150,14 @@ export interface HttpResponseBlock {
   statusText: string;
   /** Header lines as received: names and values as the server wrote them (latin1). */
   rawHeaders: ReadonlyArray<readonly [string, string]>;
-  /** The body as sent on the wire: content-encoded, transfer-decoded. */
+  /** The body as sent on the wire: content-encoded, transfer-decoded (unless `decoded`). */
   body: Buffer;
+  /**
+   * The body as a browser hands it over, its content coding already undone (the renderer's
+   * main document): Content-Encoding and Content-Length no longer describe it, so they are
+   * kept as X-Archive-Orig-Content-Encoding and X-Archive-Orig-Content-Length.
+   */
+  decoded?: boolean;
 }
 
 /**
@@ -160,11 +167,16 @@ export interface HttpResponseBlock {
  */
 export const ORIGINAL_TRANSFER_ENCODING = 'X-Archive-Orig-Transfer-Encoding';
 
+/** Headers that describe the body on the wire, kept under `X-Archive-Orig-<name>` when the stored body is decoded. */
+const WIRE_BODY_HEADERS: ReadonlySet<string> = new Set(['content-encoding', 'content-length']);
+
 /** The response as received: status line, headers, body; and where the payload starts. */
 export function httpResponseBlock(res: HttpResponseBlock): { block: Buffer; payloadOffset: number } {
   const lines = [`HTTP/1.1 ${res.status} ${oneLine(res.statusText)}`.trimEnd()];
   for (const [name, value] of res.rawHeaders) {
-    lines.push(`${name.toLowerCase() === 'transfer-encoding' ? ORIGINAL_TRANSFER_ENCODING : name}: ${oneLine(value)}`);
+    const lower = name.toLowerCase();
+    const kept = lower === 'transfer-encoding' ? ORIGINAL_TRANSFER_ENCODING : res.decoded && WIRE_BODY_HEADERS.has(lower) ? `X-Archive-Orig-${name}` : name;
+    lines.push(`${kept}: ${oneLine(value)}`);
   }
   const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
   return { block: Buffer.concat([head, res.body]), payloadOffset: head.length };

@@ -1,12 +1,18 @@
 /**
- * The cleaner's re-drive against the real Redis and RabbitMQ, on a real service context:
- * tasks admitted but never published (their publisher died) are published again when their
- * lease expires, as what they are: a robots.txt or sitemap task keeps its role.
+ * The cleaner against the real Redis and RabbitMQ, on a real service context: tasks admitted
+ * but never published (their publisher died) are published again when their lease expires, as
+ * what they are: a robots.txt or sitemap task keeps its role. A session past retention loses
+ * its files with its index entry: results file, WARC files and indexes, screenshots.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sweep } from '../../services/cleaner/sweep.js';
 import type { SessionSpec } from '../../shared/tasks/types.js';
+import { resultsFilePath, screenshotPath, screenshotsDir } from '../../shared/results/files.js';
 import { runService, type RunningService } from '../../shared/service/runtime.js';
+import { warcFileName } from '../../shared/warc/files.js';
 import { fingerprint } from '../../shared/url/normalize.js';
 import { takeAll } from '../support/oracle.js';
 import { cleanupNamespace, serviceEnv, testNamespace } from '../support/stack.js';
@@ -19,12 +25,13 @@ const spec: SessionSpec = {
 describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
   this.timeout(30_000);
   const ns = testNamespace('c');
+  const resultsDir = mkdtempSync(join(tmpdir(), 'crawlfleet-cleaner-'));
   let cleaner: RunningService;
 
   before(async () => {
     // A cleaner context whose timer never fires during the test: the test sweeps by hand.
     cleaner = await runService('cleaner', async () => ({ close: async () => undefined }), {
-      env: serviceEnv(ns, { CLEANER_INTERVAL_MS: '600000' }),
+      env: serviceEnv(ns, { CLEANER_INTERVAL_MS: '600000', RESULTS_DIR: resultsDir }),
       manageProcess: false,
     });
   });
@@ -32,6 +39,7 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
   after(async () => {
     await cleaner?.stop();
     await cleanupNamespace(ns);
+    rmSync(resultsDir, { recursive: true, force: true });
   });
 
   it('publishes tasks whose publisher died again, a robots.txt or sitemap task with its role', async () => {
@@ -59,5 +67,28 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
     );
     // Published and confirmed: queued, no lease left to expire again.
     for (const l of admitted) assert.equal((await ctx.tasks.task(id, l.taskId))?.state, 'Q', l.url);
+  });
+
+  it('removes the files of a session past retention: results file, WARC files and indexes, screenshots; not another session\'s', async () => {
+    const { ctx } = cleaner;
+    const gone = 'mold001-0a0b0c0d';
+    const kept = 'mlive01-0a0b0c0d';
+    const files = (id: string): string[] => {
+      const warc = join(resultsDir, 'warc', warcFileName(id, new Date('2026-01-01T00:00:00.000Z'), 0, 'renderer-test'));
+      return [resultsFilePath(resultsDir, id), warc, `${warc}.cdxj`, join(resultsDir, screenshotPath(id, 'task1')), join(resultsDir, screenshotPath(id, 'task2'))];
+    };
+    for (const id of [gone, kept]) {
+      mkdirSync(join(resultsDir, 'warc'), { recursive: true });
+      mkdirSync(screenshotsDir(resultsDir, id), { recursive: true });
+      for (const f of files(id)) writeFileSync(f, 'x');
+    }
+    // In the sessions index since long ago, its keys expired (retention); the other one is not in the index.
+    await ctx.redis.zadd(ctx.keys.sessionsIndex, 1, gone);
+    const report = await sweep(ctx);
+    assert.equal(report.pruned, 1);
+    for (const f of files(gone)) assert.equal(existsSync(f), false, f);
+    assert.equal(existsSync(screenshotsDir(resultsDir, gone)), false, 'the session\'s screenshots folder');
+    for (const f of files(kept)) assert.equal(existsSync(f), true, f);
+    assert.deepEqual(readdirSync(join(resultsDir, 'screenshots')), [kept]);
   });
 });

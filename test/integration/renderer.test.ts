@@ -77,6 +77,26 @@ describe('renderer: Chromium through the guarded proxy (real browser, local site
     assert.equal(r.headers['content-type'], 'text/html; charset=utf-8');
   });
 
+  it('captures the main document as the browser received it for WARC: request headers, status, headers, the decoded body, the address dialed', async () => {
+    const r = await render(job('/gz-app', { capture: true }));
+    assert.match(r.html, /<div id="root"><h1>Made by script<\/h1><\/div>/);
+    const x = r.exchange;
+    assert.ok(x, r.exchangeMissing);
+    assert.equal(x.url, `${site.origin}/gz-app`);
+    assert.equal(r.documentUrl, x.url);
+    assert.equal(x.method, 'GET');
+    assert.equal(x.status, 200);
+    assert.equal(x.ip, '127.0.0.2');
+    assert.equal(x.decoded, true);
+    // The body as served before its gzip coding: the shell, not the rendered DOM.
+    assert.deepEqual(x.body, site.bodies.get('/gz-app'));
+    assert.match(x.body.toString(), /<div id="root"><\/div>/);
+    assert.ok(x.rawHeaders.some(([k, v]) => k.toLowerCase() === 'content-encoding' && v === 'gzip'), JSON.stringify(x.rawHeaders));
+    assert.ok(x.requestHeaders.some(([k, v]) => k.toLowerCase() === 'user-agent' && v === 'crawlfleet-test'), JSON.stringify(x.requestHeaders));
+    // Not asked for, not captured.
+    assert.equal((await render(job('/static/1'))).exchange, undefined);
+  });
+
   it('finds links loaded by an XHR and links that appear on scroll', async () => {
     const r = await render(job('/feed'));
     assert.match(r.html, /href="\/static\/1"/);
@@ -103,6 +123,17 @@ describe('renderer: Chromium through the guarded proxy (real browser, local site
     const before = counter.accepted;
     await assert.rejects(render(job('/to-forbidden')), (err: CrawlError) => err.code === 'blocked_address');
     assert.equal(counter.accepted - before, 0);
+  });
+
+  it('a redirect of the page out of the session\'s scope fails out_of_scope, as the fetcher refuses it', async () => {
+    const notStatic1 = (u: URL): boolean => u.pathname !== '/static/1';
+    await assert.rejects(render(job('/to-static', { inScope: notStatic1 })), (err: CrawlError) => err.code === 'out_of_scope' && /redirects out of scope to .*\/static\/1/.test(err.message));
+    // In scope, the redirect is followed.
+    const r = await render(job('/to-static', { inScope: () => true }));
+    assert.match(r.html, /Static 1/);
+    assert.equal(r.finalUrl, `${site.origin}/static/1`);
+    // The page itself is never refused (it was admitted in scope).
+    assert.match((await render(job('/static/1', { inScope: notStatic1 }))).html, /Static 1/);
   });
 
   it('a direct page on a forbidden address fails blocked_address with 0 connections', async () => {

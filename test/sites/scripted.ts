@@ -7,12 +7,15 @@
  * |-------------------|------------------------------------------------------------------------------------------------|
  * | `/`               | static index (no script) linking /app, /feed, /members, /static/1                             |
  * | `/app`            | an empty `<div id="root">` shell; a script sets the title, heading, text and links after 200 ms |
+ * | `/gz-app`         | the shell of /app sent gzip-encoded                                                            |
+ * | `/slow/<n>`       | a static page sent after 1.5 s                                                                 |
  * | `/feed`           | a shell whose script loads `/api/links` by XHR, then adds more links when scrolled to the end  |
  * | `/api/links`      | JSON list of links                                                                            |
  * | `/members`        | a shell whose script shows the secret only when the `member=yes` cookie is sent               |
  * | `/static/<n>`     | a static page with text and a link to /static/<n+1> (n < 3)                                   |
  * | `/ssrf`           | XHR, fetch, image, iframe, WebSocket to the forbidden target, a name that resolves to it        |
  * | `/to-forbidden`   | 302 to the forbidden target                                                                   |
+ * | `/to-static`      | 302 to /static/1                                                                              |
  * | `/spin`           | `while (true) {}` after the page parsed                                                       |
  * | `/popups`         | tries to open 100 pop-up windows                                                               |
  * | `/big-image`      | a page showing /big.png                                                                       |
@@ -21,6 +24,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 export const BIG_IMAGE_BYTES = 50 * 1024 * 1024;
 /** Pages of the /many/<n> tree. */
@@ -38,6 +42,9 @@ export class ScriptedSite {
   private readonly sockets = new Set<net.Socket>();
   /** Requests served, by path. */
   readonly hits = new Map<string, number>();
+  /** The last body served for each path, before any content coding. */
+  readonly bodies = new Map<string, Buffer>();
+  private readonly timers = new Set<NodeJS.Timeout>();
   port = 0;
 
   constructor(readonly host: string, readonly forbidden: { host: string; port: number; name: string }) {}
@@ -57,6 +64,7 @@ export class ScriptedSite {
   }
 
   async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -64,7 +72,10 @@ export class ScriptedSite {
   private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
-    const page = (body: string, status = 200): void => void res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' }).end(body);
+    const page = (body: string, status = 200): void => {
+      this.bodies.set(path, Buffer.from(body));
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' }).end(body);
+    };
     const f = this.forbidden;
     const forbiddenUrl = `http://${f.host}:${f.port}`;
     switch (path) {
@@ -75,6 +86,11 @@ export class ScriptedSite {
           document.title = 'Rendered App';
           document.getElementById('root').innerHTML = '<h1>Made by script</h1><p>This paragraph was written by JavaScript after a delay.</p><a href="/static/1">first</a> <a href="/static/2">second</a>';
         }, 200);`));
+      case '/gz-app': {
+        const body = Buffer.from(shell(`setTimeout(() => { document.title = 'Rendered App'; document.getElementById('root').innerHTML = '<h1>Made by script</h1>'; }, 200);`));
+        this.bodies.set(path, body);
+        return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip' }).end(gzipSync(body));
+      }
       case '/feed':
         return page(shell(`const root = document.getElementById('root');
           document.title = 'Feed';
@@ -108,6 +124,8 @@ export class ScriptedSite {
            const x = new XMLHttpRequest(); x.open('GET', '${forbiddenUrl}/xhr'); x.onerror = () => {}; x.send();
            try { new WebSocket('ws://${f.host}:${f.port}/ws'); } catch (e) {}
            fetch('http://${f.name}:${f.port}/named').catch(() => {});`));
+      case '/to-static':
+        return void res.writeHead(302, { location: '/static/1' }).end();
       case '/to-forbidden':
         return void res.writeHead(302, { location: `${forbiddenUrl}/redirected` }).end();
       case '/spin':
@@ -131,6 +149,15 @@ export class ScriptedSite {
         return pump();
       }
       default: {
+        const slow = /^\/slow\/(\d+)$/.exec(path);
+        if (slow) {
+          const t = setTimeout(() => {
+            this.timers.delete(t);
+            page(html(`Slow ${slow[1]}`, `<h1>Slow ${slow[1]}</h1><p>A static page that took its time.</p>`));
+          }, 1500);
+          this.timers.add(t);
+          return;
+        }
         const many = /^\/many\/(\d+)$/.exec(path);
         const n = many ? Number(many[1]) : -1;
         if (n >= 0 && n < MANY_PAGES) {

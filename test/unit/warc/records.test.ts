@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { getSurt, WARCParser } from 'warcio';
 import {
-  base32, cdxjLine, countRecords, exchangeRecords, httpRequestBlock, httpResponseBlock, isSessionWarcName, listSessionWarcs, metadataRecord, removeSessionWarcs,
+  base32, cdxjLine, conversionRecord, countRecords, exchangeRecords, httpRequestBlock, httpResponseBlock, isSessionWarcName, listSessionWarcs, metadataRecord, removeSessionWarcs,
   sha1Digest, surt, WarcFileWriter, warcFileName, warcRecord, WarcWriters, type HttpExchange,
 } from '../../../shared/warc/index.js';
 
@@ -116,6 +116,53 @@ describe('WARC records (shared/warc)', () => {
       const meta = metadataRecord({ url: 'http://127.0.0.1:8000/a?x=1', responseId: response.record.id, sessionId: SESSION, outlinks: ['http://127.0.0.1:8000/b', 'http://127.0.0.1:8000/c'] });
       assert.equal(field(meta.record.bytes, 'WARC-Concurrent-To'), `<${response.record.id}>`);
       assert.match(meta.record.bytes.toString(), /\r\n\r\ncrawlfleet-session: mabc123-0a1b2c3d\r\noutlink: http:\/\/127\.0\.0\.1:8000\/b\r\noutlink: http:\/\/127\.0\.0\.1:8000\/c\r\n\r\n\r\n$/);
+    });
+
+    it('keeps the wire headers of a body a browser decoded under X-Archive-Orig-', () => {
+      const body = Buffer.from('<html>decoded</html>');
+      const { block, payloadOffset } = httpResponseBlock({ status: 200, statusText: 'OK', rawHeaders: [['Content-Type', 'text/html'], ['Content-Encoding', 'gzip'], ['content-length', '42'], ['Transfer-Encoding', 'chunked']], body, decoded: true });
+      assert.equal(block.subarray(0, payloadOffset).toString('latin1'), 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Archive-Orig-Content-Encoding: gzip\r\nX-Archive-Orig-content-length: 42\r\nX-Archive-Orig-Transfer-Encoding: chunked\r\n\r\n');
+      assert.deepEqual(block.subarray(payloadOffset), body);
+      // As on the wire (not decoded), they stay.
+      const wire = httpResponseBlock({ status: 200, statusText: 'OK', rawHeaders: [['Content-Encoding', 'gzip'], ['Content-Length', '4']], body: Buffer.alloc(4) });
+      assert.match(wire.block.toString('latin1'), /\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n/);
+    });
+
+    it('writes a conversion record of a rendered DOM that refers to its response, with digests that verify (warcio reads it)', async () => {
+      const { response } = exchangeRecords(exchange());
+      const html = Buffer.from('<html><head><title>Rendered</title></head><body><h1>Made by script</h1><p>é</p></body></html>', 'utf8');
+      const at = new Date('2026-12-06T10:11:13.000Z');
+      const conv = conversionRecord({ url: 'http://127.0.0.1:8000/a?x=1', refersTo: response.record.id, html, at });
+      assert.equal(conv.record.type, 'conversion');
+      assert.equal(conv.mime, 'text/html');
+      const text = conv.record.bytes.toString('utf8');
+      const head = text.slice(0, text.indexOf('\r\n\r\n')).split('\r\n');
+      assert.deepEqual(head, [
+        'WARC/1.1',
+        'WARC-Type: conversion',
+        `WARC-Record-ID: <${conv.record.id}>`,
+        'WARC-Date: 2026-12-06T10:11:13.000Z',
+        'WARC-Target-URI: http://127.0.0.1:8000/a?x=1',
+        `WARC-Refers-To: <${response.record.id}>`,
+        `WARC-Block-Digest: ${sha1Digest(html)}`,
+        `WARC-Payload-Digest: ${sha1Digest(html)}`,
+        'Content-Type: text/html; charset=utf-8',
+        `Content-Length: ${html.length}`,
+      ]);
+      assert.equal(conv.record.blockDigest, `sha1:${base32(createHash('sha1').update(html).digest())}`);
+      assert.deepEqual(conv.record.bytes.subarray(conv.record.bytes.length - 4 - html.length, conv.record.bytes.length - 4), html);
+      // warcio reads it as a conversion record whose block is the DOM.
+      const read = [];
+      for await (const r of new WARCParser([zlib.gzipSync(conv.record.bytes)])) {
+        read.push({ type: r.warcType, refersTo: r.warcHeader('WARC-Refers-To'), uri: r.warcTargetURI, block: Buffer.from(await r.readFully()) });
+      }
+      assert.equal(read.length, 1);
+      assert.deepEqual(read[0], { type: 'conversion', refersTo: `<${response.record.id}>`, uri: 'http://127.0.0.1:8000/a?x=1', block: html });
+      // Without a response to refer to, no WARC-Refers-To; indexed as a conversion of text/html.
+      const alone = conversionRecord({ url: 'http://h/', refersTo: null, html });
+      assert.doesNotMatch(alone.record.bytes.toString('latin1'), /WARC-Refers-To/);
+      const line = cdxjLine({ record: conv.record, offset: 0, length: 10, filename: 'f.warc.gz', mime: 'text/html' });
+      assert.deepEqual(JSON.parse((line as string).slice((line as string).indexOf('{'))), { url: 'http://127.0.0.1:8000/a?x=1', type: 'conversion', mime: 'text/html', digest: sha1Digest(html).slice(5), length: '10', offset: '0', filename: 'f.warc.gz' });
     });
   });
 
