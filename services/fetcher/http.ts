@@ -3,8 +3,9 @@
  * - the DNS lookup hook dials only addresses the SSRF policy permits (the checked IP is the
  *   one connected to, so DNS rebinding cannot slip through); IP literals are checked first;
  * - connect, headers and idle-body timeouts, and a total deadline over all redirect hops;
- * - a byte cap on the wire and after each decompression layer (bomb-safe), and a cap on
- *   stacked encodings;
+ * - a byte cap on the wire and after each decompression layer (bomb-safe), chosen from the
+ *   headers (fetch.maxBytes, or documents.maxBytes for a declared document type the session
+ *   parses: bodyCap in shared/fetch/seam.ts), and a cap on stacked encodings;
  * - redirects followed by hand, each hop re-checked, loops detected.
  */
 import net from 'node:net';
@@ -13,7 +14,7 @@ import zlib from 'node:zlib';
 import { request, type Agent, type Dispatcher } from 'undici';
 import { CrawlError } from '../../shared/errors/index.js';
 import type { Config } from '../../shared/config/index.js';
-import type { FetchRequest, FetchResponse, PageFetcher } from '../../shared/fetch/seam.js';
+import { bodyCap, type FetchRequest, type FetchResponse, type PageFetcher } from '../../shared/fetch/seam.js';
 import type { Validators } from '../../shared/crawlindex/policy.js';
 import { createGuardedAgent } from '../../shared/net/agent.js';
 import { AddressPolicy } from '../../shared/net/ssrf.js';
@@ -298,11 +299,13 @@ export async function fetchPage(url: string, agent: Dispatcher, policy: AddressP
     let truncated = false;
     let exchange: HttpExchange | undefined;
     try {
-      const read = await readCapped(res.body, opts.maxBytes, current.href, opts.truncate);
+      // The cap is chosen from the headers, before the body is read: a document the session parses gets documents.maxBytes.
+      const cap = bodyCap(opts, headerValue(res.headers['content-type']));
+      const read = await readCapped(res.body, cap, current.href, opts.truncate);
       const encoding = headerValue(res.headers['content-encoding']);
       truncated = read.truncated;
-      body = await decodeBody(read.raw, encoding, opts.maxBytes, current.href, opts.truncate ? 'prefix' : 'whole');
-      if (opts.truncate) truncated ||= body.length >= opts.maxBytes && encoding !== undefined;
+      body = await decodeBody(read.raw, encoding, cap, current.href, opts.truncate ? 'prefix' : 'whole');
+      if (opts.truncate) truncated ||= body.length >= cap && encoding !== undefined;
       if (head) exchange = wireExchange(current, res.statusCode, head, headers, read.raw, sentAt, addressOf);
     } catch (err) {
       res.body.destroy();

@@ -40,7 +40,7 @@ import { renderMode } from '../../shared/render/options.js';
 import { runService, type ServiceContext, type ServiceHandle } from '../../shared/service/runtime.js';
 import { bySession } from '../../shared/tasks/group.js';
 import { deliverMessage, failureRecord, taskRef } from '../../shared/tasks/records.js';
-import type { FetchTask, ResultRecord } from '../../shared/tasks/types.js';
+import { DOCUMENT_KINDS, type FetchTask, type ResultRecord } from '../../shared/tasks/types.js';
 import { exchangeRecords } from '../../shared/warc/exchange.js';
 import { replicaWarcWriters } from '../../shared/warc/service.js';
 import { ROBOTS_MAX_BYTES } from '../../shared/url/robots.js';
@@ -208,7 +208,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
           const hop = own.state.hop();
           const fetched = await fetchStep(job, fetcher, fetchRequest(ctx.config(), {
             allowRedirect: (u) => session.scope.allows(u),
-            ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes }),
+            ...(task.role ? {} : { skipTypes: ctx.config().fetch.skipTypes, documents: { kinds: session.spec.documents ?? DOCUMENT_KINDS, maxBytes: ctx.config().documents.maxBytes } }),
             ...(session.spec.userAgent ? { userAgent: session.spec.userAgent } : {}),
             ...(hop ? { requestState: hop } : {}),
             ...(session.spec.warc ? { capture: true } : {}),

@@ -337,7 +337,7 @@ export const schema: convict.Schema<Settings> = {
       env: 'FETCH_TOTAL_TIMEOUT_MS',
     },
     maxBytes: {
-      doc: 'Largest response body kept, in bytes.',
+      doc: 'Largest response body kept, in bytes, on the wire and after each decompression layer; a larger one fails with too_large. A response whose Content-Type declares a document the session parses (PDF, DOCX, feed, XML, JSON, plain text) is capped by documents.maxBytes instead.',
       live: true,
       format: intIn(1, PAGE_MAX_BYTES),
       default: 10_485_760,
@@ -492,7 +492,7 @@ export const schema: convict.Schema<Settings> = {
       env: 'DOCUMENTS_PREFETCH',
     },
     maxBytes: {
-      doc: 'Largest document parsed, in bytes; a larger one fails with too_large (fetch.maxBytes caps the download first).',
+      doc: 'Largest document downloaded and parsed, in bytes; a larger one fails with too_large. It is the download cap (on the wire and after decompression) of a response whose Content-Type declares a document kind the session parses, in place of fetch.maxBytes; a document recognised only by its bytes (no type, application/octet-stream) is downloaded under fetch.maxBytes.',
       live: true,
       format: intIn(1, PAGE_MAX_BYTES),
       default: 52_428_800,

@@ -3,7 +3,7 @@
  * (pdf, docx, feeds, text) for the type the sniffing computed (sniff.ts). Pure.
  */
 import type { DocumentKind } from '../tasks/types.js';
-import type { ContentKind } from './sniff.js';
+import { kindOf, mimeEssence, type ContentKind } from './sniff.js';
 
 /** Text types kept as `text` / `markdown` (other text/* types, such as CSS or CSV, are delivered unparsed). */
 const TEXT_TYPES = new Set(['text/plain', 'text/markdown', 'text/x-markdown']);
@@ -28,4 +28,14 @@ export function documentKind(kind: ContentKind, essence: string): DocumentKind |
     default:
       return null;
   }
+}
+
+/**
+ * The document kind a Content-Type declares (the type as sent, before any sniffing), or null:
+ * what the fetcher knows of a response when it picks the body's byte cap, before the body is
+ * read. A missing or `application/octet-stream` type declares none.
+ */
+export function declaredDocumentKind(contentType: string | null | undefined): DocumentKind | null {
+  const essence = mimeEssence(contentType);
+  return essence === null ? null : documentKind(kindOf(essence), essence);
 }

@@ -23,7 +23,7 @@ export const CATALOGUE = {
   http_server_error: { class: 'retryable', doc: 'The server answered 5xx.' },
   // fetch, permanent
   http_client_error: { class: 'permanent', doc: 'The server answered 4xx (other than 429).' },
-  too_large: { class: 'permanent', doc: 'The body exceeded fetch.maxBytes on the wire or after decompression.' },
+  too_large: { class: 'permanent', doc: 'The body exceeded fetch.maxBytes (documents.maxBytes for a document) on the wire or after decompression.' },
   too_many_redirects: { class: 'permanent', doc: 'More redirects than fetch.maxRedirects, or a redirect loop.' },
   bad_redirect: { class: 'permanent', doc: 'A redirect without a usable Location.' },
   blocked_address: { class: 'permanent', doc: 'The host resolved to an address the SSRF guard forbids (see fetch.allowedNetworks).' },

@@ -7,14 +7,23 @@
 import type { Config } from '../config/index.js';
 import type { HttpExchange } from '../warc/exchange.js';
 import type { Validators } from '../crawlindex/policy.js';
+import { declaredDocumentKind } from '../content/documents.js';
+import type { DocumentKind } from '../tasks/types.js';
 
 export interface FetchRequest {
   userAgent: string;
   headersTimeoutMs: number;
   bodyIdleTimeoutMs: number;
   totalTimeoutMs: number;
+  /** Largest body, on the wire and after each decompression layer (fetch.maxBytes); see `documents` and bodyCap. */
   maxBytes: number;
   maxRedirects: number;
+  /**
+   * The cap of a response whose Content-Type declares a document the session parses
+   * (documents.maxBytes for the kinds of its `documents` list), in place of maxBytes; see
+   * bodyCap. Absent (robots.txt and sitemap fetches), maxBytes caps every response.
+   */
+  documents?: { kinds: readonly DocumentKind[]; maxBytes: number } | undefined;
   /** Called for every redirect target; return false to stop (e.g. out of scope). */
   allowRedirect?: ((url: URL) => boolean) | undefined;
   /**
@@ -82,4 +91,17 @@ export function fetchRequest(cfg: Config, overrides: Partial<FetchRequest> = {})
     maxRedirects: f.maxRedirects,
     ...overrides,
   };
+}
+
+/**
+ * The byte cap of a response, chosen from its Content-Type once the headers are in and before
+ * a byte of the body is read (so a bomb cannot pass it): `documents.maxBytes` when the type
+ * declares a document kind the session parses (PDF, DOCX, a feed or other XML/JSON, plain text
+ * or Markdown), else `maxBytes`. A type that declares no document (missing,
+ * `application/octet-stream`, HTML) keeps `maxBytes`, even when the bytes later show a PDF.
+ */
+export function bodyCap(req: Pick<FetchRequest, 'maxBytes' | 'documents'>, contentType: string | null | undefined): number {
+  if (!req.documents) return req.maxBytes;
+  const kind = declaredDocumentKind(contentType);
+  return kind !== null && req.documents.kinds.includes(kind) ? req.documents.maxBytes : req.maxBytes;
 }

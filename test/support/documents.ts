@@ -15,6 +15,8 @@ export interface PdfSpec {
   pages: string[][];
   /** URI link annotations, by page index. */
   links?: { page: number; url: string }[];
+  /** Adds an unreferenced stream of this many bytes: a large file that reads like a small one. */
+  padBytes?: number;
 }
 
 export async function makePdf(spec: PdfSpec): Promise<Buffer> {
@@ -36,6 +38,7 @@ export async function makePdf(spec: PdfSpec): Promise<Buffer> {
       doc.context.register(doc.context.obj({ Type: 'Annot', Subtype: 'Link', Rect: [50, 100 + 20 * k, 250, 115 + 20 * k], Border: [0, 0, 0], A: { Type: 'Action', S: 'URI', URI: PDFString.of(l.url) } })));
     if (annots.length > 0) page.node.set(PDFName.of('Annots'), doc.context.obj(annots));
   });
+  if (spec.padBytes) doc.context.register(doc.context.stream(new Uint8Array(spec.padBytes).fill(0x20)));
   return Buffer.from(await doc.save({ useObjectStreams: false }));
 }
 

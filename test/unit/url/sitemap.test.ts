@@ -106,6 +106,38 @@ describe('parseSitemap', () => {
     assert.deepEqual(parseSitemap(Buffer.from(text), { maxBytes: text.length }), ok('urlset', ['http://a.test/1', 'http://a.test/22']));
   });
 
+  it('does not expand a billion-laughs DOCTYPE: the entity stays as written', () => {
+    const lol = Array.from({ length: 9 }, (_, k) => `<!ENTITY lol${k + 1} "${`&lol${k === 0 ? '' : k};`.repeat(10)}">`).join('');
+    const body = `<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY lol "lol">${lol}]>\n<urlset xmlns="${NS}"><url><loc>http://a.test/&lol9;</loc></url><url><loc>&lol9;</loc></url><url><loc>http://a.test/x</loc></url></urlset>`;
+    // expanded, &lol9; would be 3 * 10^9 characters; as written it is part of a URL path
+    assert.deepEqual(parseSitemap(Buffer.from(body)), ok('urlset', ['http://a.test/&lol9;', 'http://a.test/x']));
+  });
+
+  it('cut at any byte: keeps exactly the locs whose end tag the limit leaves whole', () => {
+    const xml =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="${NS}">` +
+      '<url><loc>http://a.test/1</loc><lastmod>2024-01-01</lastmod></url>' +
+      '<url><loc><![CDATA[http://a.test/2?x=1&y=<2>]]></loc></url>' +
+      '<!-- <url><loc>http://a.test/no</loc></url> -->' +
+      '<url><loc>http://a.test/3?a=1&amp;b=2</loc></url>' +
+      '<url><sm:LOC xmlns:sm="x">http://a.test/4</sm:LOC></url></urlset>\n';
+    const locs: [number, string][] = [
+      [xml.indexOf('</loc>') + 6, 'http://a.test/1'],
+      [xml.indexOf(']]></loc>') + 9, 'http://a.test/2?x=1&y=%3C2%3E'],
+      [xml.indexOf('b=2</loc>') + 9, 'http://a.test/3?a=1&b=2'],
+      [xml.indexOf('</sm:LOC>') + 9, 'http://a.test/4'],
+    ];
+    const rootOpen = xml.indexOf(`${NS}">`) + NS.length + 2;
+    assert.equal(Buffer.byteLength(xml), xml.length, 'ASCII only: a byte offset is a character offset');
+    for (let n = 1; n < xml.length; n++) {
+      const r = parseSitemap(Buffer.from(xml), { maxBytes: n });
+      const want = locs.filter(([end]) => end <= n).map(([, url]) => url);
+      if (n >= rootOpen) assert.deepEqual(r, ok('urlset', want, true), `cut after ${n} bytes: ${JSON.stringify(xml.slice(n - 12, n))}`);
+      else assert.deepEqual(r.urls, [], `cut after ${n} bytes`);
+    }
+    assert.deepEqual(parseSitemap(Buffer.from(xml), { maxBytes: xml.length }), ok('urlset', locs.map(([, url]) => url)));
+  });
+
   it('takes the protocol limits by default: 50,000 URLs, 50 MiB', () => {
     assert.equal(SITEMAP_MAX_URLS, 50_000);
     assert.equal(SITEMAP_MAX_BYTES, 50 * 1024 * 1024);
