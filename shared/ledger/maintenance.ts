@@ -47,7 +47,7 @@ export class Maintenance {
     return scripts.expiredLeases(this.redis, this.keys.session(sessionId), batch, extendMs);
   }
 
-  /** P/F/R/W → Q only where the entry still equals what the cleaner saw. */
+  /** P → Q only where the entry still equals what the cleaner saw (expiredLeases made it P; a fetcher may have claimed it since). */
   requeueIfUnchanged(sessionId: string, entries: readonly { taskId: string; entry: string }[]): Promise<number> {
     return scripts.requeueIfUnchanged(this.redis, this.keys.session(sessionId), entries);
   }

@@ -8,6 +8,18 @@
  *
  * `url` may list the nodes of a cluster (comma-separated): every (re)connect tries them in
  * order (shared/messaging/urls.ts), and both connections go to the node that answered first.
+ *
+ * A publish the broker refuses (a nack, its channel still open) is tried again on a fresh
+ * confirm channel, with backoff, for up to `publishWaitMs`; only then does it fail. RabbitMQ
+ * 3.10-3.12 needs this after a node of a cluster stops: a channel that first publishes to a
+ * quorum queue while the queue's record still names its leader on the stopped node (the
+ * services reconnect in well under a second, the new leader is elected and recorded a little
+ * later) asks that node for the queue's version, gets `nodedown`, nacks the message, and keeps
+ * that view of the queue for the channel's life: every later publish on it to that queue is
+ * nacked at once, for good (rabbit_fifo_client:enqueue/3). A new channel reads the record
+ * again. Without this the stage that publishes there nacks its input, which is redelivered,
+ * refused again and counted each time until its delivery limit sends good tasks to quarantine
+ * and the dead queue (failed(poison)) and the crawl stalls.
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
@@ -41,6 +53,12 @@ export interface ConsumerProbe {
 /** Set up consumers on a fresh channel; called after every (re)connect. */
 export type ChannelSetup = (channel: Channel) => Promise<void>;
 
+/** Backoff of a publish the broker refused, before it is tried again. */
+const REFUSED_RETRY_MIN_MS = 50;
+const REFUSED_RETRY_MAX_MS = 2000;
+/** A refused publish renews the publishing channel at most this often (the others retry on the one renewed). */
+const RENEW_MIN_INTERVAL_MS = 250;
+
 interface BrokerEvents {
   ready: [];
   down: [Error | undefined];
@@ -63,6 +81,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly probes = new Set<ConsumerProbe>();
   /** The node URL the connections use now (null while disconnected). */
   private connectedUrl: string | null = null;
+  /** Publishing channels that closed (a publish that failed on one of them was not refused by the broker). */
+  private readonly closedChannels = new WeakSet<ConfirmChannel>();
+  /** Publishes awaiting their confirm, per publishing channel. */
+  private readonly unsettled = new Map<ConfirmChannel, number>();
+  /** Replaced publishing channels: each closes once nothing published on it awaits a confirm. */
+  private readonly retired = new Set<ConfirmChannel>();
+  private renewing: Promise<void> | null = null;
+  private lastRenew = 0;
 
   constructor(private readonly opts: BrokerOptions) {
     super();
@@ -175,11 +201,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const setupChannel = await this.pubConn.createChannel();
     await declareTopology(setupChannel, this.opts.topology, this.opts);
     await setupChannel.close();
-    this.pubChannel = await this.pubConn.createConfirmChannel();
-    this.pubChannel.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'publish channel error'));
-    this.pubChannel.on('close', () => {
-      if (this.pubConn && !this.closing) this.pubConn.close().catch(() => undefined);
-    });
+    this.pubChannel = await this.openPublishChannel(this.pubConn);
     for (const setup of this.setups) {
       const ch = await this.subConn.createChannel();
       await setup(ch);
@@ -190,6 +212,69 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.reported = false;
     this.opts.log.info('broker connected');
     this.emit('ready');
+  }
+
+  /**
+   * A confirm channel for publishing. When the one in use closes under it (a channel error),
+   * the publishing connection is closed too and both are rebuilt (see onLost); one that was
+   * replaced (renewPublishChannel) closes alone.
+   */
+  private async openPublishChannel(conn: ChannelModel): Promise<ConfirmChannel> {
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'publish channel error'));
+    ch.on('close', () => {
+      this.closedChannels.add(ch);
+      if (this.pubChannel === ch && this.pubConn === conn && !this.closing) conn.close().catch(() => undefined);
+    });
+    return ch;
+  }
+
+  /**
+   * Replaces a publishing channel on which the broker refused a publish (see the top of this
+   * file) by a fresh one on the same connection; the old one closes once what was published on
+   * it is settled (at most publishWaitMs later). Not more often than RENEW_MIN_INTERVAL_MS.
+   */
+  private renewPublishChannel(stale: ConfirmChannel, queue: string): Promise<void> {
+    if (this.renewing) return this.renewing;
+    const conn = this.pubConn;
+    if (!conn || this.pubChannel !== stale || this.closing || Date.now() - this.lastRenew < RENEW_MIN_INTERVAL_MS) return Promise.resolve();
+    this.lastRenew = Date.now();
+    this.renewing = (async () => {
+      const fresh = await this.openPublishChannel(conn);
+      if (this.pubConn !== conn || this.pubChannel !== stale || this.closing) {
+        await fresh.close().catch(() => undefined);
+        return;
+      }
+      this.pubChannel = fresh;
+      this.opts.log.warn({ dependency: 'rabbitmq', url: this.where, queue }, 'broker refused a publish (nack); publishing on a fresh channel');
+      this.retired.add(stale);
+      this.closeIfSettled(stale);
+      // A confirm that never comes does not keep it open past the wait of a publish.
+      setTimeout(() => this.closeRetired(stale), this.opts.publishWaitMs ?? 30_000).unref();
+    })()
+      .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not open a fresh publish channel'))
+      .finally(() => {
+        this.renewing = null;
+      });
+    return this.renewing;
+  }
+
+  /** Counts a publish on `ch` as sent (+1) or settled (-1). */
+  private track(ch: ConfirmChannel, delta: 1 | -1): void {
+    const n = (this.unsettled.get(ch) ?? 0) + delta;
+    if (n > 0) this.unsettled.set(ch, n);
+    else this.unsettled.delete(ch);
+    if (delta < 0) this.closeIfSettled(ch);
+  }
+
+  private closeIfSettled(ch: ConfirmChannel): void {
+    if (this.retired.has(ch) && !this.unsettled.has(ch)) this.closeRetired(ch);
+  }
+
+  private closeRetired(ch: ConfirmChannel): void {
+    if (!this.retired.delete(ch)) return;
+    this.unsettled.delete(ch);
+    void ch.close().catch(() => undefined);
   }
 
   private onLost(conn: ChannelModel, err?: Error): void {
@@ -217,14 +302,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.pubConn = null;
     this.subConn = null;
     this.pubChannel = null;
+    // Their channels close with the connections.
+    this.retired.clear();
+    this.unsettled.clear();
     for (const c of conns) {
       if (c) await c.close().catch(() => undefined);
     }
   }
 
-  private waitReady(): Promise<void> {
+  private waitReady(waitMs = this.opts.publishWaitMs ?? 30_000): Promise<void> {
     if (this.ready) return Promise.resolve();
-    const waitMs = this.opts.publishWaitMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('ready', onReady);
@@ -241,23 +328,39 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /**
    * Publishes a persistent message to a queue (through the default exchange), or to
    * `exchange` with `queue` as its routing key, and resolves when the broker confirmed it.
+   * A publish the broker refuses is tried again on a fresh channel (see the top of this file)
+   * until publishWaitMs has passed; one whose channel or connection closed fails at once (the
+   * input it was made for goes back to its queue with that connection anyway).
    */
   async publish(queue: string, content: Buffer, options: Options.Publish = {}, exchange = ''): Promise<void> {
     if (this.closing) throw new CrawlError('unavailable', 'broker is closing');
-    await this.waitReady();
-    const ch = this.pubChannel;
-    if (!ch) throw new CrawlError('unavailable', 'broker publish channel not open');
+    const waitMs = this.opts.publishWaitMs ?? 30_000;
+    const until = Date.now() + waitMs;
     const target = exchange === '' ? queue : `${exchange} (${queue})`;
-    await new Promise<void>((resolve, reject) => {
-      try {
-        ch.publish(exchange, queue, content, { persistent: true, ...options }, (err: unknown) => {
-          if (err) reject(new CrawlError('unavailable', `publish to ${target} not confirmed`, { cause: err }));
-          else resolve();
-        });
-      } catch (err) {
-        reject(new CrawlError('unavailable', `publish to ${target} failed: ${(err as Error).message}`, { cause: err }));
-      }
-    });
+    for (let attempt = 0; ; attempt++) {
+      await this.waitReady(Math.max(0, until - Date.now()));
+      const ch = this.pubChannel;
+      if (!ch) throw new CrawlError('unavailable', 'broker publish channel not open');
+      const err = await new Promise<Error | null>((resolve, reject) => {
+        try {
+          this.track(ch, 1);
+          ch.publish(exchange, queue, content, { persistent: true, ...options }, (e: unknown) => {
+            this.track(ch, -1);
+            resolve(e ? (e as Error) : null);
+          });
+        } catch (e) {
+          this.track(ch, -1);
+          reject(new CrawlError('unavailable', `publish to ${target} failed: ${(e as Error).message}`, { cause: e }));
+        }
+      });
+      if (!err) return;
+      // Settled after the channel's close event: a closed channel failed the publish, an open one was refused.
+      if (this.closedChannels.has(ch)) throw new CrawlError('unavailable', `publish to ${target} not confirmed`, { cause: err });
+      const left = until - Date.now();
+      if (this.closing || left <= 0) throw new CrawlError('unavailable', `publish to ${target} refused by the broker (nack) for ${waitMs} ms`, { cause: err });
+      await this.renewPublishChannel(ch, queue);
+      await new Promise((r) => setTimeout(r, Math.min(REFUSED_RETRY_MIN_MS * 2 ** attempt, REFUSED_RETRY_MAX_MS, left)));
+    }
   }
 
   /** Publishes JSON. */

@@ -233,7 +233,7 @@ export async function closeTasks(redis: Redis, k: SessionKeys, cursor: string, b
   return { cursor: String(r[0]), ended: Number(r[1]) };
 }
 
-/** expired-leases-2: a batch of tasks whose lease expired, each lease pushed forward. */
+/** expired-leases-2: a batch of tasks whose lease expired, each lease pushed forward and the task made P (pending publish) for its re-drive. */
 export async function expiredLeases(redis: Redis, k: SessionKeys, batch: number, extendMs: number): Promise<{ taskId: string; entry: string }[]> {
   const flat = (await callScript(redis, 'expired-leases', [k.tasks, k.leases], [batch, extendMs])) as string[];
   const out: { taskId: string; entry: string }[] = [];

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { topology } from '../../shared/messaging/topology.js';
+import type { ResultRecord } from '../../shared/tasks/types.js';
 import { GeneratedSite } from '../sites/generated.js';
 import { checkInvariants, waitFinished } from '../support/oracle.js';
 import { startRabbitCluster, type RabbitCluster } from '../support/rabbitmq-cluster.js';
@@ -20,13 +21,25 @@ const FAST = 60;
 const SLOW = 3;
 const ENV = { TASK_LEASE_MS: '15000', CLEANER_INTERVAL_MS: '500', FETCH_CONCURRENCY: '8', SHUTDOWN_GRACE_MS: '2000', RATE_GLOBAL: String(FAST) };
 
+// While a node stops, the controller answers 503 for a moment (its broker moves to another
+// node): both helpers wait that out, bounded.
 async function delivered(stack: TestStack, id: string): Promise<number> {
-  return (await http<{ counts: { delivered?: number } }>(stack.api, 'GET', `/sessions/${id}`)).body.counts.delivered ?? 0;
+  const got = await waitFor(async () => {
+    const res = await http<{ counts?: { delivered?: number } }>(stack.api, 'GET', `/sessions/${id}`);
+    return res.status === 200 ? { n: res.body.counts?.delivered ?? 0 } : null;
+  }, { timeoutMs: 60_000, intervalMs: 250, what: `session ${id} from the controller` });
+  return got.n;
 }
 
 async function setRate(stack: TestStack, global: number): Promise<void> {
-  const res = await http(stack.api, 'PATCH', '/config', { rate: { global } });
-  assert.equal(res.status, 200, res.text);
+  let last = '';
+  await waitFor(async () => {
+    const res = await http(stack.api, 'PATCH', '/config', { rate: { global } });
+    last = `${res.status} ${res.text}`;
+    return res.status === 200;
+  }, { timeoutMs: 60_000, intervalMs: 250, what: `the global rate set to ${global}` }).catch((err: Error) => {
+    throw new Error(`${err.message} (last answer: ${last})`);
+  });
 }
 
 describe('cluster: RabbitMQ nodes stop in the middle of a crawl', function () {
@@ -70,13 +83,13 @@ describe('cluster: RabbitMQ nodes stop in the middle of a crawl', function () {
     for (const q of t.allQueues) assert.deepEqual([...(members.get(q) ?? [])].sort(), names, `${q} lives on the three nodes`);
   });
 
-  // Skipped, with a reason: this test passed once of its last three runs. It stalled twice
-  // with a node down, queues empty, consumers attached and no progress: in the helper's run 4
-  // and in CI on 2026-12-06 (180 s without 100 more pages while node 1 was down). The cause is
-  // not found; issue 14 stays open for it. Run it alone with
-  // `npx mocha --no-config --timeout 600000 --exit dist/test/cluster/rabbitmq-nodes.test.js`
-  // after changing `it.skip` back to `it`.
-  it.skip('loses nothing and delivers nothing twice when one node stops, then another after the first returns', async () => {
+  // It stalled in two of three runs before two causes were fixed (issue 14): a channel that
+  // first published to a quorum queue while the queue's record still named its leader on the
+  // stopped node was refused for good by RabbitMQ 3.10 (the broker now publishes again on a
+  // fresh channel: shared/messaging/broker.ts), and a re-driven task whose copy reached a
+  // fetcher before the cleaner confirmed it queued was dropped and never ended (the cleaner now
+  // makes it P first: shared/redis/lua/expired-leases-2.lua).
+  it('loses nothing and delivers nothing twice when one node stops, then another after the first returns', async () => {
     const exits: string[] = [];
     stack.supervisor.on('exit', (label, code, signal) => exits.push(`${label}:${code ?? signal}`));
     const created = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [site.homeUrl], maxPages: 100_000 });
@@ -107,8 +120,18 @@ describe('cluster: RabbitMQ nodes stop in the middle of a crawl', function () {
     const s = await waitFinished(stack.api, id, 180_000);
     assert.equal(s.status, 'completed');
     assert.ok(atSecondStop < (s.counts.delivered ?? 0), 'the second stop happened in the middle of the crawl');
-    const report = await checkInvariants(stack.api, stack.ns, id, new Set(site.reachable().keys()), { amqpUrl: cluster.nodes[0]?.url });
+    const expected = site.reachable();
+    const report = await checkInvariants(stack.api, stack.ns, id, new Set(expected.keys()), { amqpUrl: cluster.nodes[0]?.url });
     console.log(`      two node stops: ${JSON.stringify(report)}`);
+    // Every URL ended as the site says: a page the broker refused to take from a stage during
+    // a node change is not pushed through quarantine to failed(poison). A page may end
+    // failed(timeout): attempts are bounded, and on a loaded machine all three can outlive
+    // this test's short lease while nodes restart.
+    const records = (await http(stack.api, 'GET', `/sessions/${id}/results`)).text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultRecord);
+    const wrong = records.filter((r) => r.outcome !== expected.get(r.url)?.outcome && r.reason !== 'timeout').map((r) => `${r.url}: ${r.outcome} ${r.reason ?? ''} ${r.error ?? ''}`);
+    assert.deepEqual(wrong, [], 'every URL ended as the site says (or failed(timeout))');
+    const timedOut = records.filter((r) => r.reason === 'timeout').length;
+    if (timedOut > 0) console.log(`      ${timedOut} pages failed(timeout): every attempt outlived the lease`);
     assert.deepEqual(exits, [], 'no process exited when a node stopped');
   });
 });

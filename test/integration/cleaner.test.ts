@@ -91,4 +91,29 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
     for (const f of files(kept)) assert.equal(existsSync(f), true, f);
     assert.deepEqual(readdirSync(join(resultsDir, 'screenshots')), [kept]);
   });
+
+  it('lets a fetcher claim a re-driven task that reaches it before the cleaner confirmed it queued', async () => {
+    // The sweep's steps one by one, with a fetcher's claim between the publish and the
+    // confirm (a consumer can get the message before the publisher gets its confirm).
+    const { ctx } = cleaner;
+    const id = 'redrive-race';
+    await ctx.sessions.create(id, spec, 60_000);
+    const url = 'http://site.test/slow';
+    const taskId = fingerprint(url);
+    assert.deepEqual(await ctx.tasks.admitSeeds(id, [{ taskId, depth: 0, url }], 60_000), { kind: 'ok', limited: 0, admitted: [0] });
+    // A fetcher claims it with a lease of 1 ms and dies.
+    const opts = { leaseMs: 1, maxAttempts: 5, takeOver: false };
+    assert.deepEqual(await ctx.tasks.claim(id, [taskId], opts), [{ kind: 'ok', attempt: 1 }]);
+    await new Promise((r) => setTimeout(r, 20));
+    // The cleaner takes the expired lease (pushed forward) and publishes the task again...
+    const leases = await ctx.maintenance.expiredLeases(id, 10, 60_000);
+    assert.deepEqual(leases.map((l) => l.taskId), [taskId]);
+    // ...and the copy reaches a fetcher before the cleaner's confirm: it is claimed, not dropped as busy.
+    assert.deepEqual(await ctx.tasks.claim(id, [taskId], { ...opts, leaseMs: 60_000 }), [{ kind: 'ok', attempt: 2 }]);
+    // The confirm then finds the entry changed and leaves the fetcher's claim alone.
+    assert.equal(await ctx.maintenance.requeueIfUnchanged(id, leases), 0);
+    const task = await ctx.tasks.task(id, taskId);
+    assert.equal(task?.state, 'F');
+    assert.equal(task?.attempt, 2);
+  });
 });
