@@ -10,43 +10,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GeneratedSite } from '../sites/generated.js';
 import { checkInvariants, waitFinished, type OracleReport } from '../support/oracle.js';
-import { Redis } from 'ioredis';
-import { redisKeys } from '../../shared/redis/keys.js';
-import { REDIS_URL, http, startTestStack, waitFor, type TestStack } from '../support/stack.js';
-
-const FAST_RECOVERY = {
-  TASK_LEASE_MS: '15000',
-  TASK_ADMIT_LEASE_MS: '30000',
-  CLEANER_INTERVAL_MS: '500',
-  SHUTDOWN_GRACE_MS: '2000',
-  FETCH_CONCURRENCY: '16',
-};
+import { FAST_RECOVERY, control, kill as killProcess, killAny, sessionProbe, sleep, startCrawl } from '../support/chaos.js';
+import { http, startTestStack, waitFor, type TestStack } from '../support/stack.js';
 
 /** Loads the test-only fault injector (test/support/faults/extractor-crash.ts) into the service processes. */
 const EXTRACTOR_CRASH_PRELOAD = { NODE_OPTIONS: `--import=${fileURLToPath(new URL('../support/faults/extractor-crash.js', import.meta.url))}` };
-
-async function crawl(stack: TestStack, seed: string): Promise<string> {
-  const res = await http<{ id: string }>(stack.api, 'POST', '/sessions', { seeds: [seed], maxPages: 100_000 });
-  assert.equal(res.status, 201, res.text);
-  return res.body.id;
-}
-
-/** An operator's control call, retried while the controller is down or restarting (a SIGKILL); answers the status code. */
-async function control(stack: TestStack, method: string, path: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const res = await http(stack.api, method, path).catch(() => null);
-      return res && res.status !== 503 ? res.status : null;
-    },
-    { timeoutMs: 30_000, intervalMs: 200, what: `${method} ${path}` },
-  );
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function pick<T>(xs: readonly T[]): T {
-  return xs[Math.floor(Math.random() * xs.length)] as T;
-}
 
 describe('chaos: processes killed at random moments', function () {
   this.timeout(300_000);
@@ -67,13 +35,13 @@ describe('chaos: processes killed at random moments', function () {
   it('loses nothing and duplicates nothing when fetcher, extractor, delivery and controller are SIGKILLed and the session is paused and resumed', async () => {
     // Baseline: the same crawl with no faults.
     const t0 = Date.now();
-    const calm = await crawl(stack, site.homeUrl);
+    const calm = await startCrawl(stack, site.homeUrl);
     await waitFinished(stack.api, calm, 120_000);
     const calmMs = Date.now() - t0;
     const calmReport = await checkInvariants(stack.api, stack.ns, calm, expected);
 
     const t1 = Date.now();
-    const id = await crawl(stack, site.homeUrl);
+    const id = await startCrawl(stack, site.homeUrl);
     const victims = ['fetcher.1', 'fetcher.2', 'extractor', 'delivery', 'controller'];
     const kills: string[] = [];
     /** Requests the site saw while the session was paused (after the first second: the fetches on the wire). */
@@ -85,14 +53,12 @@ describe('chaos: processes killed at random moments', function () {
     // A SIGKILL every KILL_EVERY terminal pages (read from Redis, which the kills do not touch),
     // so every run gets the same number of faults however fast the machine is.
     const KILL_EVERY = 200;
-    const redis = new Redis(REDIS_URL);
-    const sessionKey = redisKeys(stack.ns).session(id).session;
+    const probe = sessionProbe(stack, id);
     let nextKill = KILL_EVERY;
     try {
       while (!done) {
-        await new Promise((r) => setTimeout(r, 50));
-        const [delivered, failed] = (await redis.hmget(sessionKey, 'delivered', 'failed')).map(Number);
-        const terminal = (delivered ?? 0) + (failed ?? 0);
+        await sleep(50);
+        const terminal = await probe.terminal();
         if (pauses.length < PAUSE_AT.length && site.stats.requests >= (PAUSE_AT[pauses.length] as number) && !done) {
           assert.equal(await control(stack, 'POST', `/sessions/${id}/pause`), 200);
           await sleep(1000);
@@ -104,12 +70,10 @@ describe('chaos: processes killed at random moments', function () {
         }
         if (terminal < nextKill || done) continue;
         nextKill += KILL_EVERY;
-        const alive = victims.filter((v) => stack.supervisor.pid(v) !== null);
-        const victim = pick(alive.length > 0 ? alive : victims);
-        if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
+        killAny(stack, victims, kills);
       }
     } finally {
-      redis.disconnect();
+      probe.close();
     }
     const status = await finished;
     const faultyMs = Date.now() - t1;
@@ -143,14 +107,11 @@ describe('chaos: a cancel amid SIGKILLs', function () {
   });
 
   it('ends every URL once and keeps records that agree with the counts when a crawl is cancelled while processes die', async () => {
-    const id = await crawl(stack, site.homeUrl);
-    const redis = new Redis(REDIS_URL);
-    const sessionKey = redisKeys(stack.ns).session(id).session;
-    const terminal = async () => (await redis.hmget(sessionKey, 'delivered', 'failed')).reduce((n, v) => n + Number(v ?? 0), 0);
+    const id = await startCrawl(stack, site.homeUrl);
+    const probe = sessionProbe(stack, id);
+    const terminal = () => probe.terminal();
     const kills: string[] = [];
-    const kill = (victim: string) => {
-      if (stack.supervisor.signal(victim, 'SIGKILL')) kills.push(victim);
-    };
+    const kill = (victim: string) => killProcess(stack, victim, kills);
     let atCancel = 0;
     let after = 0;
     try {
@@ -169,7 +130,7 @@ describe('chaos: a cancel amid SIGKILLs', function () {
       await sleep(3000);
       after = site.stats.requests - atCancel;
     } finally {
-      redis.disconnect();
+      probe.close();
     }
     // Every task ends (the cleaner ends the rest a lease after the cancel) and the file is written again.
     const done = await waitFor(
@@ -217,10 +178,10 @@ describe('chaos: a consumer frozen past its lease', function () {
   });
 
   it('re-drives the frozen fetcher\'s tasks and does not count its late results twice', async () => {
-    const id = await crawl(stack, site.homeUrl);
+    const id = await startCrawl(stack, site.homeUrl);
     await waitFor(async () => site.stats.requests > 100, { timeoutMs: 20_000, what: 'the crawl under way' });
     assert.ok(stack.supervisor.signal('fetcher.1', 'SIGSTOP'));
-    await new Promise((r) => setTimeout(r, 5000)); // > lease + cleaner interval
+    await sleep(5000); // > lease + cleaner interval
     assert.ok(stack.supervisor.signal('fetcher.1', 'SIGCONT'));
     const status = await waitFinished(stack.api, id, 90_000);
     assert.equal(status.status, 'completed');
@@ -249,7 +210,7 @@ describe('chaos: a poison page', function () {
   it('ends the page that crashes the extractor every time as failed(poison) and holds up nothing else', async () => {
     const poisoned = site.pageUrl(7);
     site.extraHtml = (n) => (n === 7 ? `<p>${MARKER}</p>` : null);
-    const id = await crawl(stack, site.homeUrl);
+    const id = await startCrawl(stack, site.homeUrl);
     const status = await waitFinished(stack.api, id, 90_000);
     assert.equal(status.status, 'completed');
     // Links of the poisoned page are never followed, so the expected set is unknown here:

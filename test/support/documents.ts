@@ -115,9 +115,16 @@ export async function makeDocx(spec: DocxSpec = {}): Promise<Buffer> {
   return zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
 }
 
-/** A DOCX with a part of `inflatedBytes` zeros: a few KiB on the wire, far more once inflated. */
-export function makeZipBombDocx(inflatedBytes: number): Promise<Buffer> {
-  return makeDocx({ extraParts: { 'word/media/padding.bin': Buffer.alloc(inflatedBytes) } });
+/**
+ * A DOCX with a part of over `inflatedBytes` bytes: a few KiB on the wire, far more once
+ * inflated. The part is a padding file of zeros, or the document body itself
+ * (`word/document.xml`, padded with spaces inside an XML comment).
+ */
+export function makeZipBombDocx(inflatedBytes: number, part: 'word/media/padding.bin' | 'word/document.xml' = 'word/media/padding.bin'): Promise<Buffer> {
+  if (part === 'word/media/padding.bin') return makeDocx({ extraParts: { [part]: Buffer.alloc(inflatedBytes) } });
+  const head = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><w:document ${W}><w:body>${para(run('Bomb'))}<!--`);
+  const tail = Buffer.from('--></w:body></w:document>');
+  return makeDocx({ extraParts: { [part]: Buffer.concat([head, Buffer.alloc(inflatedBytes, 0x20), tail]) } });
 }
 
 /** Feeds whose items link to `base` + path. */
