@@ -21,49 +21,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WARCParser } from 'warcio';
 import { topology } from '../../shared/messaging/topology.js';
 import type { ResultRecord } from '../../shared/tasks/types.js';
 import { sha1Digest } from '../../shared/warc/record.js';
 import { ForbiddenCounter, MANY_PAGES, ScriptedSite } from '../sites/scripted.js';
 import { checkInvariants, queueDepths, waitFinished } from '../support/oracle.js';
 import { http, startTestStack, waitFor, type TestStack } from '../support/stack.js';
+import { readWarc, type ReadRecord } from '../support/warc-read.js';
 
 const CHROMIUM = process.env.RENDER_CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Pages the renderer renders at once. */
 const RENDER_CONCURRENCY = 2;
-
-interface ReadRecord {
-  type: string;
-  id: string;
-  uri: string | null;
-  concurrentTo: string[];
-  headers: Map<string, string>;
-  /** The block as warcio hands it over (parseHttp off). */
-  block: Buffer;
-  /** A response's HTTP payload as warcio splits it. */
-  payload: Buffer | null;
-  status: number | null;
-}
-
-/** Every record of a WARC file as warcio reads it: raw blocks, then responses HTTP-parsed. */
-async function readWarc(bytes: Buffer): Promise<ReadRecord[]> {
-  const out: ReadRecord[] = [];
-  for await (const r of new WARCParser([bytes], { parseHttp: false })) {
-    const headers = new Map<string, string>();
-    for (const [k, v] of r.warcHeaders.headers as Iterable<[string, string]>) headers.set(k.toLowerCase(), v);
-    out.push({ type: r.warcType as string, id: r.warcHeader('WARC-Record-ID') ?? '', uri: r.warcTargetURI ?? null, concurrentTo: r.warcConcurrentTo ?? [], headers, block: Buffer.from(await r.readFully()), payload: null, status: null });
-  }
-  let i = 0;
-  for await (const r of new WARCParser([bytes])) {
-    const rec = out[i++] as ReadRecord;
-    if (r.warcType === 'response' && r.httpHeaders) {
-      rec.status = Number(r.httpHeaders.statusCode);
-      rec.payload = Buffer.from(await r.readFully(false));
-    }
-  }
-  return out;
-}
 
 /** Process ids whose parent is `pid`. */
 function childrenOf(pid: number): number[] {
