@@ -26,6 +26,8 @@ export interface SupervisorOptions {
   onLine?: (label: string, line: string, stream: 'stdout' | 'stderr') => void;
   /** Grace before SIGKILL when stopping (default 25 s). */
   stopGraceMs?: number;
+  /** Longest wait before restarting a process that keeps crashing (default 10 s; the wait doubles from 250 ms up to it). */
+  maxRestartDelayMs?: number;
 }
 
 interface Managed {
@@ -95,7 +97,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
         if (!wanted && (this.opts.restart ?? true)) {
           // A process that stayed up a while starts over with a short backoff.
           if (Date.now() - m.startedAt > 10_000) m.restarts = 0;
-          const delay = Math.min(250 * 2 ** m.restarts, 10_000);
+          const delay = Math.min(250 * 2 ** m.restarts, this.opts.maxRestartDelayMs ?? 10_000);
           m.restarts++;
           onLine(m.spec.label, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`, 'stderr');
           m.timer = setTimeout(() => {

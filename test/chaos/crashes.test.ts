@@ -200,7 +200,11 @@ describe('chaos: a poison page', function () {
 
   before(async () => {
     await site.start();
-    stack = await startTestStack({ fetchers: 1, env: { ...FAST_RECOVERY, CRAWLFLEET_TEST_CRASH_MARKER: MARKER, ...EXTRACTOR_CRASH_PRELOAD, AMQP_DELIVERY_LIMIT: '3' } });
+    // The marked page crashes the extractor a dozen times or more (three deliveries of its batch,
+    // three of it alone in quarantine, and again for each copy the cleaner re-drives meanwhile):
+    // at the supervisor's default 10 s backoff that alone is two minutes, which tests nothing
+    // but the backoff.
+    stack = await startTestStack({ fetchers: 1, maxRestartDelayMs: 1000, env: { ...FAST_RECOVERY, CRAWLFLEET_TEST_CRASH_MARKER: MARKER, ...EXTRACTOR_CRASH_PRELOAD, AMQP_DELIVERY_LIMIT: '3' } });
   });
   after(async () => {
     await stack?.stop();

@@ -134,6 +134,8 @@ export interface TestStackOptions {
   redisUrl?: string;
   /** How long the controller may take to answer /readyz (default 60 s: five processes on a loaded machine). */
   readyTimeoutMs?: number;
+  /** Longest restart backoff of a crashing process (the supervisor's default, 10 s, unless set). */
+  maxRestartDelayMs?: number;
 }
 
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
@@ -148,6 +150,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   const logs: string[] = [];
   const supervisor = new Sup({
     stopGraceMs: 10_000,
+    ...(opts.maxRestartDelayMs !== undefined ? { maxRestartDelayMs: opts.maxRestartDelayMs } : {}),
     onLine: (label, line) => {
       logs.push(`[${label}] ${line}`);
       if (process.env.CRAWLFLEET_TEST_LOGS) process.stderr.write(`[${label}] ${line}\n`);
