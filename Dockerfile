@@ -38,7 +38,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini chromium fonts-liberation \
  && rm -rf /var/lib/apt/lists/*
 
-# Heap sizing of every service: the same flags as scripts/supervisor.ts SERVICE_NODE_OPTIONS.
+# Heap sizing of every service: scripts/supervisor.ts SERVICE_NODE_OPTIONS (the extractor's
+# compose service and Deployment set its own flags, serviceNodeOptions there).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=512" \
     CONTROLLER_HOST=0.0.0.0 \

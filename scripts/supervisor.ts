@@ -43,14 +43,26 @@ interface Managed {
 export const LAUNCHER = join(packageRoot, 'bin', 'crawlfleet.js');
 
 /**
- * V8 heap sizing for every service process, here and in the image (`ENV NODE_OPTIONS` in the
- * Dockerfile, which compose and Kubernetes inherit; a test keeps the two equal). By default
- * V8 sizes a heap for the machine's RAM and lets a busy service grow to 200+ MB of mostly
- * garbage; a 4 MB semi-space and a 512 MB old-space ceiling (far above any service's live
- * data) keep a fetcher near 120 MB and an extractor near 150 MB for about 8% more CPU
- * (docs/performance.md). A process spec's own NODE_OPTIONS come after, so they win.
+ * V8 heap sizing of the service processes, here and in the deployment files: the image's
+ * `ENV NODE_OPTIONS` (Dockerfile) holds SERVICE_NODE_OPTIONS, which compose and Kubernetes
+ * inherit, and a service with flags of its own sets them in its compose service and its
+ * Deployment; a test holds all of them equal to this table. By default V8 sizes a heap for
+ * the machine's RAM and lets a busy service grow to 200+ MB of mostly garbage; a 4 MB
+ * semi-space and a 512 MB old-space ceiling (far above any service's live data) keep a
+ * fetcher near 120 MB for about 8% more CPU (docs/performance.md). The extractor's Markdown
+ * conversion allocates a syntax tree or two per page, most of it dead before the next page:
+ * with a 16 MB semi-space the extractor spends 11% less CPU per converted page than with 4 MB
+ * (docs/performance.md, session 6). A process spec's own NODE_OPTIONS come after, so they win.
  */
 export const SERVICE_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=512';
+const NODE_OPTIONS_OF: Partial<Record<ServiceName, string>> = {
+  extractor: '--max-semi-space-size=16 --max-old-space-size=512',
+};
+
+/** The V8 flags `service` runs with (SERVICE_NODE_OPTIONS unless the service has its own). */
+export function serviceNodeOptions(service: ServiceName): string {
+  return NODE_OPTIONS_OF[service] ?? SERVICE_NODE_OPTIONS;
+}
 
 /**
  * Children of every supervisor of this process. When the process ends without stopping them
@@ -78,7 +90,7 @@ export class Supervisor extends EventEmitter<{ exit: [string, number | null, Nod
 
   private launch(m: Managed): void {
     const child = spawn(process.execPath, ['--enable-source-maps', LAUNCHER, m.spec.service], {
-      env: { PATH: process.env.PATH ?? '', ...m.spec.env, NODE_OPTIONS: `${SERVICE_NODE_OPTIONS} ${m.spec.env.NODE_OPTIONS ?? ''}`.trim() },
+      env: { PATH: process.env.PATH ?? '', ...m.spec.env, NODE_OPTIONS: `${serviceNodeOptions(m.spec.service)} ${m.spec.env.NODE_OPTIONS ?? ''}`.trim() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     m.child = child;
