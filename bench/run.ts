@@ -57,6 +57,12 @@ type ScenarioName = (typeof SCENARIOS)[number];
 /** What runs without --scenario; redis-memory runs only when named. */
 const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['nolatency', 'latency', 'scale', 'memory', 'content', 'mixed'];
 /**
+ * Extractor replicas of the content scenarios: one per core of the development machine, as an
+ * operator scales the stage that converts pages (the extractor's CPU is ~70% of a converted
+ * page's; docs/performance.md). The baseline is one process whatever this says.
+ */
+const CONTENT_EXTRACTORS = 2;
+/**
  * The real web's latency mix of the mixed scenario: 5% of pages answer after 5–20 s, the rest
  * after 50–200 ms. The fetch timeouts are raised to 25 s (as an operator would for such a
  * site), so a slow page is slow, not a timeout.
@@ -72,7 +78,8 @@ interface BenchOptions {
   quick: boolean;
   scenarios: ScenarioName[];
   fetchers: number | null;
-  extractors: number;
+  /** Extractor replicas; null: the scenario's default (CONTENT_EXTRACTORS for content, else 1). */
+  extractors: number | null;
   concurrency: number | null;
   pages: number | null;
   json: string | null;
@@ -98,7 +105,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
                         apt-get install python3-doc), served from its files
   --fetchers N          fetcher replicas (nolatency, latency, memory; default 1);
                         for scale, the largest step of 1, 2, 4, ... (default 4)
-  --extractors N        extractor replicas (every scenario; default 1)
+  --extractors N        extractor replicas (every scenario; default 1, content and
+                        content-docs ${CONTENT_EXTRACTORS})
   --concurrency N       requests in flight per fetcher replica (default 32; scale 8)
   --pages N             site size in pages for the chosen scenarios
   --json FILE           write the machine-readable results to FILE
@@ -153,7 +161,7 @@ function parseOptions(argv: string[]): BenchOptions {
     quick: values.quick ?? false,
     scenarios: [...new Set(scenarios)],
     fetchers: int('fetchers', values.fetchers, 1, 32),
-    extractors: int('extractors', values.extractors, 1, 16) ?? 1,
+    extractors: int('extractors', values.extractors, 1, 16),
     concurrency: int('concurrency', values.concurrency, 1, 1024),
     pages: int('pages', values.pages, 10, 2_000_000),
     json: values.json ?? null,
@@ -434,6 +442,7 @@ interface CrawlParams {
   site: SiteProcess;
   expectedPaths: Set<string>;
   fetchers: number;
+  extractors: number;
   concurrency: number;
   boundMs: number;
   opts: BenchOptions;
@@ -457,7 +466,7 @@ function pathOf(url: string): string {
 }
 
 async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
-  const stack = await startStack(p.fetchers, p.opts.extractors, p.concurrency, p.opts.env, p.opts.cpuProf);
+  const stack = await startStack(p.fetchers, p.extractors, p.concurrency, p.opts.env, p.opts.cpuProf);
   if (p.opts.cpuProf) {
     // Name the profiles: pid -> label, merged over runs (read by bench/profile-summary.ts).
     const file = join(p.opts.cpuProf, 'pids.json');
@@ -672,7 +681,7 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
       kind: 'stack',
       ns: stack.ns,
       fetchers: p.fetchers,
-      extractors: p.opts.extractors,
+      extractors: p.extractors,
       concurrency: p.concurrency,
       inFlight: p.fetchers * p.concurrency,
       status,
@@ -918,13 +927,16 @@ interface ScenarioPlan {
   dir?: string;
   /** Extra environment of the stack's services in this scenario. */
   env?: Record<string, string>;
+  /** Extractor replicas. */
+  extractors: number;
 }
 
 function plan(name: ScenarioName, o: BenchOptions): ScenarioPlan {
-  return { formats: [], redisPerUrl: false, ...planSteps(name, o) };
+  const content = name === 'content' || name === 'content-docs';
+  return { formats: [], redisPerUrl: false, extractors: o.extractors ?? (content ? CONTENT_EXTRACTORS : 1), ...planSteps(name, o) };
 }
 
-function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'formats' | 'redisPerUrl'> & Partial<Pick<ScenarioPlan, 'formats' | 'redisPerUrl'>> {
+function planSteps(name: ScenarioName, o: BenchOptions): Omit<ScenarioPlan, 'formats' | 'redisPerUrl' | 'extractors'> & Partial<Pick<ScenarioPlan, 'formats' | 'redisPerUrl'>> {
   const q = o.quick;
   const conc = o.concurrency ?? (name === 'scale' ? 8 : 32);
   const fetchers = o.fetchers ?? (name === 'scale' ? 4 : 1);
@@ -998,7 +1010,7 @@ async function runScenario(pl: ScenarioPlan, o: BenchOptions, ticks: number, wit
     for (const step of pl.steps) {
       log(`${pl.name}: stack with ${step.fetchers} fetcher(s) x ${step.concurrency} in flight, ${expected.size} URLs, latency ${pl.latencyMs} ms`);
       try {
-        const run = await crawlStack({ site, expectedPaths: expected, fetchers: step.fetchers, concurrency: step.concurrency, boundMs: pl.boundMs, opts: pl.env ? { ...o, env: { ...pl.env, ...o.env } } : o, rssSeries: pl.rssSeries, formats: pl.formats, redisPerUrl: pl.redisPerUrl }, ticks);
+        const run = await crawlStack({ site, expectedPaths: expected, fetchers: step.fetchers, extractors: pl.extractors, concurrency: step.concurrency, boundMs: pl.boundMs, opts: pl.env ? { ...o, env: { ...pl.env, ...o.env } } : o, rssSeries: pl.rssSeries, formats: pl.formats, redisPerUrl: pl.redisPerUrl }, ticks);
         run.littleLimit = littleLimit(pl, expected, step.fetchers * step.concurrency);
         result.runs.push(run);
         log(`${pl.name}: ${run.status}, ${run.records} records in ${(run.wallMs / 1000).toFixed(1)} s = ${run.pagesPerSec} pages/s (dup ${run.duplicates}, missing ${run.missing})`);
