@@ -21,12 +21,22 @@ import type { FetchTask } from '../../shared/tasks/types.js';
 import { removeSessionFiles } from '../../shared/results/files.js';
 
 /** Ready messages on the queues of the stages whose backlog means slowness (the registry's `backlog`). */
-async function downstreamBacklog(ctx: ServiceContext): Promise<number> {
-  const queues = STAGE_NAMES.filter((s) => STAGES[s].backlog).map((s) => ctx.topology.queue(s));
+/**
+ * Whether the pipeline is merely slow, so that leases expire from waiting rather than from lost
+ * tasks (see StageDef.backlog): a ready message on an `any` queue, or
+ * cleaner.redriveMaxBacklog of them on the `batches` queues together.
+ */
+async function pipelineSlow(ctx: ServiceContext, maxBacklog: number): Promise<boolean> {
   return ctx.broker.withChannel(async (ch) => {
-    let n = 0;
-    for (const q of queues) n += (await ch.checkQueue(q)).messageCount;
-    return n;
+    let batches = 0;
+    for (const s of STAGE_NAMES) {
+      const kind = STAGES[s].backlog;
+      if (kind === null) continue;
+      const n = (await ch.checkQueue(ctx.topology.queue(s))).messageCount;
+      if (kind === 'any' && n > 0) return true;
+      if (kind === 'batches') batches += n;
+    }
+    return batches >= maxBacklog;
   });
 }
 
@@ -101,7 +111,7 @@ export async function sweep(ctx: ServiceContext): Promise<SweepReport> {
   // 3. expired leases of live sessions, unless the pipeline is merely slow
   const live = await maintenance.live();
   report.sessions = live.length;
-  if (live.length > 0 && (await downstreamBacklog(ctx)) >= cfg.cleaner.redriveMaxBacklog) {
+  if (live.length > 0 && (await pipelineSlow(ctx, cfg.cleaner.redriveMaxBacklog))) {
     report.deferred = true;
     ctx.metrics.cleanerActions.inc({ action: 'redrive_deferred' });
     return report;

@@ -912,7 +912,7 @@ export const schema: convict.Schema<Settings> = {
       env: 'CLEANER_BATCH_SIZE',
     },
     redriveMaxBacklog: {
-      doc: 'Expired leases are re-driven only while the extract and deliver queues hold fewer ready messages than this; above it leases expire from slowness, not from dead consumers, and re-driving would only add load.',
+      doc: 'Expired leases are re-driven only while the extract and deliver queues hold fewer ready messages than this, and the document and render queues none (one of their tasks takes seconds); above it leases expire from slowness, not from dead consumers, and re-driving would only add load.',
       live: true,
       format: intIn(1, 1_000_000_000),
       default: 1000,

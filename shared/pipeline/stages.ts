@@ -40,8 +40,15 @@ export interface StageDef<S extends StageName> {
   batchSize(cfg: Config): number;
   /** The stages it publishes to. */
   readonly publishesTo: readonly StageName[];
-  /** Downstream of fetching: a backlog here means slowness, so the cleaner holds its re-drives of expired leases. */
-  readonly backlog: boolean;
+  /**
+   * Downstream of fetching, what a backlog of its queue tells the cleaner, which holds its
+   * re-drives of expired leases while leases expire from slowness rather than from lost tasks:
+   * `batches`: slow once the `batches` queues together hold cleaner.redriveMaxBacklog ready
+   * messages (each a batch of fast tasks); `any`: a task takes seconds (a large PDF, a browser
+   * render) and waits behind the ones before it, so one ready message already means
+   * slowness; null: not downstream (the fetch queue).
+   */
+  readonly backlog: 'batches' | 'any' | null;
   /** The tasks a message of this stage names (the dead queue turns them into failed(poison)). */
   refs(items: readonly StageItems[S][]): TaskRef[];
 }
@@ -53,7 +60,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     codec: () => fetchCodec,
     batchSize: (cfg) => cfg.amqp.fetchBatch,
     publishesTo: ['extract', 'document', 'render', 'deliver', 'fetch'],
-    backlog: false,
+    backlog: null,
     refs: (tasks) => tasks.map(taskRef),
   },
   extract: {
@@ -62,7 +69,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     codec: (live) => extractCodec(() => live().amqp.compressPages),
     batchSize: (cfg) => cfg.amqp.extractBatch,
     publishesTo: ['fetch', 'render', 'deliver'],
-    backlog: true,
+    backlog: 'batches',
     refs: (pages) => pages.map(taskRef),
   },
   // Documents (PDF, DOCX, feeds, plain text) travel apart from pages, so a burst of large
@@ -75,7 +82,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     codec: (live) => extractCodec(() => live().amqp.compressPages),
     batchSize: () => 1,
     publishesTo: ['fetch', 'deliver'],
-    backlog: true,
+    backlog: 'any',
     refs: (docs) => docs.map(taskRef),
   },
   render: {
@@ -86,7 +93,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     // after a crash should repeat one page, not a batch.
     batchSize: () => 1,
     publishesTo: ['extract', 'deliver', 'fetch'],
-    backlog: true,
+    backlog: 'any',
     refs: (tasks) => tasks.map(taskRef),
   },
   deliver: {
@@ -95,7 +102,7 @@ export const STAGES: { readonly [S in StageName]: StageDef<S> } = {
     codec: () => deliverCodec,
     batchSize: (cfg) => cfg.amqp.deliverBatch,
     publishesTo: ['deliver'],
-    backlog: true,
+    backlog: 'batches',
     refs: (items) =>
       items.flatMap((m) =>
         m.kind === 'record' ? [taskRef({ sessionId: m.sessionId, taskId: m.taskId, url: m.record.url, depth: m.record.depth, parent: m.record.parent ?? undefined, role: m.record.role })] : []),

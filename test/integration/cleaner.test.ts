@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sweep } from '../../services/cleaner/sweep.js';
-import type { SessionSpec } from '../../shared/tasks/types.js';
+import type { ExtractTask, SessionSpec } from '../../shared/tasks/types.js';
 import { resultsFilePath, screenshotPath, screenshotsDir } from '../../shared/results/files.js';
 import { runService, type RunningService } from '../../shared/service/runtime.js';
 import { warcFileName } from '../../shared/warc/files.js';
@@ -67,6 +67,33 @@ describe('cleaner re-drive (real Redis and RabbitMQ)', function () {
     );
     // Published and confirmed: queued, no lease left to expire again.
     for (const l of admitted) assert.equal((await ctx.tasks.task(id, l.taskId))?.state, 'Q', l.url);
+  });
+
+  it('holds its re-drives while a document waits on its queue (one takes seconds), not for a few page batches', async () => {
+    const { ctx } = cleaner;
+    const id = 'redrive-backlog';
+    await ctx.sessions.create(id, spec, 60_000);
+    const url = 'http://site.test/slow';
+    assert.deepEqual(await ctx.tasks.admitSeeds(id, [{ taskId: fingerprint(url), depth: 0, url }], 1), { kind: 'ok', limited: 0, admitted: [0] });
+    await new Promise((r) => setTimeout(r, 20));
+    const waiting = (stage: 'document' | 'extract', path: string): ExtractTask => ({
+      sessionId: 'other', taskId: fingerprint(`http://site.test/${path}`), url: `http://site.test/${path}`, finalUrl: `http://site.test/${path}`, depth: 1, attempt: 0,
+      status: 200, contentType: stage === 'document' ? 'application/pdf' : 'text/html', headers: {}, fetchedAt: Date.now(), fetchMs: 1, body: Buffer.from('%PDF-1.7'),
+    });
+    // One document waiting: the lease expired from waiting behind it, not from a lost task.
+    await ctx.outbox.send('document', [waiting('document', 'manual.pdf')]);
+    let report = await sweep(ctx);
+    assert.equal(report.deferred, true);
+    assert.equal(report.redriven, 0);
+    assert.deepEqual((await takeAll(ctx.broker, ctx.topology.queue('fetch'), ctx.outbox.codecs.fetch)).length, 0);
+    // A page batch waiting is far below cleaner.redriveMaxBacklog: the lease is re-driven.
+    assert.equal((await takeAll(ctx.broker, ctx.topology.queue('document'), ctx.outbox.codecs.document)).length, 1);
+    await ctx.outbox.send('extract', [waiting('extract', 'page')]);
+    report = await sweep(ctx);
+    assert.equal(report.deferred, false);
+    assert.equal(report.redriven, 1);
+    assert.deepEqual((await takeAll(ctx.broker, ctx.topology.queue('fetch'), ctx.outbox.codecs.fetch)).map((t) => t.url), [url]);
+    assert.equal((await takeAll(ctx.broker, ctx.topology.queue('extract'), ctx.outbox.codecs.extract)).length, 1);
   });
 
   it('removes the files of a session past retention: results file, WARC files and indexes, screenshots; not another session\'s', async () => {
