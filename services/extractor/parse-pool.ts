@@ -11,6 +11,9 @@
  * cap small enough to prevent that would keep ordinary large pages. The byte cap
  * (extract.maxHtmlBytes) bounds memory; the worker bounds time.
  *
+ * Workers start on demand and end after WORKER_IDLE_MS without work, so a replica that met a
+ * few large documents gives their heaps back.
+ *
  * Pages of at most INLINE_PARSE_BYTES are parsed on the calling thread: a worker round trip
  * costs about as much CPU as parsing a small page, and the worst 16 KiB of HTML measured
  * (misnested `<b><i>` runs, 100,000-deep nesting cut to size, open tables) parses in under
@@ -78,7 +81,18 @@ interface Slot {
   id: number;
   /** The worker's kernel thread id, when the system tells (Linux): its parses are bounded in CPU time. */
   tid: number | null;
+  /** Ends the worker once it has been idle for WORKER_IDLE_MS. */
+  idle: NodeJS.Timeout | null;
 }
+
+/**
+ * A worker idle this long ends, and its heap goes back to the system: a worker that parsed a
+ * large PDF keeps a heap of a hundred MB or more (its young generation alone may reach
+ * RESOURCE_LIMITS' 64 MB), so an extractor that met a few documents stayed hundreds of MB
+ * above its pages' needs for the rest of its life. The next large page or document waits for
+ * a new worker to load its parser (its time bound starts only then).
+ */
+export const WORKER_IDLE_MS = 30_000;
 
 /**
  * A parse bounded in CPU time may still not take longer than this many times its bound in
@@ -92,6 +106,13 @@ type KeptCode = 'too_large' | 'parse_failed' | 'document_encrypted' | 'document_
 
 /** Memory limits of one worker: an over-large DOM kills the worker, not the service. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 768, maxYoungGenerationSizeMb: 64, stackSizeMb: 16 };
+/**
+ * A document worker's: a young generation of 16 MB, not 64. Two document workers that had
+ * parsed 8 PDFs (Debian's libtasn1 manual) held 353 MB of the process with 64 MB and 267 MB
+ * with 16, and parsed the same PDFs as fast (`node dist/bench/documents.js --quick`, the two
+ * alternated twice: 7.8-9.6 against 7.7-11.1 ms per PDF page).
+ */
+const DOCUMENT_RESOURCE_LIMITS = { ...RESOURCE_LIMITS, maxYoungGenerationSizeMb: 16 };
 
 export class ParsePool {
   private readonly slots = new Set<Slot>();
@@ -107,9 +128,10 @@ export class ParsePool {
      * (default parse-worker.js); `niceness`: scheduling niceness (0..19) given to each worker
      * when it starts, on Linux (the documents stage: pages win the CPU when both compete); a
      * pool with a niceness bounds its parses in CPU time (see startTimer), the others in
-     * wall-clock time.
+     * wall-clock time; `idleMs`: how long a worker may stay idle (default WORKER_IDLE_MS);
+     * `resourceLimits`: each worker's heap limits (default RESOURCE_LIMITS).
      */
-    private readonly opts: { inlineBytes?: number; workerUrl?: URL; niceness?: () => number } = {},
+    private readonly opts: { inlineBytes?: number; workerUrl?: URL; niceness?: () => number; idleMs?: number; resourceLimits?: typeof RESOURCE_LIMITS } = {},
   ) {}
 
   parse(job: ParseJob): Promise<ParsedPage> {
@@ -128,7 +150,7 @@ export class ParsePool {
     });
   }
 
-  /** Starts one worker now (loading the parser takes a while), so the first big page does not wait; more start on demand. */
+  /** Starts one worker now (loading the parser takes a while), so the first big page after start-up does not wait; more start on demand, and idle ones end (WORKER_IDLE_MS). */
   warm(): void {
     if (!this.closed && this.slots.size === 0) this.spawn();
   }
@@ -162,9 +184,9 @@ export class ParsePool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(this.opts.workerUrl ?? new URL('./parse-worker.js', import.meta.url), { resourceLimits: RESOURCE_LIMITS });
+    const worker = new Worker(this.opts.workerUrl ?? new URL('./parse-worker.js', import.meta.url), { resourceLimits: this.opts.resourceLimits ?? RESOURCE_LIMITS });
     worker.unref();
-    const slot: Slot = { worker, ready: false, busy: null, timer: null, id: 0, tid: null };
+    const slot: Slot = { worker, ready: false, busy: null, timer: null, id: 0, tid: null, idle: null };
     worker.on('message', (msg: ParseResponse) => {
       if ('ready' in msg) {
         slot.ready = true;
@@ -189,10 +211,13 @@ export class ParsePool {
       if (this.slots.has(slot)) void this.kill(slot, new CrawlError('parse_failed', `parse worker exited with code ${code}`));
     });
     this.slots.add(slot);
+    this.idleFrom(slot);
     return slot;
   }
 
   private run(slot: Slot, p: Pending): void {
+    if (slot.idle) clearTimeout(slot.idle);
+    slot.idle = null;
     slot.busy = p;
     slot.id = this.nextId++;
     const { job } = p;
@@ -230,6 +255,16 @@ export class ParsePool {
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
     slot.busy = null;
+    this.idleFrom(slot);
+  }
+
+  /** From now on the worker is idle: it ends after `idleMs` (WORKER_IDLE_MS) unless given a job. */
+  private idleFrom(slot: Slot): void {
+    if (slot.idle) clearTimeout(slot.idle);
+    slot.idle = null;
+    if (!this.slots.has(slot)) return;
+    slot.idle = setTimeout(() => void this.kill(slot, null), this.opts.idleMs ?? WORKER_IDLE_MS);
+    slot.idle.unref();
   }
 
   /** Ends a worker; its page (if any) fails with `err`; waiting pages go to another worker. */
@@ -245,12 +280,14 @@ export class ParsePool {
 
 /**
  * The documents stage's pool: `documents.concurrency` document workers (PDF, DOCX, feeds,
- * text), nothing inline, at `documents.niceness` so pages win the CPU when both compete.
+ * text), nothing inline, at `documents.niceness` so pages win the CPU when both compete, each
+ * with the smaller young generation of DOCUMENT_RESOURCE_LIMITS.
  */
 export function documentPool(config: () => Pick<Config, 'documents'>): ParsePool {
   return new ParsePool(() => config().documents.concurrency, {
     inlineBytes: -1,
     workerUrl: new URL('./documents/worker.js', import.meta.url),
     niceness: () => config().documents.niceness,
+    resourceLimits: DOCUMENT_RESOURCE_LIMITS,
   });
 }

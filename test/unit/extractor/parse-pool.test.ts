@@ -83,6 +83,38 @@ describe('parse pool (worker threads)', function () {
     }
   });
 
+  it('ends a worker idle for idleMs (its heap goes back to the system), and starts one again for the next page', async () => {
+    const p = new ParsePool(() => 2, { inlineBytes: 0, idleMs: 1000 });
+    try {
+      const job = { body: small, contentType: 'text/html', pageUrl: 'http://s.test/', fields: {}, opts, timeoutMs: 5000 };
+      await Promise.all([p.parse(job), p.parse(job)]);
+      assert.equal(p.workers, 2);
+      // Work within idleMs keeps a worker.
+      await new Promise((r) => setTimeout(r, 500));
+      await p.parse(job);
+      await new Promise((r) => setTimeout(r, 750));
+      assert.equal(p.workers, 1, 'the worker idle since the first pages ended; the one that parsed 750 ms ago remains');
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(p.workers, 0);
+      assert.equal((await p.parse(job)).title, 'Small');
+      assert.equal(p.workers, 1);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('ends the warmed worker too once it has been idle', async () => {
+    const p = new ParsePool(() => 1, { inlineBytes: 0, idleMs: 200 });
+    try {
+      p.warm();
+      assert.equal(p.workers, 1);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(p.workers, 0);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('parses small pages inline, without a worker', async () => {
     const p = new ParsePool(() => 2);
     try {
