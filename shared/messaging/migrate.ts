@@ -106,24 +106,38 @@ async function openQuiet<T extends Channel>(open: () => Promise<T>): Promise<T> 
   return ch;
 }
 
-/** Those of `names` that exist now, with their messages and consumers (a 404 closes the channel: a new one is opened for the next name). */
+/** Channels that look queues up at once (queueStates): most names asked about do not exist, and each 404 costs a channel. */
+const STATE_CHANNELS = 8;
+
+/**
+ * Those of `names` that exist now, with their messages and consumers, in the order given. A
+ * 404 closes its channel and a new one is opened for the next name, so the names are looked up
+ * on STATE_CHANNELS channels at once: a namespace's 55 possible queue names, 33 of them
+ * absent, took 1.5 s one after the other.
+ */
 export async function queueStates(conn: { createChannel(): Promise<Channel> }, names: Iterable<string>): Promise<OldQueueState[]> {
-  const out: OldQueueState[] = [];
-  let ch: Channel | null = null;
-  try {
-    for (const name of names) {
-      ch ??= await openQuiet(() => conn.createChannel());
-      try {
-        const q = await ch.checkQueue(name);
-        out.push({ name, messages: q.messageCount, consumers: q.consumerCount });
-      } catch {
-        ch = null;
+  const list = [...names];
+  const found: (OldQueueState | null)[] = list.map(() => null);
+  let next = 0;
+  const lookUp = async (): Promise<void> => {
+    let ch: Channel | null = null;
+    try {
+      for (let i = next++; i < list.length; i = next++) {
+        const name = list[i] as string;
+        ch ??= await openQuiet(() => conn.createChannel());
+        try {
+          const q = await ch.checkQueue(name);
+          found[i] = { name, messages: q.messageCount, consumers: q.consumerCount };
+        } catch {
+          ch = null;
+        }
       }
+    } finally {
+      if (ch) await ch.close().catch(() => undefined);
     }
-  } finally {
-    if (ch) await ch.close().catch(() => undefined);
-  }
-  return out;
+  };
+  await Promise.all(Array.from({ length: Math.min(STATE_CHANNELS, list.length) }, lookUp));
+  return found.filter((q): q is OldQueueState => q !== null);
 }
 
 /** The old queues (of every older layout, and the first retry queues) that exist now. */
