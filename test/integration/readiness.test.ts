@@ -233,6 +233,24 @@ describe('readiness and recovery (real RabbitMQ and Redis)', function () {
       cleanups.push(() => proxy.close());
       await waitFor(async () => (await http(svc.address, 'GET', '/readyz')).status === 200, { timeoutMs: 15_000, what: 'the controller to become ready' });
       assert.equal((await http(svc.address, 'GET', '/config')).status, 200);
+      // Stopped while its Redis is there (the cleanups would close the proxy first: a stop
+      // without Redis waits out the schedules worker's reconnection, ~7 s).
+      await svc.stop();
+    });
+
+    it('a started controller whose Redis went away stops within its grace, not after every reconnection attempt', async () => {
+      const port = await freePort();
+      const upstream = new URL(REDIS_URL);
+      const proxy = await tcpProxy(port, { host: upstream.hostname, port: Number(upstream.port || 6379) });
+      cleanups.push(() => proxy.close());
+      const { svc } = await controllerWith({ REDIS_URL: `redis://127.0.0.1:${port}` });
+      await svc.started;
+      await proxy.close();
+      await waitFor(async () => (await http(svc.address, 'GET', '/readyz')).status === 503, { timeoutMs: 5000, what: '/readyz 503 once Redis is gone' });
+      const t0 = Date.now();
+      await svc.stop();
+      // Before, the final QUIT waited through ioredis's 20 reconnection attempts: 35 s.
+      assert.ok(Date.now() - t0 < 15_000, `stop took ${Date.now() - t0} ms`);
     });
 
     it('a controller waiting for Redis (its broker connected) stops promptly', async () => {
