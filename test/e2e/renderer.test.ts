@@ -59,11 +59,12 @@ describe('renderer end to end (six processes, real Chromium, 127.0.0.1 forbidden
       readyTimeoutMs: 90_000,
       env: { FETCH_ALLOWED_NETWORKS: '127.0.0.2/32', RETRY_MAX_ATTEMPTS: '3', RENDER_CONCURRENCY: String(RENDER_CONCURRENCY), RENDER_CHROMIUM_PATH: CHROMIUM, WARC_IDLE_CLOSE_MS: '500' },
     });
-    // The renderer is ready once its browser runs.
+    // The renderer is ready once its browser runs. (This wait read the answer as a list, which
+    // it is not, and let its 60 s timeout pass silently in every run.)
     await waitFor(async () => {
-      const r = await http<{ service: string; status: string }[]>(stack.api, 'GET', '/replicas?service=renderer');
-      return r.status === 200 && Array.isArray(r.body) && r.body.length > 0;
-    }, { timeoutMs: 60_000, what: 'a renderer replica' }).catch(() => undefined);
+      const r = await http<{ replicas: { service: string; ready: boolean }[] }>(stack.api, 'GET', '/replicas?service=renderer');
+      return r.status === 200 && r.body.replicas.some((x) => x.service === 'renderer' && x.ready);
+    }, { timeoutMs: 60_000, what: 'a ready renderer replica' });
   });
 
   after(async () => {
