@@ -20,7 +20,6 @@ import type { ServiceContext } from '../../shared/service/runtime.js';
 import type { FetchTask } from '../../shared/tasks/types.js';
 import { removeSessionFiles } from '../../shared/results/files.js';
 
-/** Ready messages on the queues of the stages whose backlog means slowness (the registry's `backlog`). */
 /**
  * Whether the pipeline is merely slow, so that leases expire from waiting rather than from lost
  * tasks (see StageDef.backlog): a ready message on an `any` queue, or

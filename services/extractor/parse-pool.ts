@@ -216,8 +216,7 @@ export class ParsePool {
   }
 
   private run(slot: Slot, p: Pending): void {
-    if (slot.idle) clearTimeout(slot.idle);
-    slot.idle = null;
+    this.busyFrom(slot);
     slot.busy = p;
     slot.id = this.nextId++;
     const { job } = p;
@@ -258,10 +257,15 @@ export class ParsePool {
     this.idleFrom(slot);
   }
 
-  /** From now on the worker is idle: it ends after `idleMs` (WORKER_IDLE_MS) unless given a job. */
-  private idleFrom(slot: Slot): void {
+  /** The worker has work: it no longer ends for idleness. */
+  private busyFrom(slot: Slot): void {
     if (slot.idle) clearTimeout(slot.idle);
     slot.idle = null;
+  }
+
+  /** From now on the worker is idle: it ends after `idleMs` (WORKER_IDLE_MS) unless given a job. */
+  private idleFrom(slot: Slot): void {
+    this.busyFrom(slot);
     if (!this.slots.has(slot)) return;
     slot.idle = setTimeout(() => void this.kill(slot, null), this.opts.idleMs ?? WORKER_IDLE_MS);
     slot.idle.unref();

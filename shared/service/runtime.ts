@@ -345,8 +345,10 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       const grace = center.config.shutdown.graceMs;
       const wasStarted = started;
       log.info({ graceMs: grace }, `${name} stopping`);
+      // A step that waits on a dependency that may be gone gets at most this long.
+      const atMost = (p: Promise<unknown>, ms = 1000): Promise<unknown> => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
       // Leave the replica list first (bounded: Redis may be the dependency that is gone).
-      await Promise.race([heartbeat.stop(true), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await atMost(heartbeat.stop(true));
       // A service still waiting for its dependencies has nothing to drain: end the waits.
       if (!wasStarted) {
         await broker.close();
@@ -357,7 +359,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       // Without its dependencies a close could wait for them forever (a Redis quit, say):
       // bound it then, so SIGTERM still ends the process.
       const bounded = (p: Promise<unknown>, what: string): Promise<unknown> =>
-        wasStarted ? p : Promise.race([p, new Promise((r) => setTimeout(r, 1000).unref())]).then(() => undefined, (err: unknown) => log.debug({ err: toCrawlError(err).message }, `${what} failed`));
+        wasStarted ? p : atMost(p).then(() => undefined, (err: unknown) => log.debug({ err: toCrawlError(err).message }, `${what} failed`));
       await bounded(handle ? handle.close(grace).catch((err: unknown) => log.error({ err: toCrawlError(err).message }, 'close failed')) : Promise.resolve(), 'close');
       await bounded(http.close().catch(() => undefined), 'http close');
       await outbox.drain();
@@ -368,7 +370,7 @@ export async function runService(name: ServiceName, start: (ctx: ServiceContext)
       // quit() waits for a connection that a never-started replica may not have, and that a
       // replica whose Redis went away waits for through every reconnection attempt (tens of
       // seconds): it gets a second, then the connection is dropped.
-      if (wasStarted) await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      if (wasStarted) await atMost(redis.quit().catch(() => undefined));
       redis.disconnect();
       log.info(`${name} stopped`);
     })();
