@@ -5,6 +5,7 @@
  */
 import type { CheerioAPI } from 'cheerio';
 import { normalizeUrl } from '../../shared/url/normalize.js';
+import type { DocumentWalk } from './content/walk.js';
 
 export interface LinkOptions {
   /** Follow `rel="nofollow"` links and links of `<meta name="robots" content="nofollow">` pages. */
@@ -55,6 +56,44 @@ export function signalsOf($: CheerioAPI): PageSignals {
   return signals;
 }
 
+/** The signals of a document already walked for its content (content/walk.ts collects the same tags). */
+export function signalsOfWalk(walk: DocumentWalk): PageSignals {
+  return {
+    baseHref: walk.baseHref,
+    anchors: walk.anchors.map((el) => ({ href: el.attribs['href'] ?? '', rel: el.attribs['rel'] })),
+    links: walk.links,
+    robots: walk.robots,
+  };
+}
+
+/**
+ * A page's URLs normalized against its base, each distinct href once: the links to follow
+ * and the record's `links` format resolve the same anchors, so they share one.
+ */
+export class PageUrls {
+  /** The page's own URL normalized (a `#fragment` link to it is not a new page). */
+  readonly page: string | null;
+  private readonly memo = new Map<string, string | null>();
+
+  constructor(
+    readonly base: string,
+    pageUrl: string,
+    private readonly stripParams: readonly string[],
+  ) {
+    this.page = normalizeUrl(pageUrl, undefined, { stripParams });
+  }
+
+  /** normalizeUrl(href, base, stripParams), or null; `href` trimmed by the caller. */
+  resolve(href: string): string | null {
+    let url = this.memo.get(href);
+    if (url === undefined) {
+      url = normalizeUrl(href, this.base, { stripParams: this.stripParams });
+      this.memo.set(href, url);
+    }
+    return url;
+  }
+}
+
 /** A `<meta name>` that addresses crawlers. */
 export function isRobotsMeta(name: string): boolean {
   return name.trim().toLowerCase() === 'robots';
@@ -68,29 +107,36 @@ export function extractLinks($: CheerioAPI, pageUrl: string, opts: LinkOptions):
   return linksFromSignals(signalsOf($), pageUrl, opts);
 }
 
-/** The decisions on a page's links: base, meta robots, canonical, the links to follow. Pure. */
-export function linksFromSignals(signals: PageSignals, pageUrl: string, opts: LinkOptions): PageLinks {
-  const base = documentBase(signals.baseHref, pageUrl);
-  const normalizeOpts = { stripParams: opts.stripParams ?? [] };
+/**
+ * The decisions on a page's links: base, meta robots, canonical, the links to follow. Pure.
+ * `urls` (resolving against the signals' base with opts.stripParams) may be shared with the
+ * content formats of the same page.
+ */
+export function linksFromSignals(
+  signals: PageSignals,
+  pageUrl: string,
+  opts: LinkOptions,
+  urls: PageUrls = new PageUrls(documentBase(signals.baseHref, pageUrl), pageUrl, opts.stripParams ?? []),
+): PageLinks {
+  const base = urls.base;
   const robots = metaRobots(signals.robots);
-  const canonical = findCanonical(signals.links, base, normalizeOpts.stripParams);
+  const canonical = findCanonical(signals.links, urls);
 
   const links: string[] = [];
   if (robots.nofollow && !opts.followNofollow) {
     return { links, canonical, base, nofollowPage: true, noindex: robots.noindex };
   }
 
-  const page = normalizeUrl(pageUrl, undefined, normalizeOpts);
   const seen = new Set<string>();
   for (const anchor of signals.anchors) {
     if (links.length >= opts.maxLinks) break;
     const href = anchor.href.trim();
     if (href === '') continue;
     if (!opts.followNofollow && relTokens(anchor.rel).includes('nofollow')) continue;
-    const url = normalizeUrl(href, base, normalizeOpts);
+    const url = urls.resolve(href);
     if (url === null || seen.has(url)) continue;
     // `#section` on the page itself is not a new page (with a foreign <base> it is).
-    if (href.startsWith('#') && url === page) continue;
+    if (href.startsWith('#') && url === urls.page) continue;
     seen.add(url);
     links.push(url);
   }
@@ -99,7 +145,7 @@ export function linksFromSignals(signals: PageSignals, pageUrl: string, opts: Li
   for (const link of signals.links) {
     if (links.length >= opts.maxLinks) break;
     if (!relTokens(link.rel).includes('alternate') || !FEED_LINK_TYPES.has((link.type ?? '').trim().toLowerCase())) continue;
-    const url = normalizeUrl(link.href.trim(), base, normalizeOpts);
+    const url = urls.resolve(link.href.trim());
     if (url === null || seen.has(url)) continue;
     seen.add(url);
     links.push(url);
@@ -143,12 +189,12 @@ function metaRobots(contents: readonly string[]): { nofollow: boolean; noindex: 
 }
 
 /** The first `<link rel="canonical" href>` normalized against the base, or null. */
-function findCanonical(links: PageSignals['links'], base: string, stripParams: readonly string[]): string | null {
+function findCanonical(links: PageSignals['links'], urls: PageUrls): string | null {
   for (const link of links) {
     if (!relTokens(link.rel).includes('canonical')) continue;
     const href = link.href.trim();
     if (href === '') continue;
-    const url = normalizeUrl(href, base, { stripParams });
+    const url = urls.resolve(href);
     if (url !== null) return url;
   }
   return null;

@@ -17,9 +17,9 @@ import { normalizeUrl } from '../../shared/url/normalize.js';
 import { parseRobotsRules } from '../../shared/url/robots.js';
 import { parseSitemap, sitemapCandidates } from '../../shared/url/sitemap.js';
 import { decodeHtml, type CharsetSource } from './charset.js';
-import { pageContent, type CappedField, type ContentFormat, type PageContent } from './content/index.js';
+import { pageContent, walkPage, type CappedField, type ContentFormat, type PageContent } from './content/index.js';
 import { extractFields } from './fields.js';
-import { extractLinks, linksFromSignals, pageTitle, type LinkOptions } from './links.js';
+import { extractLinks, linksFromSignals, pageTitle, signalsOfWalk, type LinkOptions } from './links.js';
 import { scanPage } from './scan.js';
 
 export interface ParsedPage {
@@ -90,19 +90,23 @@ export function parsePage(body: Buffer, contentType: string, pageUrl: string, fi
     return { title: cleanTitle(scanned.title), fields: {}, links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
   }
   const $ = cheerio.load(clean, { xml: { xmlMode: false, decodeEntities: true } });
-  const page = extractLinks($, pageUrl, linkOpts);
-  const parsed: ParsedPage = { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
-  if (content !== null) {
-    // cheerio with `xml` options parses with htmlparser2: its root is a domhandler Document.
-    const doc = $.root()[0] as unknown as Document;
-    parsed.content = pageContent(doc, clean, pageUrl, {
-      formats: content.formats,
-      onlyMainContent: content.onlyMainContent,
-      maxBytes: content.maxBytes,
-      ...(opts.stripParams ? { stripParams: opts.stripParams } : {}),
-    });
+  if (content === null) {
+    const page = extractLinks($, pageUrl, linkOpts);
+    return { title: pageTitle($), fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, charsetSource, truncated };
   }
-  return parsed;
+  // With content, one walk of the document serves the links to follow, the title and the
+  // formats, and each href is normalized once for both kinds of links.
+  // cheerio with `xml` options parses with htmlparser2: its root is a domhandler Document.
+  const doc = $.root()[0] as unknown as Document;
+  const walked = walkPage(doc, pageUrl, opts.stripParams ?? []);
+  const page = linksFromSignals(signalsOfWalk(walked.walk), pageUrl, linkOpts, walked.urls);
+  const formatted = pageContent(doc, clean, pageUrl, {
+    formats: content.formats,
+    onlyMainContent: content.onlyMainContent,
+    maxBytes: content.maxBytes,
+    ...(opts.stripParams ? { stripParams: opts.stripParams } : {}),
+  }, walked);
+  return { title: formatted.title, fields: extractFields($, fields), links: page.links, canonical: page.canonical, charset, charsetSource, truncated, content: formatted };
 }
 
 /**

@@ -9,7 +9,7 @@
  *   → links and metadata from the walk (links.ts, metadata.ts)
  *   → byte caps (caps.ts).
  */
-import { documentBase } from '../links.js';
+import { documentBase, PageUrls } from '../links.js';
 import type { Document } from 'domhandler';
 import { toHtml } from 'hast-util-to-html';
 import { toText } from 'hast-util-to-text';
@@ -19,7 +19,7 @@ import { pageLinks, type PageLink } from './links.js';
 import { isBoilerplate, mainRoot } from './main-content.js';
 import { hastToMarkdown } from './markdown.js';
 import { pageMetadata, type PageMetadata } from './metadata.js';
-import { walkDocument } from './walk.js';
+import { walkDocument, type DocumentWalk } from './walk.js';
 
 export type { PageLink } from './links.js';
 export type { PageMetadata } from './metadata.js';
@@ -58,15 +58,28 @@ export interface PageContent {
   truncated: TruncatedField[];
 }
 
+/** What the extractor already has of the document: its walk, and its URLs resolved against its base with the options' stripParams. */
+export interface WalkedDocument {
+  walk: DocumentWalk;
+  urls: PageUrls;
+}
+
+/** Walks `doc` (a page fetched from `pageUrl`) once, for pageContent and the extractor's links alike. */
+export function walkPage(doc: Document, pageUrl: string, stripParams: readonly string[]): WalkedDocument {
+  const walk = walkDocument(doc);
+  return { walk, urls: new PageUrls(documentBase(walk.baseHref, pageUrl), pageUrl, stripParams) };
+}
+
 /**
  * The record fields of a page fetched from `pageUrl` (its final URL): `doc` is the parsed
- * document, `html` the decoded text it was parsed from (returned as rawHtml).
+ * document, `html` the decoded text it was parsed from (returned as rawHtml); `walked`, the
+ * document's walk when the caller made it (walkPage with the same stripParams).
  */
-export function pageContent(doc: Document, html: string, pageUrl: string, opts: ContentOptions): PageContent {
+export function pageContent(doc: Document, html: string, pageUrl: string, opts: ContentOptions, walked?: WalkedDocument): PageContent {
   const formats = new Set(opts.formats);
-  const walk = walkDocument(doc);
-  const base = documentBase(walk.baseHref, pageUrl);
   const stripParams = opts.stripParams ?? [];
+  const { walk, urls } = walked ?? walkPage(doc, pageUrl, stripParams);
+  const base = urls.base;
   const title = walk.title === null ? '' : walk.title.replace(/\s+/g, ' ').trim();
   const out: PageContent = { title: title === '' ? null : title, truncated: [] };
 
@@ -80,7 +93,7 @@ export function pageContent(doc: Document, html: string, pageUrl: string, opts: 
     if (formats.has('markdown')) out.markdown = hastToMarkdown(tree);
   }
   if (formats.has('rawHtml')) out.rawHtml = html;
-  if (formats.has('links')) out.links = pageLinks(walk.anchors, base, pageUrl, stripParams);
+  if (formats.has('links')) out.links = pageLinks(walk.anchors, urls);
   if (formats.has('metadata')) out.metadata = pageMetadata(walk, base, stripParams);
   applyCaps(out, opts.maxBytes ?? {});
   return out;

@@ -8,7 +8,7 @@
  * `title`; rel is the `rel` attribute as written, or null. Pure.
  */
 import type { Element } from 'domhandler';
-import { normalizeUrl } from '../../../shared/url/normalize.js';
+import type { PageUrls } from '../links.js';
 import { textOf } from './walk.js';
 
 export interface PageLink {
@@ -17,17 +17,15 @@ export interface PageLink {
   rel: string | null;
 }
 
-export function pageLinks(anchors: readonly Element[], base: string, pageUrl: string, stripParams: readonly string[]): PageLink[] {
-  const opts = { stripParams };
-  const page = normalizeUrl(pageUrl, undefined, opts);
+export function pageLinks(anchors: readonly Element[], urls: PageUrls): PageLink[] {
   const seen = new Set<string>();
   const out: PageLink[] = [];
   for (const anchor of anchors) {
     const href = (anchor.attribs['href'] ?? '').trim();
     if (href === '') continue;
-    const url = normalizeUrl(href, base, opts);
+    const url = urls.resolve(href);
     if (url === null || seen.has(url)) continue;
-    if (href.startsWith('#') && url === page) continue;
+    if (href.startsWith('#') && url === urls.page) continue;
     seen.add(url);
     const rel = anchor.attribs['rel']?.trim();
     out.push({ url, text: anchorText(anchor), rel: rel ? rel : null });

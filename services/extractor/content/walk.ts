@@ -6,6 +6,7 @@
  * nested page cannot overflow the stack. Pure.
  */
 import type { AnyNode, Document, Element } from 'domhandler';
+import { isRobotsMeta } from '../links.js';
 
 export interface DocumentWalk {
   /** Text of the first `<title>` outside `<svg>`, raw. */
@@ -16,8 +17,10 @@ export interface DocumentWalk {
   baseHref: string | undefined;
   /** `<meta>` tags: name (or property, http-equiv, itemprop) lowercased → first non-empty content. */
   meta: Map<string, string>;
-  /** `<link rel href>` tags in order. */
-  links: { rel: string; href: string }[];
+  /** `<link rel href>` tags in order (with `type` when set: feeds are announced by it). */
+  links: { rel: string; href: string; type?: string | undefined }[];
+  /** `content` of every `<meta name="robots" content>` (any case, as written), in order. */
+  robots: string[];
   /** Text of each `<script type="application/ld+json">`. */
   jsonLd: string[];
   /** `<a href>` and `<area href>` elements in page order. */
@@ -41,6 +44,7 @@ export function walkDocument(doc: Document): DocumentWalk {
     baseHref: undefined,
     meta: new Map(),
     links: [],
+    robots: [],
     jsonLd: [],
     anchors: [],
     body: undefined,
@@ -85,6 +89,7 @@ function visit(walk: DocumentWalk, el: Element, inSvg: boolean): void {
       walk.body ??= el;
       break;
     case 'meta': {
+      if (attribs['name'] !== undefined && attribs['content'] !== undefined && isRobotsMeta(attribs['name'])) walk.robots.push(attribs['content']);
       const content = attribs['content']?.trim();
       if (!content) break;
       for (const key of ['name', 'property', 'http-equiv', 'itemprop']) {
@@ -94,7 +99,7 @@ function visit(walk: DocumentWalk, el: Element, inSvg: boolean): void {
       break;
     }
     case 'link':
-      if (attribs['rel'] !== undefined && attribs['href'] !== undefined) walk.links.push({ rel: attribs['rel'], href: attribs['href'] });
+      if (attribs['rel'] !== undefined && attribs['href'] !== undefined) walk.links.push({ rel: attribs['rel'], href: attribs['href'], type: attribs['type'] });
       break;
     case 'script':
       if (attribs['type']?.trim().toLowerCase() === 'application/ld+json') walk.jsonLd.push(textOf(el));

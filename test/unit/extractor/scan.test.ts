@@ -1,12 +1,15 @@
 /**
- * The streaming scan (scan.ts) against the document queries (links.ts on cheerio): for every
- * page they must agree on the title, the links (in order), the canonical and the meta-robots
+ * The streaming scan (scan.ts) and the content walk (content/walk.ts, what a session with
+ * formats uses) against the document queries (links.ts on cheerio): for every page they must
+ * agree on the title, the links (in order), the canonical and the meta-robots
  * verdict. The corpus: hand-written edge cases, every HTML page of the adversarial test site,
  * pages of the generated site, and random tag soup made of the hard pieces.
  */
 import assert from 'node:assert/strict';
 import * as cheerio from 'cheerio';
-import { extractLinks, linksFromSignals, pageTitle, type LinkOptions } from '../../../services/extractor/links.js';
+import type { Document } from 'domhandler';
+import { walkPage } from '../../../services/extractor/content/index.js';
+import { extractLinks, linksFromSignals, pageTitle, signalsOfWalk, type LinkOptions } from '../../../services/extractor/links.js';
 import { parsePage } from '../../../services/extractor/parse.js';
 import { scanPage } from '../../../services/extractor/scan.js';
 import { AdversarialSite, CHARSET_PAGES, HAZARD_PATHS } from '../../sites/adversarial.js';
@@ -36,13 +39,25 @@ function viaScan(html: string, opts: LinkOptions): Verdict {
   return { title: title === '' ? null : title, links: l.links, canonical: l.canonical, nofollowPage: l.nofollowPage, noindex: l.noindex, base: l.base };
 }
 
+function viaWalk(html: string, opts: LinkOptions): Verdict {
+  const $ = cheerio.load(html, { xml: { xmlMode: false, decodeEntities: true } });
+  const walked = walkPage($.root()[0] as unknown as Document, PAGE, opts.stripParams ?? []);
+  const l = linksFromSignals(signalsOfWalk(walked.walk), PAGE, opts, walked.urls);
+  const title = (walked.walk.title ?? '').replace(/\s+/g, ' ').trim();
+  return { title: title === '' ? null : title, links: l.links, canonical: l.canonical, nofollowPage: l.nofollowPage, noindex: l.noindex, base: l.base };
+}
+
 const OPTIONS: LinkOptions[] = [
   { followNofollow: false, maxLinks: 1000, stripParams: ['utm_*', 'sid'] },
   { followNofollow: true, maxLinks: 3 },
 ];
 
 function agree(html: string, label: string): void {
-  for (const opts of OPTIONS) assert.deepEqual(viaScan(html, opts), viaDocument(html, opts), `${label} (${JSON.stringify(opts)})`);
+  for (const opts of OPTIONS) {
+    const expected = viaDocument(html, opts);
+    assert.deepEqual(viaScan(html, opts), expected, `scan: ${label} (${JSON.stringify(opts)})`);
+    assert.deepEqual(viaWalk(html, opts), expected, `walk: ${label} (${JSON.stringify(opts)})`);
+  }
 }
 
 const CASES: Record<string, string> = {
@@ -70,6 +85,8 @@ const CASES: Record<string, string> = {
   'javascript and mailto skipped': '<a href="javascript:void(0)">j</a><a href="mailto:x@y.z">m</a><a href="  https://ABS.test:443/A/../B  ">abs</a>',
   'cdata and processing instruction': '<![CDATA[<a href="cd">]]><?xml version="1.0"?><a href="after">a</a>',
   'a title outside head': '<body><p>text</p><title>late title</title></body>',
+  'feeds announced, other alternates not': '<link rel="alternate" type=" Application/RSS+XML " href="/feed.xml"><link rel="alternate" type="text/html" href="/fr/"><link rel="alternate" href="/none"><a href="a">a</a>',
+  'several robots metas add up': '<meta name="robots" content="noindex"><meta content="nofollow" name=" Robots"><a href="x">x</a>',
   'attributes without values': '<a href>empty</a><a href="">empty2</a><link rel href="/x"><meta name="robots" content>',
 };
 
