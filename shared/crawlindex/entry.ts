@@ -29,6 +29,7 @@ const TIME_WIDTH = 9;
 const HASH_HEX = 12;
 const HASH_CHARS = 8;
 const NO_HASH = '-'.repeat(HASH_CHARS);
+const CONTENT_HASH = new RegExp(`^sha256:([0-9a-f]{${HASH_HEX}})`);
 /** An ETag longer than this is not kept (no conditional request by ETag for that URL). */
 export const MAX_ETAG_LENGTH = 200;
 
@@ -39,7 +40,7 @@ export function packTime(ms: number): string {
 
 /** The index's short form of a record's `sha256:<hex>` content hash; null when there is none. */
 export function shortHash(contentHash: string | null | undefined): string | null {
-  const m = new RegExp(`^sha256:([0-9a-f]{${HASH_HEX}})`).exec(contentHash ?? '');
+  const m = CONTENT_HASH.exec(contentHash ?? '');
   return m ? `sha256:${m[1]}` : null;
 }
 
