@@ -44,9 +44,9 @@ export function contentRequest(session: SessionPolicy, cfg: Config): ContentRequ
   };
 }
 
-/** `sha256:` + hex digest and length of a body (the bytes as fetched, decompressed). */
-export function bodyDigest(body: Buffer): { contentHash: string; bytes: number } {
-  return { contentHash: `sha256:${createHash('sha256').update(body).digest('hex')}`, bytes: body.length };
+/** `sha256:` + hex digest and length of a page's body (the bytes as fetched, decompressed): the fetcher's digest when it sent one. */
+export function bodyDigest(page: Pick<ExtractTask, 'body' | 'contentHash'>): { contentHash: string; bytes: number } {
+  return { contentHash: page.contentHash ?? `sha256:${createHash('sha256').update(page.body).digest('hex')}`, bytes: page.body.length };
 }
 
 /** The codes a parse keeps; any other error becomes parse_failed. */
@@ -62,7 +62,7 @@ export async function parseStep(page: ExtractTask, session: SessionPolicy, cfg: 
   const doc = stage === 'document';
   const failed = (e: CrawlError): DeliverRecord => {
     const ref = taskRef(page);
-    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, ...(page.detectedType ? { detectedType: page.detectedType } : {}), attempts: page.attempt, ...bodyDigest(page.body) }));
+    return deliverMessage(ref, failureRecord(ref, e, { finalUrl: page.finalUrl, status: page.status, contentType: page.contentType, ...(page.detectedType ? { detectedType: page.detectedType } : {}), attempts: page.attempt, ...bodyDigest(page) }));
   };
   if (doc && page.body.length > cfg.documents.maxBytes) {
     return failed(new CrawlError('too_large', `${page.url}: the document has ${page.body.length} bytes, more than documents.maxBytes (${cfg.documents.maxBytes})`, { details: { limit: cfg.documents.maxBytes } }));
@@ -127,7 +127,7 @@ export interface PageOutcome {
  * else their count), and `truncated` when a cap cut a field.
  */
 export function contentFields(page: ExtractTask, parsed: ParsedPage, formats: readonly RecordFormat[]): Partial<ResultRecord> {
-  const out: Partial<ResultRecord> = { ...bodyDigest(page.body) };
+  const out: Partial<ResultRecord> = { ...bodyDigest(page) };
   const binary = parsed.document?.kind === 'pdf' || parsed.document?.kind === 'docx';
   if (page.role === undefined && !binary) {
     out.charset = parsed.charset;

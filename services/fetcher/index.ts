@@ -262,7 +262,7 @@ export async function startFetcher(ctx: ServiceContext): Promise<ServiceHandle> 
     const contentHash = hashed ? `sha256:${createHash('sha256').update(res.body).digest('hex')}` : null;
     const { previous } = await index.put(job.task.taskId, indexEntryOf(job, res, fetchedAt, contentHash));
     const changed = page?.reuse ? false : changedSince(previous, shortHash(contentHash));
-    if (page) return { kind: 'page', page: { ...page, changed } };
+    if (page) return { kind: 'page', page: { ...page, changed, ...(contentHash !== null && !page.reuse ? { contentHash } : {}) } };
     if (verdict.kind === 'record' && verdict.record.outcome === 'delivered') return { kind: 'record', record: { ...verdict.record, changed } };
     return verdict;
   }

@@ -103,6 +103,8 @@ export interface ExtractTask {
   reuse?: { kind: 'fresh' | 'notModified'; previous: IndexEntry };
   /** Whether the body differs from the last fetch the crawl index knew; null when it knew none (set by the fetcher, which writes the index). */
   changed?: boolean | null;
+  /** `sha256:` + hex digest of `body`, when the fetcher hashed it for the crawl index (the extractor then need not hash it again). */
+  contentHash?: string;
   /** Set when the body is the DOM rendered by the renderer (then it is UTF-8 HTML). */
   rendered?: RenderedInfo;
 }

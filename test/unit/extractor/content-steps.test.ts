@@ -109,6 +109,13 @@ describe('extractor steps with content formats', () => {
     assert.deepEqual(sessionFormats(sessionPolicy('s', base)), []);
   });
 
+  it('contentHash: the digest the fetcher sent with the page, else the extractor hashes the body', async () => {
+    const fromFetcher = `sha256:${'ab'.repeat(32)}`;
+    const spec = { ...base, formats: [] };
+    assert.equal((await record(spec, cfg, page({ contentHash: fromFetcher }))).contentHash, fromFetcher, 'taken as sent: the fetcher hashed these bytes');
+    assert.equal((await record(spec, cfg, page())).contentHash, sha(Buffer.from(html)), 'hashed here when absent (a rendered page, a document, an older fetcher)');
+  });
+
   it('headers alone need no document; links not asked for stay a count', async () => {
     const r = await record({ ...base, formats: ['headers'] });
     assert.deepEqual(r.headers, page().headers);

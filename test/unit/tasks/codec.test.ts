@@ -67,7 +67,7 @@ describe('task codec', () => {
     const pages: ExtractTask[] = [
       { ...extractMeta, body: binary },
       { ...extractMeta, taskId: 't3', parent: undefined, body: Buffer.alloc(0) },
-      { ...extractMeta, taskId: 't4', body: html },
+      { ...extractMeta, taskId: 't4', body: html, contentHash: `sha256:${'c'.repeat(64)}` },
     ];
 
     it('round-trips tasks and bodies, in order, bodies as raw bytes', () => {
