@@ -552,7 +552,8 @@ async function crawlStack(p: CrawlParams, ticks: number): Promise<StackRun> {
     let cursor: string | null = null;
     const drain = async (): Promise<void> => {
       for (;;) {
-        const page = await stack.results.list(id, { limit: 10_000, after: cursor });
+        // Only what the oracle and the latencies need: the store leaves the content in place.
+        const page = await stack.results.list(id, { limit: 10_000, after: cursor, fields: ['url', 'parent', 'outcome', 'fetchedAt'] });
         const now = Date.now();
         for (const r of page.records) records.push({ url: r.url, parent: r.parent, outcome: r.outcome, fetchedAt: r.fetchedAt ? Date.parse(r.fetchedAt) : null, seenAt: now });
         cursor = page.last ?? cursor;

@@ -291,13 +291,6 @@ interface ResultsQuerystring {
   fields?: string;
 }
 
-/** A record with only the named keys (in the order named). */
-function project(record: Record<string, unknown>, fields: readonly string[] | null): Record<string, unknown> {
-  if (fields === null) return record;
-  const out: Record<string, unknown> = {};
-  for (const f of fields) if (f in record) out[f] = record[f];
-  return out;
-}
 
 /** Upper bound of offsets in query strings: any larger number is a 400, not a Redis error. */
 export const MAX_QUERY_OFFSET = 2 ** 31 - 1;
@@ -379,19 +372,18 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     const id = req.params.id;
     await load(id);
     const { outcome, supplement, limit } = req.query;
-    const fields = req.query.fields ? req.query.fields.split(',') : null;
-    const filter = { ...(outcome ? { outcome } : {}), ...(supplement !== undefined ? { supplement } : {}) };
-    const line = (r: unknown): string => JSON.stringify(project(r as Record<string, unknown>, fields));
+    // The store hands each record over as its JSON text (projected to `fields`): the lines go out as they are.
+    const filter = { ...(outcome ? { outcome } : {}), ...(supplement !== undefined ? { supplement } : {}), ...(req.query.fields ? { fields: req.query.fields.split(',') } : {}) };
     if (limit !== undefined) {
-      const page = await results.list(id, { ...filter, limit, after: req.query.after ?? null });
+      const page = await results.lines(id, { ...filter, limit, after: req.query.after ?? null });
       if (page.next !== null) reply.header('x-next-cursor', page.next);
-      return reply.type('application/x-ndjson; charset=utf-8').send(page.records.map((r) => line(r) + '\n').join(''));
+      return reply.type('application/x-ndjson; charset=utf-8').send(page.lines.map((l) => l + '\n').join(''));
     }
     async function* lines(): AsyncGenerator<string> {
       let after: string | null = req.query.after ?? null;
       do {
-        const page = await results.list(id, { ...filter, limit: RESULTS_PAGE, after });
-        if (page.records.length > 0) yield page.records.map((r) => line(r) + '\n').join('');
+        const page = await results.lines(id, { ...filter, limit: RESULTS_PAGE, after });
+        if (page.lines.length > 0) yield page.lines.map((l) => l + '\n').join('');
         after = page.next;
       } while (after !== null);
     }

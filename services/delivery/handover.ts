@@ -30,9 +30,10 @@ export async function writeResultsFile(results: ResultsStore, sessionId: string,
   try {
     let after: string | null = null;
     do {
-      const page = await results.list(sessionId, { limit: PAGE, after, ...(onlyBeforePartial ? { supplement: false } : {}) });
-      if (page.records.length > 0) await fh.write(page.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      records += page.records.length;
+      // Each record's JSON text as the store holds it: nothing is parsed and written again.
+      const page = await results.lines(sessionId, { limit: PAGE, after, ...(onlyBeforePartial ? { supplement: false } : {}) });
+      if (page.lines.length > 0) await fh.write(page.lines.join('\n') + '\n');
+      records += page.lines.length;
       after = page.next;
     } while (after !== null);
     await fh.sync();

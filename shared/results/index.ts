@@ -94,6 +94,7 @@ export function lazyResultsStore(open: () => Promise<ResultsStore>, kind: string
     markSupplements: async (sessionId, taskIds) => (await store()).markSupplements(sessionId, taskIds),
     remove: async (sessionId, taskIds) => (await store()).remove(sessionId, taskIds),
     list: async (sessionId, query) => (await store()).list(sessionId, query),
+    lines: async (sessionId, query) => (await store()).lines(sessionId, query),
     get: async (sessionId, taskId) => (await store()).get(sessionId, taskId),
     count: async (sessionId, filter) => (await store()).count(sessionId, filter),
     deleteSession: async (sessionId) => (await store()).deleteSession(sessionId),

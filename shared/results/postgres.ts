@@ -18,7 +18,7 @@ import pg from 'pg';
 import { CrawlError } from '../errors/index.js';
 import type { ResultRecord } from '../tasks/types.js';
 import { decodeCursor, pageLimit } from './cursor.js';
-import type { ResultsFilter, ResultsPage, ResultsQuery, ResultsStore, StoredRecord } from './store.js';
+import { projectRecord, queryFields, rowLine, type ResultsFilter, type ResultsLines, type ResultsPage, type ResultsQuery, type ResultsStore, type StoredRecord } from './store.js';
 
 export interface PostgresStoreOptions {
   /** postgres:// or postgresql:// URL; a `schema` query parameter names the schema (else `schema` below, else `public`). */
@@ -146,6 +146,23 @@ export class PostgresResultsStore implements ResultsStore {
   }
 
   async list(sessionId: string, query: ResultsQuery): Promise<ResultsPage> {
+    const fields = queryFields(query);
+    const { rows, next, last } = await this.page(sessionId, query);
+    return { records: rows.map((row) => projectRecord(toRecord(row), fields)), next, last };
+  }
+
+  /**
+   * The stored text as it is; with `fields`, projected here: PostgreSQL's JSON operators
+   * decode every string of the record, and refuse a record holding `\u0000` as a whole.
+   */
+  async lines(sessionId: string, query: ResultsQuery): Promise<ResultsLines> {
+    const fields = queryFields(query);
+    const { rows, next, last } = await this.page(sessionId, query);
+    const lines = rows.map((row) => (fields === null ? rowLine(row.record, row.supplement, null) : JSON.stringify(projectRecord(toRecord(row), fields))));
+    return { lines, next, last };
+  }
+
+  private async page(sessionId: string, query: ResultsQuery): Promise<{ rows: Row[]; next: string | null; last: string | null }> {
     const limit = pageLimit(query.limit);
     const params: unknown[] = [sessionId, decodeCursor(query.after).toString()];
     const where = filterSql(query, params);
@@ -156,7 +173,7 @@ export class PostgresResultsStore implements ResultsStore {
       params,
     );
     return {
-      records: res.rows.map(toRecord),
+      rows: res.rows,
       next: res.rows.length === limit ? res.rows[res.rows.length - 1]!.seq : null,
       last: res.rows.length > 0 ? res.rows[res.rows.length - 1]!.seq : null,
     };

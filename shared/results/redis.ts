@@ -9,7 +9,7 @@ import * as scripts from '../redis/commands.js';
 import type { Keys } from '../redis/keys.js';
 import type { ResultRecord } from '../tasks/types.js';
 import { decodeCursor, pageLimit } from './cursor.js';
-import { matches, type ResultsFilter, type ResultsPage, type ResultsQuery, type ResultsStore, type StoredRecord } from './store.js';
+import { matches, projectRecord, queryFields, type ResultsFilter, type ResultsLines, type ResultsPage, type ResultsQuery, type ResultsStore, type StoredRecord } from './store.js';
 
 /** Records read from Redis per round trip when filtering or counting. */
 const SCAN_PAGE = 1000;
@@ -54,7 +54,13 @@ export class RedisResultsStore implements ResultsStore {
     await scripts.resultsEdit(this.redis, this.keys.session(sessionId), { remove: taskIds });
   }
 
+  async lines(sessionId: string, query: ResultsQuery): Promise<ResultsLines> {
+    const page = await this.list(sessionId, query);
+    return { lines: page.records.map((r) => JSON.stringify(r)), next: page.next, last: page.last };
+  }
+
   async list(sessionId: string, query: ResultsQuery): Promise<ResultsPage> {
+    const fields = queryFields(query);
     const key = this.keys.session(sessionId).results;
     const limit = pageLimit(query.limit);
     const records: ResultRecord[] = [];
@@ -70,7 +76,7 @@ export class RedisResultsStore implements ResultsStore {
         if (records.length >= limit) break;
         if (row !== '') {
           const record = JSON.parse(row) as ResultRecord;
-          if (matches(record, query)) records.push(record);
+          if (matches(record, query)) records.push(projectRecord(record, fields));
         }
         last = position;
         position++;

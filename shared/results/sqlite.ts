@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import { CrawlError } from '../errors/index.js';
 import type { Outcome, ResultRecord } from '../tasks/types.js';
 import { decodeCursor, pageLimit } from './cursor.js';
-import type { ResultsFilter, ResultsPage, ResultsQuery, ResultsStore, StoredRecord } from './store.js';
+import { queryFields, recordsOf, rowLine, type ResultsFilter, type ResultsLines, type ResultsPage, type ResultsQuery, type ResultsStore, type StoredRecord } from './store.js';
 
 export interface SqliteStoreOptions {
   /** The database file (created with its folder when missing). */
@@ -140,19 +140,31 @@ export class SqliteResultsStore implements ResultsStore {
   }
 
   async list(sessionId: string, query: ResultsQuery): Promise<ResultsPage> {
+    return recordsOf(await this.lines(sessionId, query));
+  }
+
+  /**
+   * The rows' JSON text as stored; with `fields`, SQLite's `->` takes each named value out of
+   * the text as it was written (escapes and all, so the line parses to the same values as the
+   * whole record; json_each would decode and re-encode strings, losing lone surrogates), and
+   * the line is assembled from those pieces: about half the CPU of parsing the whole record
+   * for a record with its Markdown.
+   */
+  async lines(sessionId: string, query: ResultsQuery): Promise<ResultsLines> {
     const limit = pageLimit(query.limit);
     const after = decodeCursor(query.after);
+    const fields = queryFields(query);
     const where = filterSql(query);
+    const picked = fields === null ? 'record' : fields.length === 0 ? 'NULL' : fields.map(() => 'record -> ?').join(', ');
     const rows = this.run('list', () =>
       this.db
-        .prepare(`SELECT seq, supplement, record FROM results WHERE session_id = ? AND seq > ?${where.sql} ORDER BY seq LIMIT ?`)
-        .all(sessionId, after, ...where.params, limit) as Row[],
+        .prepare(`SELECT seq, supplement, ${picked} FROM results WHERE session_id = ? AND seq > ?${where.sql} ORDER BY seq LIMIT ?`)
+        .raw(true)
+        .all(...(fields ?? []).map((f) => `$."${f}"`), sessionId, after, ...where.params, limit) as unknown[][],
     );
-    return {
-      records: rows.map(toRecord),
-      next: rows.length === limit ? String(rows[rows.length - 1]!.seq) : null,
-      last: rows.length > 0 ? String(rows[rows.length - 1]!.seq) : null,
-    };
+    const lines = rows.map((row) => rowLine(fields === null ? (row[2] as string) : assemble(fields, row), row[1] === 1, fields));
+    const lastSeq = rows.length > 0 ? String(rows[rows.length - 1]![0]) : null;
+    return { lines, next: rows.length === limit ? lastSeq : null, last: lastSeq };
   }
 
   async get(sessionId: string, taskId: string): Promise<ResultRecord | null> {
@@ -181,6 +193,17 @@ export class SqliteResultsStore implements ResultsStore {
       throw storeError(err, what);
     }
   }
+}
+
+/** `{"name":<value text>,...}` from the `->` columns of a row (from index 2), leaving out the names the record lacks (NULL). */
+function assemble(fields: readonly string[], row: readonly unknown[]): string {
+  let line = '{';
+  for (let i = 0; i < fields.length; i++) {
+    const value = row[i + 2];
+    if (value === null) continue;
+    line += `${line.length > 1 ? ',' : ''}${JSON.stringify(fields[i])}:${value as string}`;
+  }
+  return `${line}}`;
 }
 
 function toRecord(row: Row): ResultRecord {

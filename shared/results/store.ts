@@ -17,6 +17,7 @@
  *   wrote it, then died before its compare-and-set), delivery replaces the row. Only a second
  *   crash inside that repair can leave a row that disagrees with the ledger's outcome.
  */
+import { CrawlError } from '../errors/index.js';
 import type { Outcome, ResultRecord } from '../tasks/types.js';
 
 /** A record with its identity. */
@@ -39,6 +40,18 @@ export interface ResultsQuery extends ResultsFilter {
   after?: string | null | undefined;
   /** Records in the page, at most. */
   limit: number;
+  /**
+   * Only these keys of each record, in the order named (a key the record lacks stays absent;
+   * `supplement` only when named); every key when absent. Names are letters, digits and `_`.
+   */
+  fields?: readonly string[] | undefined;
+}
+
+/** A page of records as their JSON text, one line each (what GET /sessions/:id/results streams). */
+export interface ResultsLines {
+  lines: string[];
+  next: string | null;
+  last: string | null;
 }
 
 export interface ResultsPage {
@@ -66,6 +79,12 @@ export interface ResultsStore {
   remove(sessionId: string, taskIds: readonly string[]): Promise<void>;
   /** One page of a session's records in write order, filtered. */
   list(sessionId: string, query: ResultsQuery): Promise<ResultsPage>;
+  /**
+   * The same page as JSON text, one record per line, with the same keys and values as list's
+   * records: a store that can hands the stored text over (or its projection) without
+   * building the records in this process.
+   */
+  lines(sessionId: string, query: ResultsQuery): Promise<ResultsLines>;
   /** The record of one task, or null. */
   get(sessionId: string, taskId: string): Promise<ResultRecord | null>;
   count(sessionId: string, filter?: ResultsFilter): Promise<number>;
@@ -79,4 +98,41 @@ export function matches(record: ResultRecord, filter: ResultsFilter): boolean {
   if (filter.outcome !== undefined && record.outcome !== filter.outcome) return false;
   if (filter.supplement !== undefined && (record.supplement === true) !== filter.supplement) return false;
   return true;
+}
+
+/** A field name a query may name (ResultsQuery.fields). */
+const FIELD_NAME = /^[A-Za-z0-9_]+$/;
+
+/** The query's field names, checked; null when every key is wanted. */
+export function queryFields(query: Pick<ResultsQuery, 'fields'>): readonly string[] | null {
+  if (query.fields === undefined) return null;
+  const bad = query.fields.find((f) => !FIELD_NAME.test(f));
+  if (bad !== undefined) throw new CrawlError('validation', `fields: ${JSON.stringify(bad)} is not a field name (letters, digits and _)`, { details: { field: 'fields' } });
+  return query.fields;
+}
+
+/** A record with only the named keys, in the order named (a key it lacks stays absent); the record itself when `fields` is null. */
+export function projectRecord(record: ResultRecord, fields: readonly string[] | null): ResultRecord {
+  if (fields === null) return record;
+  const all = record as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (Object.hasOwn(all, f)) out[f] = all[f];
+  return out as unknown as ResultRecord;
+}
+
+/**
+ * The line of a stored row: its JSON text (projected by the store when `fields` were named),
+ * with `"supplement": true` on a supplement row when every key is wanted or `supplement` is
+ * named. Only such rows are parsed here.
+ */
+export function rowLine(text: string, supplement: boolean, fields: readonly string[] | null): string {
+  if (!supplement || (fields !== null && !fields.includes('supplement'))) return text;
+  const record = JSON.parse(text) as ResultRecord;
+  record.supplement = true;
+  return JSON.stringify(projectRecord(record, fields));
+}
+
+/** A page of records from a page of lines. */
+export function recordsOf(page: ResultsLines): ResultsPage {
+  return { records: page.lines.map((l) => JSON.parse(l) as ResultRecord), next: page.next, last: page.last };
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { CrawlError } from '../../shared/errors/index.js';
-import type { ResultsStore, StoredRecord } from '../../shared/results/store.js';
+import type { ResultsLines, ResultsPage, ResultsStore, StoredRecord } from '../../shared/results/store.js';
 import type { Outcome, ResultRecord } from '../../shared/tasks/types.js';
 
 export interface ContractTarget {
@@ -304,6 +304,50 @@ export function resultsStoreContract(name: string, open: () => Promise<ContractT
       assert.equal(await store.deleteSession(s), 0);
       assert.equal(await store.count(other), 2);
       assert.deepEqual(names(await listAll(store, other)), ['x0', 'x1']);
+    });
+
+    it('lines: the records of list as JSON text, page by page, with filters and supplements', async () => {
+      const s = sessionId();
+      await store.put(Array.from({ length: 7 }, (_, i) => stored(s, `l${i}`, i % 3 === 0 ? { outcome: 'failed', status: 500 } : {})));
+      await store.markSupplements(s, ['id-l2', 'id-l3']);
+      for (const query of [{ limit: 3 }, { limit: 2, outcome: 'failed' as const }, { limit: 10, supplement: true }, { limit: 10, supplement: false, outcome: 'delivered' as const }]) {
+        let after: string | null = null;
+        for (let pages = 0; pages < 10; pages++) {
+          const [listed, lined]: [ResultsPage, ResultsLines] = await Promise.all([store.list(s, { ...query, after }), store.lines(s, { ...query, after })]);
+          assert.deepEqual(lined.lines.map((l) => JSON.parse(l) as unknown), listed.records, JSON.stringify(query));
+          assert.deepEqual([lined.next, lined.last], [listed.next, listed.last]);
+          if (listed.next === null) break;
+          after = listed.next;
+        }
+      }
+      const [first] = (await store.lines(s, { limit: 1, supplement: true })).lines;
+      assert.equal((JSON.parse(first!) as ResultRecord).supplement, true);
+    });
+
+    it('fields: only the named keys, in the order named, values byte for byte; supplement only when named', async () => {
+      const s = sessionId();
+      const odd = 'Zürich — 東京 — 👩‍👩‍👧‍👦 — \u0000 \u0007 \u2028 — \ud800 lone — "q" \\ \n';
+      const full = stored(s, 'f1', { title: odd, fields: { h1: odd, none: null }, canonical: null, links: [{ url: 'http://127.0.0.1/x', text: odd, rel: null }] as unknown as number });
+      await store.put([full, stored(s, 'f2', { title: 'plain' })]);
+      await store.markSupplements(s, ['id-f2']);
+      const named = ['title', 'absent', 'links', 'canonical', 'fields', 'url'];
+      const want = (r: ResultRecord): Record<string, unknown> => Object.fromEntries(named.filter((f) => f in r).map((f) => [f, (r as unknown as Record<string, unknown>)[f]]));
+      for (const page of [(await store.list(s, { limit: 10, fields: named })).records, (await store.lines(s, { limit: 10, fields: named })).lines.map((l) => JSON.parse(l) as ResultRecord)]) {
+        assert.equal(page.length, 2);
+        assert.deepEqual(Object.keys(page[0]!), ['title', 'links', 'canonical', 'fields', 'url'], 'in the order named, the absent one left out');
+        assert.equal(JSON.stringify(page[0]), JSON.stringify(want(full.record)), 'values as stored, unicode, NUL and lone surrogates included');
+        assert.ok(!('supplement' in page[1]!), 'supplement not named: not there');
+      }
+      const withSupplement = (await store.lines(s, { limit: 10, fields: ['supplement', 'url'] })).lines.map((l) => JSON.parse(l) as unknown);
+      assert.deepEqual(withSupplement, [{ url: 'http://127.0.0.1/f1' }, { supplement: true, url: 'http://127.0.0.1/f2' }]);
+      assert.deepEqual((await store.lines(s, { limit: 10, fields: [] })).lines, ['{}', '{}']);
+    });
+
+    it('refuses a field name that is not letters, digits and _ as a validation error', async () => {
+      for (const bad of ['a.b', 'x"y', '', '$', 'links[0]']) {
+        await rejectsWith(store.lines(sessionId(), { limit: 10, fields: ['url', bad] }), 'validation');
+        await rejectsWith(store.list(sessionId(), { limit: 10, fields: [bad] }), 'validation');
+      }
     });
 
     it('keeps large and unicode content byte for byte', async () => {
