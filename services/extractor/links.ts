@@ -5,7 +5,6 @@
  */
 import type { CheerioAPI } from 'cheerio';
 import { normalizeUrl } from '../../shared/url/normalize.js';
-import type { DocumentWalk } from './content/walk.js';
 
 export interface LinkOptions {
   /** Follow `rel="nofollow"` links and links of `<meta name="robots" content="nofollow">` pages. */
@@ -32,7 +31,8 @@ export interface PageLinks {
 /**
  * What a page says about its links, in document order, before any decision: the raw
  * attributes of `<base href>`, `<a|area href>`, `<link rel href>` and `<meta name content>`.
- * Collected from a DOM (signalsOf) or while streaming (scan.ts); decided by linksFromSignals.
+ * Collected from a DOM (signalsOf), while streaming (scan.ts) or from the content walk
+ * (content/walk.ts signalsOfWalk); decided by linksFromSignals.
  */
 export interface PageSignals {
   /** `href` of the first `<base>` that has one. */
@@ -54,16 +54,6 @@ export function signalsOf($: CheerioAPI): PageSignals {
     if (isRobotsMeta(el.attribs['name'] ?? '')) signals.robots.push(el.attribs['content'] ?? '');
   }
   return signals;
-}
-
-/** The signals of a document already walked for its content (content/walk.ts collects the same tags). */
-export function signalsOfWalk(walk: DocumentWalk): PageSignals {
-  return {
-    baseHref: walk.baseHref,
-    anchors: walk.anchors.map((el) => ({ href: el.attribs['href'] ?? '', rel: el.attribs['rel'] })),
-    links: walk.links,
-    robots: walk.robots,
-  };
 }
 
 /**

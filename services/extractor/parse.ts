@@ -19,7 +19,8 @@ import { parseSitemap, sitemapCandidates } from '../../shared/url/sitemap.js';
 import { decodeHtml, type CharsetSource } from './charset.js';
 import { pageContent, walkPage, type CappedField, type ContentFormat, type PageContent } from './content/index.js';
 import { extractFields } from './fields.js';
-import { extractLinks, linksFromSignals, pageTitle, signalsOfWalk, type LinkOptions } from './links.js';
+import { signalsOfWalk } from './content/walk.js';
+import { extractLinks, linksFromSignals, pageTitle, type LinkOptions } from './links.js';
 import { scanPage } from './scan.js';
 
 export interface ParsedPage {

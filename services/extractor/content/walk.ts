@@ -6,7 +6,7 @@
  * nested page cannot overflow the stack. Pure.
  */
 import type { AnyNode, Document, Element } from 'domhandler';
-import { isRobotsMeta } from '../links.js';
+import { isRobotsMeta, type PageSignals } from '../links.js';
 
 export interface DocumentWalk {
   /** Text of the first `<title>` outside `<svg>`, raw. */
@@ -67,6 +67,16 @@ export function walkDocument(doc: Document): DocumentWalk {
     if (el.type === 'tag') pushChildren(stack, el.children, el.name === 'svg' ? svg + 1 : svg);
   }
   return walk;
+}
+
+/** The link signals of a walked document (the tags links.ts signalsOf queries, in the same order). */
+export function signalsOfWalk(walk: DocumentWalk): PageSignals {
+  return {
+    baseHref: walk.baseHref,
+    anchors: walk.anchors.map((el) => ({ href: el.attribs['href'] ?? '', rel: el.attribs['rel'] })),
+    links: walk.links,
+    robots: walk.robots,
+  };
 }
 
 function pushChildren(stack: { node: AnyNode; svg: number }[], children: readonly AnyNode[], svg: number): void {
