@@ -10,14 +10,21 @@
  *   all       every content format
  * Prints ms per page (mean, median, p95, max) and the CPU ms per page of the process.
  *
- *   npm run build && node dist/bench/content-cost.js [--pages 500] [--rounds 3]
+ *   npm run build && node dist/bench/content-cost.js [--pages 500] [--rounds 3] [--against DIST]
+ *
+ * `--against DIST` (another build's dist folder, e.g. a worktree of an earlier commit): each
+ * mode also runs that build's parsePage on the same page right before or after this one's
+ * (the order alternating by round), and the table gains the ratio this / against, so that
+ * the machine's drift, which moves both alike, drops out of the comparison.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config/index.js';
 import { parsePage, type ParseOptions } from '../services/extractor/parse.js';
 import { GeneratedSite } from '../test/sites/generated.js';
 
-const { values } = parseArgs({ options: { pages: { type: 'string', default: '500' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { pages: { type: 'string', default: '500' }, rounds: { type: 'string', default: '3' }, against: { type: 'string' } } });
 const pages = Number(values.pages);
 const rounds = Number(values.rounds);
 const cfg = loadConfig({ env: {}, file: null }).config;
@@ -46,19 +53,30 @@ try {
   await site.stop();
 }
 
-const times: Record<string, number[]> = Object.fromEntries(Object.keys(MODES).map((m) => [m, []]));
-const cpu: Record<string, number> = Object.fromEntries(Object.keys(MODES).map((m) => [m, 0]));
-// One warm-up pass per mode, not counted.
-for (const { url, body, type } of bodies.slice(0, 50)) for (const m of Object.values(MODES)) parsePage(body, type, url, m.fields, m.opts);
+type Parse = typeof parsePage;
+const parsers: [string, Parse][] = [['', parsePage]];
+if (values.against) {
+  const other = (await import(pathToFileURL(resolve(values.against, 'services/extractor/parse.js')).href)) as { parsePage: Parse };
+  parsers.push(['against: ', other.parsePage]);
+}
+const labels = Object.keys(MODES).flatMap((m) => parsers.map(([prefix]) => `${prefix}${m}`));
+const times: Record<string, number[]> = Object.fromEntries(labels.map((m) => [m, []]));
+const cpu: Record<string, number> = Object.fromEntries(labels.map((m) => [m, 0]));
+// One warm-up pass per mode and build, not counted.
+for (const { url, body, type } of bodies.slice(0, 50)) for (const m of Object.values(MODES)) for (const [, parse] of parsers) parse(body, type, url, m.fields, m.opts);
 for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? parsers : [...parsers].reverse();
   for (const { url, body, type } of bodies) {
     for (const [name, m] of Object.entries(MODES)) {
-      const c0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      parsePage(body, type, url, m.fields, m.opts);
-      (times[name] as number[]).push(Number(process.hrtime.bigint() - t0) / 1e6);
-      const c = process.cpuUsage(c0);
-      cpu[name] = (cpu[name] as number) + (c.user + c.system) / 1000;
+      for (const [prefix, parse] of order) {
+        const label = `${prefix}${name}`;
+        const c0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        parse(body, type, url, m.fields, m.opts);
+        (times[label] as number[]).push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const c = process.cpuUsage(c0);
+        cpu[label] = (cpu[label] as number) + (c.user + c.system) / 1000;
+      }
     }
   }
 }
@@ -66,10 +84,12 @@ for (let r = 0; r < rounds; r++) {
 const q = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] as number;
 const avgBytes = bodies.reduce((n, b) => n + b.body.length, 0) / bodies.length;
 console.log(`${bodies.length} HTML pages of the generated site (mean ${Math.round(avgBytes)} bytes), ${rounds} rounds, load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)}`);
-console.log('| mode | mean ms | median ms | p95 ms | max ms | CPU ms/page |');
-console.log('|---|---:|---:|---:|---:|---:|');
+console.log(`| mode | mean ms | median ms | p95 ms | max ms | CPU ms/page |${values.against ? ' this / against (mean) |' : ''}`);
+console.log(`|---|---:|---:|---:|---:|---:|${values.against ? '---:|' : ''}`);
+const meanOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 for (const [name, xs] of Object.entries(times)) {
   const s = [...xs].sort((a, b) => a - b);
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  console.log(`| ${name} | ${mean.toFixed(2)} | ${q(s, 0.5).toFixed(2)} | ${q(s, 0.95).toFixed(2)} | ${(s[s.length - 1] as number).toFixed(2)} | ${((cpu[name] as number) / s.length).toFixed(2)} |`);
+  const twin = times[`against: ${name}`];
+  const ratio = twin ? ` ${(meanOf(xs) / meanOf(twin)).toFixed(3)} |` : values.against ? ' |' : '';
+  console.log(`| ${name} | ${meanOf(s).toFixed(2)} | ${q(s, 0.5).toFixed(2)} | ${q(s, 0.95).toFixed(2)} | ${(s[s.length - 1] as number).toFixed(2)} | ${((cpu[name] as number) / s.length).toFixed(2)} |${ratio}`);
 }

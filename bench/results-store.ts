@@ -11,6 +11,10 @@
  *   binding is synchronous, so W writers of one process take turns, as W processes do on the
  *   file's write lock);
  * - list: the whole session in pages of 1,000 (records/s);
+ * - lines: the same pages as JSON text, what GET /sessions/:id/results and the results file
+ *   write, all keys and `fields=url,title,outcome` (records/s and CPU µs per record of this
+ *   process; what list + JSON.stringify cost for the same output, as the API did before
+ *   lines, beside them);
  * - count with an outcome filter.
  * SQLite writes a file in a temporary folder; PostgreSQL a schema of its own, dropped at the
  * end. Both are removed in `finally`.
@@ -90,7 +94,25 @@ interface Figures {
   putOneWriter: { recordsPerS: number; batchMsMedian: number; batchMsP95: number; cpuMsPerBatch: number };
   putWriters: { writers: number; recordsPerS: number };
   listRecordsPerS: number;
+  /** CPU µs per record of this process for each way of producing the results stream. */
+  streamCpuUs: { listStringify: number; lines: number; listProjectStringify: number; linesFields: number };
   countMs: number;
+}
+
+const FIELDS = ['url', 'title', 'outcome'];
+
+/** CPU µs per record of `produce` over the whole session, page by page (it answers the bytes it made). */
+async function streamCost(produce: (after: string | null) => Promise<{ text: string; next: string | null; n: number }>): Promise<number> {
+  const cpu0 = process.cpuUsage();
+  let after: string | null = null;
+  let n = 0;
+  do {
+    const page = await produce(after);
+    n += page.n;
+    after = page.next;
+  } while (after !== null);
+  const cpu = process.cpuUsage(cpu0);
+  return round((cpu.user + cpu.system) / Math.max(1, n));
 }
 
 async function measure(store: ResultsStore): Promise<Figures> {
@@ -132,6 +154,26 @@ async function measure(store: ResultsStore): Promise<Figures> {
   } while (after !== null);
   const listS = (performance.now() - t2) / 1000;
 
+  const project = (r: ResultRecord): Record<string, unknown> => Object.fromEntries(FIELDS.filter((f) => f in r).map((f) => [f, (r as unknown as Record<string, unknown>)[f]]));
+  const streamCpuUs = {
+    listStringify: await streamCost(async (a) => {
+      const p = await store.list(session, { after: a, limit: 1000 });
+      return { text: p.records.map((r) => JSON.stringify(r)).join('\n'), next: p.next, n: p.records.length };
+    }),
+    lines: await streamCost(async (a) => {
+      const p = await store.lines(session, { after: a, limit: 1000 });
+      return { text: p.lines.join('\n'), next: p.next, n: p.lines.length };
+    }),
+    listProjectStringify: await streamCost(async (a) => {
+      const p = await store.list(session, { after: a, limit: 1000 });
+      return { text: p.records.map((r) => JSON.stringify(project(r))).join('\n'), next: p.next, n: p.records.length };
+    }),
+    linesFields: await streamCost(async (a) => {
+      const p = await store.lines(session, { after: a, limit: 1000, fields: FIELDS });
+      return { text: p.lines.join('\n'), next: p.next, n: p.lines.length };
+    }),
+  };
+
   const t3 = performance.now();
   await store.count(session, { outcome: 'failed' });
   const countMs = performance.now() - t3;
@@ -144,6 +186,7 @@ async function measure(store: ResultsStore): Promise<Figures> {
     putOneWriter: { recordsPerS: Math.round((BATCHES * BATCH) / oneWriterS), batchMsMedian: round(quantile(times, 0.5)), batchMsP95: round(quantile(times, 0.95)), cpuMsPerBatch: round((cpu.user + cpu.system) / 1000 / BATCHES) },
     putWriters: { writers: WRITERS, recordsPerS: Math.round((WRITERS * perWriter * BATCH) / writersS) },
     listRecordsPerS: Math.round(listed / listS),
+    streamCpuUs,
     countMs: round(countMs),
   };
 }
@@ -181,11 +224,12 @@ async function main(): Promise<void> {
   }
 
   console.log(`results stores: ${BATCHES} batches of ${BATCH} records, ~${MARKDOWN_BYTES} B of Markdown each`);
-  console.log('| store | put, 1 writer (records/s) | batch ms median / p95 | CPU ms per batch (this process) | put, writers (records/s) | list (records/s) | count ms |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| store | put, 1 writer (records/s) | batch ms median / p95 | CPU ms per batch (this process) | put, writers (records/s) | list (records/s) | results stream, CPU µs per record: lines (list + stringify) | with fields=url,title,outcome: lines (list + project + stringify) | count ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
+    const s = r.streamCpuUs;
     console.log(
-      `| ${r.store} | ${r.putOneWriter.recordsPerS} | ${r.putOneWriter.batchMsMedian} / ${r.putOneWriter.batchMsP95} | ${r.putOneWriter.cpuMsPerBatch} | ${r.putWriters.recordsPerS} (${r.putWriters.writers}) | ${r.listRecordsPerS} | ${r.countMs} |`,
+      `| ${r.store} | ${r.putOneWriter.recordsPerS} | ${r.putOneWriter.batchMsMedian} / ${r.putOneWriter.batchMsP95} | ${r.putOneWriter.cpuMsPerBatch} | ${r.putWriters.recordsPerS} (${r.putWriters.writers}) | ${r.listRecordsPerS} | ${s.lines} (${s.listStringify}) | ${s.linesFields} (${s.listProjectStringify}) | ${r.countMs} |`,
     );
   }
   if (args.json) writeFileSync(args.json, JSON.stringify({ batches: BATCHES, batch: BATCH, markdownBytes: MARKDOWN_BYTES, results }, null, 2));
