@@ -108,7 +108,8 @@ export function queryFields(query: Pick<ResultsQuery, 'fields'>): readonly strin
   if (query.fields === undefined) return null;
   const bad = query.fields.find((f) => !FIELD_NAME.test(f));
   if (bad !== undefined) throw new CrawlError('validation', `fields: ${JSON.stringify(bad)} is not a field name (letters, digits and _)`, { details: { field: 'fields' } });
-  return query.fields;
+  // A name given twice counts once (a line must not hold a key twice).
+  return [...new Set(query.fields)];
 }
 
 /** A record with only the named keys, in the order named (a key it lacks stays absent); the record itself when `fields` is null. */

@@ -341,6 +341,7 @@ export function resultsStoreContract(name: string, open: () => Promise<ContractT
       const withSupplement = (await store.lines(s, { limit: 10, fields: ['supplement', 'url'] })).lines.map((l) => JSON.parse(l) as unknown);
       assert.deepEqual(withSupplement, [{ url: 'http://127.0.0.1/f1' }, { supplement: true, url: 'http://127.0.0.1/f2' }]);
       assert.deepEqual((await store.lines(s, { limit: 10, fields: [] })).lines, ['{}', '{}']);
+      assert.deepEqual((await store.lines(s, { limit: 1, fields: ['url', 'title', 'url'] })).lines, [JSON.stringify({ url: full.record.url, title: odd })], 'a name given twice counts once');
     });
 
     it('refuses a field name that is not letters, digits and _ as a validation error', async () => {
