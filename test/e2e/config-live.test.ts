@@ -61,9 +61,16 @@ describe('live configuration across fetcher processes', function () {
       });
       for (const r of report) {
         assert.ok(Math.abs(r.mean - r.rate) <= r.rate * 0.1, `mean ${r.mean.toFixed(1)}/s within 10% of ${r.rate}/s: ${JSON.stringify(r)}`);
-        // A fixed one-second window can catch one grant of the next interval.
-        const over = r.steady.filter((n) => n > r.rate + 1);
-        assert.deepEqual(over, [], `no whole second above ${r.rate}: ${JSON.stringify(r.steady)}`);
+        // The hits are counted where they arrive (the site), not where the limiter granted them:
+        // on a loaded two-core machine a request granted late in one second can arrive in the
+        // next, moving up to ~50 ms of grants across the boundary (60/s: [58, 63, 60, 60]).
+        // So a whole second may hold one grant of the next interval plus 50 ms of jitter, and
+        // the steady phase as a whole holds no more than its seconds allow (plus one grant).
+        const jitter = Math.ceil(r.rate * 0.05);
+        const over = r.steady.filter((n) => n > r.rate + 1 + jitter);
+        assert.deepEqual(over, [], `no whole second above ${r.rate} (+1, +${jitter} of arrival jitter): ${JSON.stringify(r.steady)}`);
+        const total = r.steady.reduce((a, b) => a + b, 0);
+        assert.ok(total <= r.steady.length * r.rate + 1 + jitter, `${total} requests in ${r.steady.length} whole seconds at ${r.rate}/s: ${JSON.stringify(r.steady)}`);
       }
     });
   });
