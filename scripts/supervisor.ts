@@ -52,11 +52,14 @@ export const LAUNCHER = join(packageRoot, 'bin', 'crawlfleet.js');
  * fetcher near 120 MB for about 8% more CPU (docs/performance.md). The extractor's Markdown
  * conversion allocates a syntax tree or two per page, most of it dead before the next page:
  * with a 16 MB semi-space the extractor spends 11% less CPU per converted page than with 4 MB
- * (docs/performance.md, session 6). A process spec's own NODE_OPTIONS come after, so they win.
+ * (session 6), and with 32 MB another 4% (session 8, for ~60 MB more at its peak). Delivery
+ * decodes and stores records of 10-20 KB each: 16 MB cuts its CPU per record by ~8% for ~25 MB
+ * (docs/performance.md, session 8). A process spec's own NODE_OPTIONS come after, so they win.
  */
 export const SERVICE_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=512';
 const NODE_OPTIONS_OF: Partial<Record<ServiceName, string>> = {
-  extractor: '--max-semi-space-size=16 --max-old-space-size=512',
+  extractor: '--max-semi-space-size=32 --max-old-space-size=512',
+  delivery: '--max-semi-space-size=16 --max-old-space-size=512',
 };
 
 /** The V8 flags `service` runs with (SERVICE_NODE_OPTIONS unless the service has its own). */

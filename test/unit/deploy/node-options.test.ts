@@ -33,8 +33,9 @@ describe('service node options', () => {
     assert.equal(m[1], SERVICE_NODE_OPTIONS);
   });
 
-  it('the extractor has flags of its own', () => {
+  it('the extractor and delivery have flags of their own', () => {
     assert.notEqual(serviceNodeOptions('extractor'), SERVICE_NODE_OPTIONS);
+    assert.notEqual(serviceNodeOptions('delivery'), SERVICE_NODE_OPTIONS);
     assert.equal(serviceNodeOptions('fetcher'), SERVICE_NODE_OPTIONS);
   });
 
