@@ -25,9 +25,13 @@ export function fetchItemWindow(f: Derived['fetch']): number {
   return f.prefetch > 0 ? f.prefetch : 2 * f.concurrency;
 }
 
-/** Pages an extractor holds: extract.prefetch, or 64 per parse worker. */
+/**
+ * Pages an extractor holds: extract.prefetch, or 256 (64 per parse worker when there are more
+ * than four). The window does not shrink with fewer workers: most pages parse inline, and a
+ * smaller window makes smaller deliver batches (more messages, more store commits per record).
+ */
 export function extractItemWindow(e: Derived['extract']): number {
-  return e.prefetch > 0 ? e.prefetch : 64 * e.concurrency;
+  return e.prefetch > 0 ? e.prefetch : 64 * Math.max(4, e.concurrency);
 }
 
 /** Documents an extractor holds: documents.prefetch, or 2 per document worker. */
@@ -58,7 +62,7 @@ export function crossFieldProblems(cfg: Derived): { key: string; message: string
   if (ew > AMQP_MAX_PREFETCH) {
     out.push({
       key: 'extract.concurrency',
-      message: `the extract prefetch (extract.prefetch 0 means 64 × extract.concurrency = ${ew}) must be at most ${AMQP_MAX_PREFETCH}, the AMQP maximum: lower extract.concurrency or set extract.prefetch`,
+      message: `the extract prefetch (extract.prefetch 0 means 64 × max(4, extract.concurrency) = ${ew}) must be at most ${AMQP_MAX_PREFETCH}, the AMQP maximum: lower extract.concurrency or set extract.prefetch`,
     });
   }
   const dp = deliverPrefetch(cfg.deliver);

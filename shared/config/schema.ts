@@ -434,14 +434,14 @@ export const schema: convict.Schema<Settings> = {
   },
   extract: {
     concurrency: {
-      doc: 'Parse worker threads per extractor replica, for pages too large to parse inline.',
+      doc: 'Parse worker threads per extractor replica, for pages too large to parse inline. One by default: scale extractors with replicas (each worker is one more heap of ~47 MB and one more copy of the converter to compile, and more workers than cores cost CPU per page: docs/performance.md, session 8).',
       live: true,
       format: intIn(1, 64),
-      default: 4,
+      default: 1,
       env: 'EXTRACT_CONCURRENCY',
     },
     prefetch: {
-      doc: 'Fetched pages held (being extracted or waiting for their outputs to be confirmed) per extractor replica; 0 means 64 per parse worker.',
+      doc: 'Fetched pages held (being extracted or waiting for their outputs to be confirmed) per extractor replica; 0 means 256, or 64 per parse worker when there are more than four.',
       live: true,
       format: intIn(0, AMQP_MAX_PREFETCH),
       default: 0,

@@ -107,6 +107,8 @@ describe('config bounds', () => {
       assert.equal(fetchItemWindow({ prefetch: 0, concurrency: 32 }), 64);
       assert.equal(fetchItemWindow({ prefetch: 100, concurrency: 32 }), 100);
       assert.equal(extractItemWindow({ prefetch: 0, concurrency: 4 }), 256);
+      assert.equal(extractItemWindow({ prefetch: 0, concurrency: 1 }), 256, 'one worker (the default) keeps the window of four');
+      assert.equal(extractItemWindow({ prefetch: 0, concurrency: 8 }), 512);
       assert.equal(extractItemWindow({ prefetch: 9, concurrency: 4 }), 9);
     });
 
